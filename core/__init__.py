@@ -1,0 +1,59 @@
+"""ember.core: a lazy array engine in C with mlx.core's Python API.
+
+    import ember.core as em
+    a = em.array([1, 2, 3, 4])
+    b = em.array([1.0, 2.0, 3.0, 4.0])
+    c = a + b          # builds a graph node; nothing is computed yet
+    em.eval(c)         # runs it
+    print(c)           # array([2, 4, 6, 8], dtype=float32)
+
+Modules: array (the array object), dtypes, device (devices, streams),
+creation, elementwise, reductions, manipulation, indexing, products,
+evaluation, memory, io, utils (tree utilities, also ember.core.utils).
+"""
+import math as _math
+
+from . import utils
+from .array import array, asarray
+from .creation import (arange, empty, empty_like, eye, full, full_like, identity, linspace,
+                       meshgrid, ones, ones_like, tri, zeros, zeros_like)
+from .device import (Device, DeviceType, Stream, cpu, default_device, default_stream, gpu,
+                     is_available, new_stream, set_default_device, set_default_stream, stream,
+                     synchronize)
+from .dtypes import (Dtype, DtypeCategory, bfloat16, bool_, complex64, complexfloating, finfo,
+                     float16, float32, float64, floating, generic, iinfo, inexact, int8, int16,
+                     int32, int64, integer, issubdtype, number, promote_types, signedinteger,
+                     uint8, uint16, uint32, uint64, unsignedinteger)
+from .elementwise import (abs, add, allclose, arccos, arccosh, arcsin, arcsinh, arctan, arctan2,
+                          arctanh, array_equal, bitwise_and, bitwise_invert, bitwise_or,
+                          bitwise_xor, ceil, clip, conj, conjugate, cos, cosh, degrees, divide,
+                          divmod, equal, erf, erfinv, exp, expm1, floor, floor_divide, greater,
+                          greater_equal, imag, isclose, isfinite, isinf, isnan, isneginf,
+                          isposinf, left_shift, less, less_equal, log, log1p, log2, log10,
+                          logaddexp, logical_and, logical_not, logical_or, maximum, minimum,
+                          multiply, nan_to_num, negative, not_equal, power, radians, real,
+                          reciprocal, remainder, right_shift, round, rsqrt, sigmoid, sign, sin,
+                          sinh, sqrt, square, stop_gradient, subtract, tan, tanh)
+from .evaluation import async_eval, eval
+from .indexing import put_along_axis, take, take_along_axis
+
+from .manipulation import (as_strided, atleast_1d, atleast_2d, atleast_3d, broadcast_arrays,
+                           broadcast_shapes, broadcast_to, concat, concatenate, diag, diagonal,
+                           expand_dims, flatten, moveaxis, pad, permute_dims, repeat, reshape,
+                           roll, slice, slice_update, split, squeeze, stack, swapaxes, tile,
+                           trace, transpose, tril, triu, unflatten, unstack, where)
+from .memory import (clear_cache, get_active_memory, get_cache_memory, get_peak_memory,
+                      reset_peak_memory, set_cache_limit, set_memory_limit)
+from .products import addmm, inner, matmul, outer, tensordot
+from .reductions import (all, any, argmax, argmin, cummax, cummin, cumprod, cumsum,
+                         logcumsumexp, logsumexp, max, mean, min, prod, softmax, std, sum, var)
+from .dlpack import from_dlpack
+from . import methods as _methods  # noqa: F401  (attaches a.sum(), a.reshape(), ...)
+
+bitwise_not = bitwise_invert
+pi = _math.pi
+e = _math.e
+inf = float("inf")
+nan = float("nan")
+newaxis = None
+euler_gamma = 0.5772156649015329

@@ -1,0 +1,61 @@
+"""The printed form of arrays, following mlx.core:
+
+    array([2, 4, 6, 8], dtype=float32)
+    array([[1, 2],
+           [3, 4]], dtype=int32)
+
+Floats print with up to 6 significant digits and no trailing '.' for
+integral values; large arrays are summarised with '...' showing the first
+and last 3 entries of each axis. Values come through numpy at this edge.
+"""
+import numpy as np
+
+from . import dtypes as _dt
+
+SUMMARY_THRESHOLD = 1000
+EDGE_ITEMS = 3
+
+
+def _format_scalar(v, dtype) -> str:
+    if dtype == _dt.bool_:
+        return "True" if v else "False"
+    if _dt.is_integer(dtype):
+        return str(int(v))
+    if dtype == _dt.complex64:
+        re, im = float(v.real), float(v.imag)
+        return f"{_format_float(re)}{'+' if im >= 0 or np.isnan(im) else '-'}{_format_float(abs(im))}j"
+    return _format_float(float(v))
+
+
+def _format_float(v: float) -> str:
+    if np.isnan(v):
+        return "nan"
+    if np.isinf(v):
+        return "inf" if v > 0 else "-inf"
+    return f"{v:g}"
+
+
+def _format_nested(x: np.ndarray, dtype, indent: int, summarize: bool) -> str:
+    if x.ndim == 0:
+        return _format_scalar(x[()], dtype)
+    n = x.shape[0]
+    if summarize and n > 2 * EDGE_ITEMS:
+        head = [_format_nested(x[i], dtype, indent + 1, summarize) for i in range(EDGE_ITEMS)]
+        tail = [_format_nested(x[i], dtype, indent + 1, summarize) for i in range(n - EDGE_ITEMS, n)]
+        items = head + ["..."] + tail
+    else:
+        items = [_format_nested(x[i], dtype, indent + 1, summarize) for i in range(n)]
+    if x.ndim == 1:
+        return "[" + ", ".join(items) + "]"
+    separator = "," + "\n" * (x.ndim - 1) + " " * (indent + 1)
+    return "[" + separator.join(items) + "]"
+
+
+def array_repr(a) -> str:
+    x = np.asarray(a)
+    prefix = "array("
+    body = _format_nested(x, a.dtype, len(prefix), x.size > SUMMARY_THRESHOLD)
+    return f"{prefix}{body}, dtype={a.dtype.name})"
+
+
+array_str = array_repr

@@ -1,0 +1,1 @@
+"""ember.linen: a stateless module system mirroring flax.linen (not built yet; see the issues)."""

@@ -1,0 +1,114 @@
+/* internal.h: what the engine's C files share and the public header hides. */
+#ifndef EMBER_INTERNAL_H
+#define EMBER_INTERNAL_H
+
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ember.h"
+
+/* A block of memory from the caching allocator, shared by every view on it. */
+typedef struct em_buffer {
+  void* data;
+  size_t nbytes;
+  atomic_int refcount;
+} em_buffer;
+
+struct em_array {
+  atomic_int refcount;
+  int dtype;
+  int ndim;
+  int stream;
+  int prim;             /* pending primitive, or -1 once evaluated */
+  int64_t size;
+  int64_t offset;       /* elements from the start of buf */
+  int64_t* shape;       /* ndim entries, in the same allocation as the node */
+  int64_t* strides;     /* ndim entries, elements; set when evaluated */
+  em_buffer* buf;       /* NULL while pending */
+  int ninputs;
+  em_array** inputs;
+  int nip;
+  int64_t* ip;
+  int nfp;
+  double* fp;
+  uint64_t mark;        /* eval's visit stamp */
+};
+
+/* ---- errors (error.c) ---- */
+/* Sets the thread's error; returns NULL so shape rules can `return em_fail(...)`. */
+void* em_fail(int kind, const char* fmt, ...);
+int em_failed(void);
+/* Formats a shape as "(2, 3)" into buf. */
+const char* em_fmt_shape(char* buf, size_t cap, int ndim, const int64_t* shape);
+
+/* ---- dtypes (dtype.c) ---- */
+int em_is_float(int dtype);     /* float16, bfloat16, float32, float64 */
+int em_is_inexact(int dtype);   /* floats and complex */
+int em_is_integer(int dtype);   /* signed and unsigned, not bool */
+int em_is_unsigned(int dtype);
+float em_f16_to_f32(uint16_t h);
+uint16_t em_f32_to_f16(float f);
+float em_bf16_to_f32(uint16_t h);
+uint16_t em_f32_to_bf16(float f);
+
+/* ---- allocator (alloc.c) ---- */
+em_buffer* em_buffer_new(size_t nbytes);  /* NULL + MemoryError when over the limit */
+void em_buffer_retain(em_buffer* b);
+void em_buffer_release(em_buffer* b);
+
+/* ---- nodes (array.c) ---- */
+/* A new pending node with refcount 1; takes new references to inputs. */
+em_array* em_node_new(int prim, int dtype, int ndim, const int64_t* shape,
+                      int nin, em_array** inputs, int nip, const int64_t* ip,
+                      int nfp, const double* fp, int stream);
+/* Sets row-major strides for the node's shape. */
+void em_set_row_strides(em_array* a);
+/* Gives the node a fresh row-major buffer. 0 on success. */
+int em_alloc_output(em_array* out);
+/* Like em_alloc_output, but reuses the buffer of a dead, row-contiguous
+ * input of the same byte size where there is one. */
+int em_alloc_output_donated(em_array* out);
+/* Makes out a view of src's buffer with the given strides and offset. */
+void em_set_view(em_array* out, em_array* src, const int64_t* strides, int64_t offset);
+int em_row_contiguous(int ndim, const int64_t* shape, const int64_t* strides);
+
+/* ---- primitive table (prims.c) ---- */
+typedef int (*em_kernel)(em_array* out);
+em_kernel em_kernel_of(int prim);
+
+/* ---- threads (threads.c) ---- */
+typedef void (*em_range_fn)(void* ctx, int64_t lo, int64_t hi);
+/* Runs fn over [0, n) in chunks of at least grain, spread over the pool. */
+void em_parallel_for(int64_t n, int64_t grain, em_range_fn fn, void* ctx);
+
+/* ---- kernels (kernels/) ---- */
+int em_kernel_arange(em_array* out);
+int em_kernel_copy(em_array* out);          /* COPY and ASTYPE */
+int em_kernel_reshape(em_array* out);
+int em_kernel_transpose(em_array* out);
+int em_kernel_broadcast(em_array* out);
+int em_kernel_slice(em_array* out);
+int em_kernel_as_strided(em_array* out);
+int em_kernel_concatenate(em_array* out);
+int em_kernel_slice_update(em_array* out);
+int em_kernel_unary(em_array* out);
+int em_kernel_binary(em_array* out);
+int em_kernel_where(em_array* out);
+int em_kernel_reduce(em_array* out);
+int em_kernel_argreduce(em_array* out);
+int em_kernel_scan(em_array* out);
+int em_kernel_take(em_array* out);
+int em_kernel_take_along_axis(em_array* out);
+int em_kernel_scatter_along_axis(em_array* out);
+int em_kernel_matmul(em_array* out);
+
+/* Copies src (any strides, any dtype) into dst's buffer converting to dst's
+ * dtype; dst has the same shape as src. Used by COPY/ASTYPE and kernels that
+ * need a contiguous operand. */
+void em_copy_into(em_array* dst, int64_t dst_offset, const int64_t* dst_strides,
+                  em_array* src);
+
+#define EM_MAX_NDIM 64
+
+#endif

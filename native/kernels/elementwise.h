@@ -1,0 +1,16 @@
+/* elementwise.h: the driver shared by unary, binary and ternary kernels. */
+#ifndef EMBER_ELEMENTWISE_H
+#define EMBER_ELEMENTWISE_H
+
+#include "classes.h"
+
+/* Computes n outputs from n elements of each contiguous input chunk. */
+typedef void (*em_ew_fn)(int64_t n, const void* const* in, void* out);
+
+/* Runs fn over out (already allocated) and its inputs broadcast to out's
+ * shape. Inputs are loaded as class in_cls (or per-input classes when
+ * in_classes is non-NULL), results are produced as class out_cls. */
+void em_elementwise(em_array* out, int nin, em_array** in, const int* in_classes,
+                    int out_cls, em_ew_fn fn);
+
+#endif

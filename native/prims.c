@@ -1,0 +1,743 @@
+/* prims.c: the C half of the primitive registry.
+ *
+ * Each primitive has a name, a shape rule and a kernel. The shape rule runs
+ * when a node is built: it checks the inputs, infers the output's shape and
+ * dtype, inserts the dtype conversions the primitive needs, and creates the
+ * node, or fails with an error naming the op, the shapes, dtypes or axes.
+ * The Python half (core/primitives.py) holds the transform rules.
+ *
+ * Parameters (iparams / fparams) per primitive:
+ *   ARANGE          ip: dtype, n            fp: start, step
+ *   ASTYPE          ip: dtype
+ *   RESHAPE         ip: new shape (one entry may be -1)
+ *   TRANSPOSE       ip: permutation
+ *   BROADCAST       ip: target shape
+ *   SLICE           ip: start, stop, step for each axis (Python slice.indices form)
+ *   AS_STRIDED      ip: ndim, shape..., strides..., offset (input's row-major elements)
+ *   CONCATENATE     ip: axis
+ *   SLICE_UPDATE    ip: start, stop, step for each axis
+ *   reductions      ip: axes
+ *   ARGMAX/ARGMIN   ip: axis
+ *   scans           ip: axis, reverse, inclusive
+ *   TAKE, TAKE_ALONG_AXIS   ip: axis
+ *   SCATTER_ALONG_AXIS      ip: axis, mode
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+typedef em_array* (*shape_rule)(int prim, int nin, em_array** in, int nip,
+                                const int64_t* ip, int nfp, const double* fp, int stream);
+
+typedef struct {
+  const char* name;
+  int ninputs; /* -1: one or more */
+  shape_rule rule;
+  em_kernel kernel;
+} prim_entry;
+
+static const prim_entry* entry(int prim);
+
+const char* em_prim_name(int prim) {
+  return (prim >= 0 && prim < EM_NUM_PRIMS) ? entry(prim)->name : "unknown";
+}
+em_kernel em_kernel_of(int prim) { return entry(prim)->kernel; }
+
+/* ---- helpers ---- */
+
+#define SHAPE_BUF 256
+
+static const char* shape_str(char* buf, const em_array* a) {
+  return em_fmt_shape(buf, SHAPE_BUF, a->ndim, a->shape);
+}
+
+/* A new reference to a, converted to dtype where it differs. */
+static em_array* cast(em_array* a, int dtype, int stream) {
+  if (a->dtype == dtype) {
+    em_retain(a);
+    return a;
+  }
+  int64_t d = dtype;
+  return em_node_new(EM_P_ASTYPE, dtype, a->ndim, a->shape, 1, &a, 1, &d, 0, NULL, stream);
+}
+
+/* Builds a node after casting each input to the matching dtype in `dtypes`. */
+static em_array* node_with_casts(int prim, int out_dtype, int ndim, const int64_t* shape,
+                                 int nin, em_array** in, const int* dtypes, int nip,
+                                 const int64_t* ip, int nfp, const double* fp, int stream) {
+  em_array* cast_in[8];
+  em_array** inputs = nin <= 8 ? cast_in : malloc(sizeof *inputs * (size_t)nin);
+  if (!inputs) return em_fail(EM_MEMORY_ERROR, "[%s] out of memory", em_prim_name(prim));
+  int made = 0;
+  em_array* out = NULL;
+  for (; made < nin; made++) {
+    inputs[made] = cast(in[made], dtypes[made], stream);
+    if (!inputs[made]) goto done;
+  }
+  out = em_node_new(prim, out_dtype, ndim, shape, nin, inputs, nip, ip, nfp, fp, stream);
+done:
+  for (int i = 0; i < made; i++) em_release(inputs[i]);
+  if (inputs != cast_in) free(inputs);
+  return out;
+}
+
+static int normalize_axis(int prim, int64_t axis, int ndim, int* out) {
+  if (axis < -ndim || axis >= ndim) {
+    em_fail(EM_VALUE_ERROR, "[%s] axis %lld is out of bounds for array of dimension %d",
+            em_prim_name(prim), (long long)axis, ndim);
+    return 0;
+  }
+  *out = (int)(axis < 0 ? axis + ndim : axis);
+  return 1;
+}
+
+/* Broadcasts the shapes of n arrays into shape/ndim; fails naming them. */
+static int broadcast_shapes(int prim, int n, em_array** in, int64_t* shape, int* ndim) {
+  int nd = 0;
+  for (int k = 0; k < n; k++) nd = in[k]->ndim > nd ? in[k]->ndim : nd;
+  for (int d = 0; d < nd; d++) {
+    int64_t size = 1;
+    for (int k = 0; k < n; k++) {
+      int ad = d - (nd - in[k]->ndim);
+      if (ad < 0) continue;
+      int64_t s = in[k]->shape[ad];
+      if (s == size || s == 1) continue;
+      if (size != 1) {
+        char b1[SHAPE_BUF], b2[SHAPE_BUF];
+        em_fail(EM_VALUE_ERROR, "[%s] shapes %s and %s cannot be broadcast", em_prim_name(prim),
+                shape_str(b1, in[0]), shape_str(b2, in[k]));
+        return 0;
+      }
+      size = s;
+    }
+    shape[d] = size;
+  }
+  *ndim = nd;
+  return 1;
+}
+
+/* ---- sources and layout ---- */
+
+static em_array* rule_arange(int prim, int nin, em_array** in, int nip, const int64_t* ip,
+                             int nfp, const double* fp, int stream) {
+  (void)nin; (void)in;
+  if (nip != 2 || nfp != 2) return em_fail(EM_VALUE_ERROR, "[arange] bad parameters");
+  if (ip[0] < 0 || ip[0] >= EM_NUM_DTYPES) return em_fail(EM_TYPE_ERROR, "[arange] unknown dtype");
+  if (ip[1] < 0) return em_fail(EM_VALUE_ERROR, "[arange] negative length %lld", (long long)ip[1]);
+  int64_t n = ip[1];
+  return em_node_new(prim, (int)ip[0], 1, &n, 0, NULL, nip, ip, nfp, fp, stream);
+}
+
+static em_array* rule_same(int prim, int nin, em_array** in, int nip, const int64_t* ip,
+                           int nfp, const double* fp, int stream) {
+  (void)nin;
+  return em_node_new(prim, in[0]->dtype, in[0]->ndim, in[0]->shape, 1, in, nip, ip, nfp, fp,
+                     stream);
+}
+
+static em_array* rule_astype(int prim, int nin, em_array** in, int nip, const int64_t* ip,
+                             int nfp, const double* fp, int stream) {
+  (void)nin;
+  if (nip != 1 || ip[0] < 0 || ip[0] >= EM_NUM_DTYPES)
+    return em_fail(EM_TYPE_ERROR, "[astype] unknown dtype");
+  return em_node_new(prim, (int)ip[0], in[0]->ndim, in[0]->shape, 1, in, nip, ip, nfp, fp,
+                     stream);
+}
+
+static em_array* rule_reshape(int prim, int nin, em_array** in, int nip, const int64_t* ip,
+                              int nfp, const double* fp, int stream) {
+  (void)nin; (void)nfp; (void)fp;
+  int64_t shape[EM_MAX_NDIM];
+  int infer = -1;
+  int64_t known = 1;
+  char b1[SHAPE_BUF], b2[SHAPE_BUF];
+  if (nip > EM_MAX_NDIM) return em_fail(EM_VALUE_ERROR, "[reshape] too many dimensions (%d)", nip);
+  for (int i = 0; i < nip; i++) {
+    shape[i] = ip[i];
+    if (ip[i] == -1) {
+      if (infer >= 0) return em_fail(EM_VALUE_ERROR, "[reshape] can only infer one dimension");
+      infer = i;
+    } else if (ip[i] < 0) {
+      return em_fail(EM_VALUE_ERROR, "[reshape] invalid dimension %lld", (long long)ip[i]);
+    } else {
+      known *= ip[i];
+    }
+  }
+  if (infer >= 0) {
+    if (known == 0 || in[0]->size % known != 0)
+      return em_fail(EM_VALUE_ERROR, "[reshape] cannot infer the size of -1 reshaping an array of shape %s into %s",
+                     shape_str(b1, in[0]), em_fmt_shape(b2, SHAPE_BUF, nip, ip));
+    shape[infer] = in[0]->size / known;
+    known *= shape[infer];
+  }
+  if (known != in[0]->size)
+    return em_fail(EM_VALUE_ERROR, "[reshape] cannot reshape array of size %lld and shape %s into shape %s",
+                   (long long)in[0]->size, shape_str(b1, in[0]), em_fmt_shape(b2, SHAPE_BUF, nip, shape));
+  return em_node_new(prim, in[0]->dtype, nip, shape, 1, in, 0, NULL, 0, NULL, stream);
+}
+
+static em_array* rule_transpose(int prim, int nin, em_array** in, int nip, const int64_t* ip,
+                                int nfp, const double* fp, int stream) {
+  (void)nin; (void)nfp; (void)fp;
+  em_array* a = in[0];
+  if (nip != a->ndim)
+    return em_fail(EM_VALUE_ERROR, "[transpose] got %d axes for an array of dimension %d", nip, a->ndim);
+  int64_t perm[EM_MAX_NDIM], shape[EM_MAX_NDIM];
+  int seen[EM_MAX_NDIM] = {0};
+  for (int i = 0; i < nip; i++) {
+    int ax;
+    if (!normalize_axis(prim, ip[i], a->ndim, &ax)) return NULL;
+    if (seen[ax]++) return em_fail(EM_VALUE_ERROR, "[transpose] repeated axis %lld", (long long)ip[i]);
+    perm[i] = ax;
+    shape[i] = a->shape[ax];
+  }
+  return em_node_new(prim, a->dtype, a->ndim, shape, 1, in, nip, perm, 0, NULL, stream);
+}
+
+static em_array* rule_broadcast(int prim, int nin, em_array** in, int nip, const int64_t* ip,
+                                int nfp, const double* fp, int stream) {
+  (void)nin; (void)nfp; (void)fp;
+  em_array* a = in[0];
+  char b1[SHAPE_BUF], b2[SHAPE_BUF];
+  int ok = nip >= a->ndim;
+  for (int d = 0; ok && d < a->ndim; d++) {
+    int64_t s = a->shape[d], t = ip[nip - a->ndim + d];
+    ok = s == t || s == 1;
+  }
+  for (int d = 0; ok && d < nip; d++) ok = ip[d] >= 0;
+  if (!ok)
+    return em_fail(EM_VALUE_ERROR, "[broadcast_to] cannot broadcast an array of shape %s to shape %s",
+                   shape_str(b1, a), em_fmt_shape(b2, SHAPE_BUF, nip, ip));
+  return em_node_new(prim, a->dtype, nip, ip, 1, in, 0, NULL, 0, NULL, stream);
+}
+
+/* Length of range(start, stop, step). */
+static int64_t range_length(int64_t start, int64_t stop, int64_t step) {
+  int64_t len = step > 0 ? (stop - start + step - 1) / step : (start - stop - step - 1) / -step;
+  return len > 0 ? len : 0;
+}
+
+static int check_slices(int prim, const em_array* a, int nip, const int64_t* ip, int64_t* shape) {
+  if (nip != 3 * a->ndim) {
+    em_fail(EM_VALUE_ERROR, "[%s] expected start, stop and step for each of %d axes",
+            em_prim_name(prim), a->ndim);
+    return 0;
+  }
+  for (int d = 0; d < a->ndim; d++) {
+    int64_t start = ip[3 * d], stop = ip[3 * d + 1], step = ip[3 * d + 2];
+    if (step == 0) {
+      em_fail(EM_VALUE_ERROR, "[%s] slice step cannot be zero (axis %d)", em_prim_name(prim), d);
+      return 0;
+    }
+    int64_t len = range_length(start, stop, step);
+    if (len > 0 && (start < 0 || start >= a->shape[d] || start + (len - 1) * step < 0 ||
+                    start + (len - 1) * step >= a->shape[d])) {
+      em_fail(EM_INDEX_ERROR, "[%s] slice [%lld:%lld:%lld] out of bounds for axis %d with size %lld",
+              em_prim_name(prim), (long long)start, (long long)stop, (long long)step, d,
+              (long long)a->shape[d]);
+      return 0;
+    }
+    shape[d] = len;
+  }
+  return 1;
+}
+
+static em_array* rule_slice(int prim, int nin, em_array** in, int nip, const int64_t* ip,
+                            int nfp, const double* fp, int stream) {
+  (void)nin; (void)nfp; (void)fp;
+  int64_t shape[EM_MAX_NDIM];
+  if (!check_slices(prim, in[0], nip, ip, shape)) return NULL;
+  return em_node_new(prim, in[0]->dtype, in[0]->ndim, shape, 1, in, nip, ip, 0, NULL, stream);
+}
+
+static em_array* rule_as_strided(int prim, int nin, em_array** in, int nip, const int64_t* ip,
+                                 int nfp, const double* fp, int stream) {
+  (void)nin; (void)nfp; (void)fp;
+  if (nip < 2 || ip[0] < 0 || nip != 2 + 2 * ip[0])
+    return em_fail(EM_VALUE_ERROR, "[as_strided] bad parameters");
+  int nd = (int)ip[0];
+  const int64_t* shape = ip + 1;
+  const int64_t* strides = ip + 1 + nd;
+  int64_t lo = ip[1 + 2 * nd], hi = lo, size = 1;
+  for (int d = 0; d < nd; d++) {
+    if (shape[d] < 0) return em_fail(EM_VALUE_ERROR, "[as_strided] negative dimension");
+    size *= shape[d];
+    if (shape[d] == 0) continue;
+    int64_t reach = (shape[d] - 1) * strides[d];
+    if (reach < 0) lo += reach; else hi += reach;
+  }
+  if (size > 0 && (lo < 0 || hi >= in[0]->size))
+    return em_fail(EM_VALUE_ERROR, "[as_strided] the view reaches elements [%lld, %lld] outside an array of size %lld",
+                   (long long)lo, (long long)hi, (long long)in[0]->size);
+  return em_node_new(prim, in[0]->dtype, nd, shape, 1, in, nip, ip, 0, NULL, stream);
+}
+
+static em_array* rule_concatenate(int prim, int nin, em_array** in, int nip, const int64_t* ip,
+                                  int nfp, const double* fp, int stream) {
+  (void)nfp; (void)fp;
+  if (nin < 1) return em_fail(EM_VALUE_ERROR, "[concatenate] no arrays to concatenate");
+  if (nip != 1) return em_fail(EM_VALUE_ERROR, "[concatenate] expected an axis");
+  em_array* first = in[0];
+  if (first->ndim == 0) return em_fail(EM_VALUE_ERROR, "[concatenate] zero-dimensional arrays cannot be concatenated");
+  int axis;
+  if (!normalize_axis(prim, ip[0], first->ndim, &axis)) return NULL;
+  int64_t shape[EM_MAX_NDIM];
+  memcpy(shape, first->shape, sizeof(int64_t) * (size_t)first->ndim);
+  shape[axis] = 0;
+  int dtype = first->dtype;
+  int dtypes[1024];
+  if (nin > 1024) return em_fail(EM_VALUE_ERROR, "[concatenate] at most 1024 arrays at once");
+  for (int k = 0; k < nin; k++) {
+    char b1[SHAPE_BUF], b2[SHAPE_BUF];
+    int ok = in[k]->ndim == first->ndim;
+    for (int d = 0; ok && d < first->ndim; d++) ok = d == axis || in[k]->shape[d] == first->shape[d];
+    if (!ok)
+      return em_fail(EM_VALUE_ERROR, "[concatenate] all arrays must match except on axis %d, got shapes %s and %s",
+                     axis, shape_str(b1, first), shape_str(b2, in[k]));
+    shape[axis] += in[k]->shape[axis];
+    dtype = em_promote_types(dtype, in[k]->dtype);
+  }
+  for (int k = 0; k < nin; k++) dtypes[k] = dtype;
+  int64_t ax = axis;
+  return node_with_casts(prim, dtype, first->ndim, shape, nin, in, dtypes, 1, &ax, 0, NULL, stream);
+}
+
+static em_array* rule_slice_update(int prim, int nin, em_array** in, int nip, const int64_t* ip,
+                                   int nfp, const double* fp, int stream) {
+  (void)nin; (void)nfp; (void)fp;
+  em_array* a = in[0];
+  em_array* u = in[1];
+  int64_t shape[EM_MAX_NDIM];
+  char b1[SHAPE_BUF], b2[SHAPE_BUF];
+  if (!check_slices(prim, a, nip, ip, shape)) return NULL;
+  int ok = u->ndim <= a->ndim;
+  for (int d = 0; ok && d < u->ndim; d++) {
+    int64_t s = u->shape[d], t = shape[a->ndim - u->ndim + d];
+    ok = s == t || s == 1;
+  }
+  if (!ok)
+    return em_fail(EM_VALUE_ERROR, "[slice_update] update of shape %s cannot be broadcast to the slice shape %s",
+                   shape_str(b1, u), em_fmt_shape(b2, SHAPE_BUF, a->ndim, shape));
+  int dtypes[2] = {a->dtype, a->dtype};
+  return node_with_casts(prim, a->dtype, a->ndim, a->shape, 2, in, dtypes, nip, ip, 0, NULL, stream);
+}
+
+/* ---- elementwise ---- */
+
+static int is_float_fn(int prim) {
+  return (prim >= EM_P_SQRT && prim <= EM_P_ERFINV) || prim == EM_P_SIGMOID;
+}
+
+static em_array* rule_unary(int prim, int nin, em_array** in, int nip, const int64_t* ip,
+                            int nfp, const double* fp, int stream) {
+  (void)nin; (void)nip; (void)ip; (void)nfp; (void)fp;
+  em_array* a = in[0];
+  int in_dtype = a->dtype, out_dtype = a->dtype;
+  const char* name = em_prim_name(prim);
+  if (is_float_fn(prim)) {
+    if (!em_is_inexact(in_dtype)) in_dtype = out_dtype = EM_FLOAT32;
+    if ((prim == EM_P_ERF || prim == EM_P_ERFINV) && in_dtype == EM_COMPLEX64)
+      return em_fail(EM_TYPE_ERROR, "[%s] not defined for complex64", name);
+  }
+  switch (prim) {
+    case EM_P_ABS:
+      if (in_dtype == EM_COMPLEX64) out_dtype = EM_FLOAT32;
+      break;
+    case EM_P_NEGATIVE:
+      if (in_dtype == EM_BOOL) return em_fail(EM_TYPE_ERROR, "[negative] not defined for bool; use logical_not");
+      break;
+    case EM_P_FLOOR: case EM_P_CEIL: case EM_P_ROUND:
+      if (in_dtype == EM_COMPLEX64) return em_fail(EM_TYPE_ERROR, "[%s] not defined for complex64", name);
+      break;
+    case EM_P_ISNAN: case EM_P_ISINF: case EM_P_LOGICAL_NOT:
+      out_dtype = EM_BOOL;
+      break;
+    case EM_P_BITWISE_INVERT:
+      if (in_dtype == EM_BOOL) prim = EM_P_LOGICAL_NOT;
+      else if (!em_is_integer(in_dtype))
+        return em_fail(EM_TYPE_ERROR, "[bitwise_invert] requires integer or bool inputs, got %s",
+                       em_dtype_name(in_dtype));
+      break;
+    case EM_P_REAL: case EM_P_IMAG: case EM_P_CONJUGATE:
+      if (in_dtype != EM_COMPLEX64)
+        return em_fail(EM_TYPE_ERROR, "[%s] requires a complex64 input, got %s", name, em_dtype_name(in_dtype));
+      if (prim != EM_P_CONJUGATE) out_dtype = EM_FLOAT32;
+      break;
+  }
+  return node_with_casts(prim, out_dtype, a->ndim, a->shape, 1, in, &in_dtype, 0, NULL, 0, NULL, stream);
+}
+
+static em_array* rule_binary(int prim, int nin, em_array** in, int nip, const int64_t* ip,
+                             int nfp, const double* fp, int stream) {
+  (void)nin; (void)nip; (void)ip; (void)nfp; (void)fp;
+  int64_t shape[EM_MAX_NDIM];
+  int ndim;
+  if (!broadcast_shapes(prim, 2, in, shape, &ndim)) return NULL;
+  int dtype = em_promote_types(in[0]->dtype, in[1]->dtype), out_dtype;
+  const char* name = em_prim_name(prim);
+  switch (prim) {
+    case EM_P_DIVIDE: case EM_P_ARCTAN2: case EM_P_LOGADDEXP:
+      if (!em_is_inexact(dtype)) dtype = EM_FLOAT32;
+      break;
+    case EM_P_BITWISE_AND: case EM_P_BITWISE_OR: case EM_P_BITWISE_XOR:
+    case EM_P_LEFT_SHIFT: case EM_P_RIGHT_SHIFT:
+      if (em_is_inexact(dtype))
+        return em_fail(EM_TYPE_ERROR, "[%s] requires integer or bool inputs, got %s and %s", name,
+                       em_dtype_name(in[0]->dtype), em_dtype_name(in[1]->dtype));
+      break;
+  }
+  if (dtype == EM_COMPLEX64) {
+    switch (prim) {
+      case EM_P_FLOOR_DIVIDE: case EM_P_REMAINDER: case EM_P_MAXIMUM: case EM_P_MINIMUM:
+      case EM_P_ARCTAN2: case EM_P_LOGADDEXP: case EM_P_LESS: case EM_P_LESS_EQUAL:
+      case EM_P_GREATER: case EM_P_GREATER_EQUAL:
+        return em_fail(EM_TYPE_ERROR, "[%s] not defined for complex64", name);
+    }
+  }
+  switch (prim) {
+    case EM_P_EQUAL: case EM_P_NOT_EQUAL: case EM_P_LESS: case EM_P_LESS_EQUAL:
+    case EM_P_GREATER: case EM_P_GREATER_EQUAL: case EM_P_LOGICAL_AND: case EM_P_LOGICAL_OR:
+      out_dtype = EM_BOOL;
+      break;
+    default:
+      out_dtype = dtype;
+  }
+  int dtypes[2] = {dtype, dtype};
+  return node_with_casts(prim, out_dtype, ndim, shape, 2, in, dtypes, 0, NULL, 0, NULL, stream);
+}
+
+static em_array* rule_where(int prim, int nin, em_array** in, int nip, const int64_t* ip,
+                            int nfp, const double* fp, int stream) {
+  (void)nin; (void)nip; (void)ip; (void)nfp; (void)fp;
+  int64_t shape[EM_MAX_NDIM];
+  int ndim;
+  if (!broadcast_shapes(prim, 3, in, shape, &ndim)) return NULL;
+  int dtype = em_promote_types(in[1]->dtype, in[2]->dtype);
+  int dtypes[3] = {in[0]->dtype, dtype, dtype};
+  return node_with_casts(prim, dtype, ndim, shape, 3, in, dtypes, 0, NULL, 0, NULL, stream);
+}
+
+/* ---- reductions and scans ---- */
+
+static em_array* rule_reduce(int prim, int nin, em_array** in, int nip, const int64_t* ip,
+                             int nfp, const double* fp, int stream) {
+  (void)nin; (void)nfp; (void)fp;
+  em_array* a = in[0];
+  const char* name = em_prim_name(prim);
+  int reduced[EM_MAX_NDIM] = {0};
+  int64_t axes[EM_MAX_NDIM], shape[EM_MAX_NDIM];
+  if (nip > a->ndim) return em_fail(EM_VALUE_ERROR, "[%s] more axes (%d) than dimensions (%d)", name, nip, a->ndim);
+  for (int i = 0; i < nip; i++) {
+    int ax;
+    if (!normalize_axis(prim, ip[i], a->ndim, &ax)) return NULL;
+    if (reduced[ax]++) return em_fail(EM_VALUE_ERROR, "[%s] duplicate axis %lld", name, (long long)ip[i]);
+  }
+  int n = 0;
+  for (int d = 0; d < a->ndim; d++) {
+    shape[d] = reduced[d] ? 1 : a->shape[d];
+    if (reduced[d]) {
+      axes[n++] = d;
+      if (a->shape[d] == 0 && (prim == EM_P_MAX || prim == EM_P_MIN))
+        return em_fail(EM_VALUE_ERROR, "[%s] cannot reduce over axis %d of size zero", name, d);
+    }
+  }
+  int dtype = a->dtype;
+  if (prim == EM_P_ALL || prim == EM_P_ANY) dtype = EM_BOOL;
+  else if ((prim == EM_P_SUM || prim == EM_P_PROD) && dtype == EM_BOOL) dtype = EM_INT32;
+  if ((prim == EM_P_MAX || prim == EM_P_MIN) && dtype == EM_COMPLEX64)
+    return em_fail(EM_TYPE_ERROR, "[%s] not defined for complex64", name);
+  return em_node_new(prim, dtype, a->ndim, shape, 1, in, n, axes, 0, NULL, stream);
+}
+
+static em_array* rule_argreduce(int prim, int nin, em_array** in, int nip, const int64_t* ip,
+                                int nfp, const double* fp, int stream) {
+  (void)nin; (void)nfp; (void)fp;
+  em_array* a = in[0];
+  int axis;
+  if (nip != 1) return em_fail(EM_VALUE_ERROR, "[%s] expected one axis", em_prim_name(prim));
+  if (!normalize_axis(prim, ip[0], a->ndim, &axis)) return NULL;
+  if (a->shape[axis] == 0)
+    return em_fail(EM_VALUE_ERROR, "[%s] cannot reduce over axis %d of size zero", em_prim_name(prim), axis);
+  if (a->dtype == EM_COMPLEX64)
+    return em_fail(EM_TYPE_ERROR, "[%s] not defined for complex64", em_prim_name(prim));
+  int64_t shape[EM_MAX_NDIM], ax = axis;
+  memcpy(shape, a->shape, sizeof(int64_t) * (size_t)a->ndim);
+  shape[axis] = 1;
+  return em_node_new(prim, EM_UINT32, a->ndim, shape, 1, in, 1, &ax, 0, NULL, stream);
+}
+
+static em_array* rule_scan(int prim, int nin, em_array** in, int nip, const int64_t* ip,
+                           int nfp, const double* fp, int stream) {
+  (void)nin; (void)nfp; (void)fp;
+  em_array* a = in[0];
+  int axis;
+  if (nip != 3) return em_fail(EM_VALUE_ERROR, "[%s] expected axis, reverse, inclusive", em_prim_name(prim));
+  if (!normalize_axis(prim, ip[0], a->ndim, &axis)) return NULL;
+  int dtype = a->dtype;
+  if ((prim == EM_P_CUMSUM || prim == EM_P_CUMPROD) && dtype == EM_BOOL) dtype = EM_INT32;
+  if (prim == EM_P_LOGCUMSUMEXP && !em_is_inexact(dtype)) dtype = EM_FLOAT32;
+  if (dtype == EM_COMPLEX64 && prim != EM_P_CUMSUM && prim != EM_P_CUMPROD)
+    return em_fail(EM_TYPE_ERROR, "[%s] not defined for complex64", em_prim_name(prim));
+  int64_t params[3] = {axis, ip[1] != 0, ip[2] != 0};
+  return node_with_casts(prim, dtype, a->ndim, a->shape, 1, in, &dtype, 3, params, 0, NULL, stream);
+}
+
+/* ---- indexing ---- */
+
+static int check_indices(int prim, const em_array* idx) {
+  if (!em_is_integer(idx->dtype)) {
+    em_fail(EM_TYPE_ERROR, "[%s] indices must be integers, got %s", em_prim_name(prim),
+            em_dtype_name(idx->dtype));
+    return 0;
+  }
+  return 1;
+}
+
+static em_array* rule_take(int prim, int nin, em_array** in, int nip, const int64_t* ip,
+                           int nfp, const double* fp, int stream) {
+  (void)nin; (void)nfp; (void)fp;
+  em_array* a = in[0];
+  em_array* idx = in[1];
+  int axis;
+  if (nip != 1) return em_fail(EM_VALUE_ERROR, "[take] expected an axis");
+  if (!check_indices(prim, idx) || !normalize_axis(prim, ip[0], a->ndim, &axis)) return NULL;
+  if (a->ndim - 1 + idx->ndim > EM_MAX_NDIM) return em_fail(EM_VALUE_ERROR, "[take] result has too many dimensions");
+  if (a->shape[axis] == 0 && idx->size > 0)
+    return em_fail(EM_INDEX_ERROR, "[take] cannot take from axis %d of size zero", axis);
+  int64_t shape[EM_MAX_NDIM], ax = axis;
+  int nd = 0;
+  for (int d = 0; d < axis; d++) shape[nd++] = a->shape[d];
+  for (int d = 0; d < idx->ndim; d++) shape[nd++] = idx->shape[d];
+  for (int d = axis + 1; d < a->ndim; d++) shape[nd++] = a->shape[d];
+  return em_node_new(prim, a->dtype, nd, shape, 2, in, 1, &ax, 0, NULL, stream);
+}
+
+/* Shape of an along-axis operation: broadcast a's and the operands' shapes on
+ * every axis except `axis`, where the operands' (broadcast) size is used. */
+static int along_axis_shape(int prim, em_array* a, int nops, em_array** ops, int axis,
+                            int64_t* shape, int include_a) {
+  char b1[SHAPE_BUF], b2[SHAPE_BUF];
+  for (int k = 0; k < nops; k++)
+    if (ops[k]->ndim != a->ndim) {
+      em_fail(EM_VALUE_ERROR, "[%s] indices of shape %s must have as many dimensions as the array of shape %s",
+              em_prim_name(prim), shape_str(b1, ops[k]), shape_str(b2, a));
+      return 0;
+    }
+  for (int d = 0; d < a->ndim; d++) {
+    int64_t size = (d == axis || !include_a) ? 1 : a->shape[d];
+    for (int k = 0; k < nops; k++) {
+      int64_t s = ops[k]->shape[d];
+      if (s == size || s == 1) continue;
+      if (size != 1 || (d != axis && !include_a && s != a->shape[d])) {
+        em_fail(EM_VALUE_ERROR, "[%s] shapes %s and %s cannot be broadcast on axis %d",
+                em_prim_name(prim), shape_str(b1, a), shape_str(b2, ops[k]), d);
+        return 0;
+      }
+      size = s;
+    }
+    shape[d] = size;
+  }
+  return 1;
+}
+
+static em_array* rule_take_along_axis(int prim, int nin, em_array** in, int nip, const int64_t* ip,
+                                      int nfp, const double* fp, int stream) {
+  (void)nin; (void)nfp; (void)fp;
+  em_array* a = in[0];
+  int axis;
+  if (nip != 1) return em_fail(EM_VALUE_ERROR, "[take_along_axis] expected an axis");
+  if (!check_indices(prim, in[1]) || !normalize_axis(prim, ip[0], a->ndim, &axis)) return NULL;
+  int64_t shape[EM_MAX_NDIM], ax = axis;
+  if (!along_axis_shape(prim, a, 1, in + 1, axis, shape, 1)) return NULL;
+  if (a->shape[axis] == 0 && in[1]->size > 0)
+    return em_fail(EM_INDEX_ERROR, "[take_along_axis] cannot take from axis %d of size zero", axis);
+  return em_node_new(prim, a->dtype, a->ndim, shape, 2, in, 1, &ax, 0, NULL, stream);
+}
+
+static em_array* rule_scatter_along_axis(int prim, int nin, em_array** in, int nip, const int64_t* ip,
+                                         int nfp, const double* fp, int stream) {
+  (void)nin; (void)nfp; (void)fp;
+  em_array* a = in[0];
+  int axis;
+  if (nip != 2 || ip[1] < EM_SCATTER_SET || ip[1] > EM_SCATTER_MINIMUM)
+    return em_fail(EM_VALUE_ERROR, "[scatter] expected an axis and a mode");
+  if (!check_indices(prim, in[1]) || !normalize_axis(prim, ip[0], a->ndim, &axis)) return NULL;
+  int64_t shape[EM_MAX_NDIM], params[2] = {axis, ip[1]};
+  /* The update block must fit a on every other axis. */
+  for (int k = 1; k < 3; k++)
+    for (int d = 0; d < a->ndim && in[k]->ndim == a->ndim; d++)
+      if (d != axis && in[k]->shape[d] != 1 && in[k]->shape[d] != a->shape[d]) {
+        char b1[SHAPE_BUF], b2[SHAPE_BUF];
+        return em_fail(EM_VALUE_ERROR, "[scatter] shape %s does not fit the array of shape %s on axis %d",
+                       shape_str(b1, in[k]), shape_str(b2, a), d);
+      }
+  if (!along_axis_shape(prim, a, 2, in + 1, axis, shape, 1)) return NULL;
+  if (a->shape[axis] == 0 && in[1]->size > 0)
+    return em_fail(EM_INDEX_ERROR, "[scatter] cannot scatter into axis %d of size zero", axis);
+  if (a->dtype == EM_COMPLEX64 && (ip[1] == EM_SCATTER_MAXIMUM || ip[1] == EM_SCATTER_MINIMUM))
+    return em_fail(EM_TYPE_ERROR, "[scatter] maximum and minimum are not defined for complex64");
+  int dtypes[3] = {a->dtype, in[1]->dtype, a->dtype};
+  return node_with_casts(prim, a->dtype, a->ndim, a->shape, 3, in, dtypes, 2, params, 0, NULL, stream);
+}
+
+/* ---- products ---- */
+
+static em_array* rule_matmul(int prim, int nin, em_array** in, int nip, const int64_t* ip,
+                             int nfp, const double* fp, int stream) {
+  (void)nin; (void)nip; (void)ip; (void)nfp; (void)fp;
+  em_array* a = in[0];
+  em_array* b = in[1];
+  char b1[SHAPE_BUF], b2[SHAPE_BUF];
+  if (a->ndim < 2 || b->ndim < 2)
+    return em_fail(EM_VALUE_ERROR, "[matmul] inputs need at least 2 dimensions, got shapes %s and %s",
+                   shape_str(b1, a), shape_str(b2, b));
+  int64_t k = a->shape[a->ndim - 1];
+  if (k != b->shape[b->ndim - 2])
+    return em_fail(EM_VALUE_ERROR, "[matmul] last axis of a (%lld) must equal axis -2 of b (%lld); shapes %s and %s",
+                   (long long)k, (long long)b->shape[b->ndim - 2], shape_str(b1, a), shape_str(b2, b));
+  /* Broadcast the batch axes. */
+  int nd = a->ndim > b->ndim ? a->ndim : b->ndim;
+  int64_t shape[EM_MAX_NDIM];
+  for (int d = 0; d < nd - 2; d++) {
+    int da = d - (nd - a->ndim), db = d - (nd - b->ndim);
+    int64_t sa = da >= 0 ? a->shape[da] : 1, sb = db >= 0 ? b->shape[db] : 1;
+    if (sa != sb && sa != 1 && sb != 1)
+      return em_fail(EM_VALUE_ERROR, "[matmul] batch shapes of %s and %s cannot be broadcast",
+                     shape_str(b1, a), shape_str(b2, b));
+    shape[d] = sa == 1 ? sb : sa;
+  }
+  shape[nd - 2] = a->shape[a->ndim - 2];
+  shape[nd - 1] = b->shape[b->ndim - 1];
+  int dtype = em_promote_types(a->dtype, b->dtype);
+  int dtypes[2] = {dtype, dtype};
+  return node_with_casts(prim, dtype, nd, shape, 2, in, dtypes, 0, NULL, 0, NULL, stream);
+}
+
+/* ---- the table ---- */
+
+static int em_kernel_view(em_array* out) {
+  em_array* in = out->inputs[0];
+  em_set_view(out, in, in->strides, in->offset);
+  return EM_OK;
+}
+
+#define UNARY_ENTRY(NAME) {NAME, 1, rule_unary, em_kernel_unary}
+#define BINARY_ENTRY(NAME) {NAME, 2, rule_binary, em_kernel_binary}
+
+static const prim_entry table[EM_NUM_PRIMS] = {
+    [EM_P_ARANGE] = {"arange", 0, rule_arange, em_kernel_arange},
+    [EM_P_COPY] = {"copy", 1, rule_same, em_kernel_copy},
+    [EM_P_ASTYPE] = {"astype", 1, rule_astype, em_kernel_copy},
+    [EM_P_RESHAPE] = {"reshape", 1, rule_reshape, em_kernel_reshape},
+    [EM_P_TRANSPOSE] = {"transpose", 1, rule_transpose, em_kernel_transpose},
+    [EM_P_BROADCAST] = {"broadcast_to", 1, rule_broadcast, em_kernel_broadcast},
+    [EM_P_SLICE] = {"slice", 1, rule_slice, em_kernel_slice},
+    [EM_P_AS_STRIDED] = {"as_strided", 1, rule_as_strided, em_kernel_as_strided},
+    [EM_P_CONCATENATE] = {"concatenate", -1, rule_concatenate, em_kernel_concatenate},
+    [EM_P_SLICE_UPDATE] = {"slice_update", 2, rule_slice_update, em_kernel_slice_update},
+    [EM_P_ABS] = UNARY_ENTRY("abs"),
+    [EM_P_NEGATIVE] = UNARY_ENTRY("negative"),
+    [EM_P_SIGN] = UNARY_ENTRY("sign"),
+    [EM_P_SQRT] = UNARY_ENTRY("sqrt"),
+    [EM_P_RSQRT] = UNARY_ENTRY("rsqrt"),
+    [EM_P_EXP] = UNARY_ENTRY("exp"),
+    [EM_P_EXPM1] = UNARY_ENTRY("expm1"),
+    [EM_P_LOG] = UNARY_ENTRY("log"),
+    [EM_P_LOG1P] = UNARY_ENTRY("log1p"),
+    [EM_P_LOG2] = UNARY_ENTRY("log2"),
+    [EM_P_LOG10] = UNARY_ENTRY("log10"),
+    [EM_P_SIN] = UNARY_ENTRY("sin"),
+    [EM_P_COS] = UNARY_ENTRY("cos"),
+    [EM_P_TAN] = UNARY_ENTRY("tan"),
+    [EM_P_ARCSIN] = UNARY_ENTRY("arcsin"),
+    [EM_P_ARCCOS] = UNARY_ENTRY("arccos"),
+    [EM_P_ARCTAN] = UNARY_ENTRY("arctan"),
+    [EM_P_SINH] = UNARY_ENTRY("sinh"),
+    [EM_P_COSH] = UNARY_ENTRY("cosh"),
+    [EM_P_TANH] = UNARY_ENTRY("tanh"),
+    [EM_P_ARCSINH] = UNARY_ENTRY("arcsinh"),
+    [EM_P_ARCCOSH] = UNARY_ENTRY("arccosh"),
+    [EM_P_ARCTANH] = UNARY_ENTRY("arctanh"),
+    [EM_P_ERF] = UNARY_ENTRY("erf"),
+    [EM_P_ERFINV] = UNARY_ENTRY("erfinv"),
+    [EM_P_SIGMOID] = UNARY_ENTRY("sigmoid"),
+    [EM_P_FLOOR] = UNARY_ENTRY("floor"),
+    [EM_P_CEIL] = UNARY_ENTRY("ceil"),
+    [EM_P_ROUND] = UNARY_ENTRY("round"),
+    [EM_P_ISNAN] = UNARY_ENTRY("isnan"),
+    [EM_P_ISINF] = UNARY_ENTRY("isinf"),
+    [EM_P_LOGICAL_NOT] = UNARY_ENTRY("logical_not"),
+    [EM_P_BITWISE_INVERT] = UNARY_ENTRY("bitwise_invert"),
+    [EM_P_REAL] = UNARY_ENTRY("real"),
+    [EM_P_IMAG] = UNARY_ENTRY("imag"),
+    [EM_P_CONJUGATE] = UNARY_ENTRY("conjugate"),
+    [EM_P_STOP_GRADIENT] = {"stop_gradient", 1, rule_same, em_kernel_view},
+    [EM_P_ADD] = BINARY_ENTRY("add"),
+    [EM_P_SUBTRACT] = BINARY_ENTRY("subtract"),
+    [EM_P_MULTIPLY] = BINARY_ENTRY("multiply"),
+    [EM_P_DIVIDE] = BINARY_ENTRY("divide"),
+    [EM_P_FLOOR_DIVIDE] = BINARY_ENTRY("floor_divide"),
+    [EM_P_REMAINDER] = BINARY_ENTRY("remainder"),
+    [EM_P_POWER] = BINARY_ENTRY("power"),
+    [EM_P_MAXIMUM] = BINARY_ENTRY("maximum"),
+    [EM_P_MINIMUM] = BINARY_ENTRY("minimum"),
+    [EM_P_ARCTAN2] = BINARY_ENTRY("arctan2"),
+    [EM_P_LOGADDEXP] = BINARY_ENTRY("logaddexp"),
+    [EM_P_EQUAL] = BINARY_ENTRY("equal"),
+    [EM_P_NOT_EQUAL] = BINARY_ENTRY("not_equal"),
+    [EM_P_LESS] = BINARY_ENTRY("less"),
+    [EM_P_LESS_EQUAL] = BINARY_ENTRY("less_equal"),
+    [EM_P_GREATER] = BINARY_ENTRY("greater"),
+    [EM_P_GREATER_EQUAL] = BINARY_ENTRY("greater_equal"),
+    [EM_P_LOGICAL_AND] = BINARY_ENTRY("logical_and"),
+    [EM_P_LOGICAL_OR] = BINARY_ENTRY("logical_or"),
+    [EM_P_BITWISE_AND] = BINARY_ENTRY("bitwise_and"),
+    [EM_P_BITWISE_OR] = BINARY_ENTRY("bitwise_or"),
+    [EM_P_BITWISE_XOR] = BINARY_ENTRY("bitwise_xor"),
+    [EM_P_LEFT_SHIFT] = BINARY_ENTRY("left_shift"),
+    [EM_P_RIGHT_SHIFT] = BINARY_ENTRY("right_shift"),
+    [EM_P_WHERE] = {"where", 3, rule_where, em_kernel_where},
+    [EM_P_SUM] = {"sum", 1, rule_reduce, em_kernel_reduce},
+    [EM_P_PROD] = {"prod", 1, rule_reduce, em_kernel_reduce},
+    [EM_P_MAX] = {"max", 1, rule_reduce, em_kernel_reduce},
+    [EM_P_MIN] = {"min", 1, rule_reduce, em_kernel_reduce},
+    [EM_P_ALL] = {"all", 1, rule_reduce, em_kernel_reduce},
+    [EM_P_ANY] = {"any", 1, rule_reduce, em_kernel_reduce},
+    [EM_P_ARGMAX] = {"argmax", 1, rule_argreduce, em_kernel_argreduce},
+    [EM_P_ARGMIN] = {"argmin", 1, rule_argreduce, em_kernel_argreduce},
+    [EM_P_CUMSUM] = {"cumsum", 1, rule_scan, em_kernel_scan},
+    [EM_P_CUMPROD] = {"cumprod", 1, rule_scan, em_kernel_scan},
+    [EM_P_CUMMAX] = {"cummax", 1, rule_scan, em_kernel_scan},
+    [EM_P_CUMMIN] = {"cummin", 1, rule_scan, em_kernel_scan},
+    [EM_P_LOGCUMSUMEXP] = {"logcumsumexp", 1, rule_scan, em_kernel_scan},
+    [EM_P_TAKE] = {"take", 2, rule_take, em_kernel_take},
+    [EM_P_TAKE_ALONG_AXIS] = {"take_along_axis", 2, rule_take_along_axis, em_kernel_take_along_axis},
+    [EM_P_SCATTER_ALONG_AXIS] = {"scatter_along_axis", 3, rule_scatter_along_axis, em_kernel_scatter_along_axis},
+    [EM_P_MATMUL] = {"matmul", 2, rule_matmul, em_kernel_matmul},
+};
+
+static const prim_entry* entry(int prim) { return &table[prim]; }
+
+/* ---- entry points ---- */
+
+em_array* em_op(int prim, int nin, em_array** inputs, int nip, const int64_t* iparams,
+                int nfp, const double* fparams, int stream) {
+  if (prim < 0 || prim >= EM_NUM_PRIMS)
+    return em_fail(EM_VALUE_ERROR, "[op] unknown primitive %d", prim);
+  const prim_entry* e = &table[prim];
+  if ((e->ninputs >= 0 && nin != e->ninputs) || (e->ninputs < 0 && nin < 1))
+    return em_fail(EM_VALUE_ERROR, "[%s] expected %d inputs, got %d", e->name, e->ninputs, nin);
+  for (int i = 0; i < nin; i++)
+    if (!inputs[i]) return em_fail(EM_VALUE_ERROR, "[%s] input %d is missing", e->name, i);
+  return e->rule(prim, nin, inputs, nip, iparams, nfp, fparams, stream);
+}
+
+em_array* em_unary(int prim, em_array* a, int stream) {
+  return em_op(prim, 1, &a, 0, NULL, 0, NULL, stream);
+}
+
+em_array* em_binary(int prim, em_array* a, em_array* b, int stream) {
+  em_array* in[2] = {a, b};
+  return em_op(prim, 2, in, 0, NULL, 0, NULL, stream);
+}

@@ -1,0 +1,1 @@
+"""ember.optim: Optax's GradientTransformation library on ember arrays (not built yet; see the issues)."""
