@@ -66,6 +66,10 @@ _streams = [Stream(0, Device(cpu, 0))]
 _default_streams = {Device(cpu, 0): _streams[0]}
 _state = threading.local()
 _default_device = [Device(cpu, 0)]
+# Fast path for resolve(None): the default stream's index while no
+# `with stream(...)` block is open on any thread.
+_default_index = [0]
+_open_contexts = [0]
 
 
 def is_available(device) -> bool:
@@ -94,6 +98,7 @@ def set_default_device(device) -> None:
     device = _as_device(device)
     _check_available(device)
     _default_device[0] = device
+    _default_index[0] = _default_streams[device].index
 
 
 def default_stream(device) -> Stream:
@@ -104,6 +109,7 @@ def default_stream(device) -> Stream:
 
 def set_default_stream(stream: Stream) -> None:
     _default_streams[stream.device] = stream
+    _default_index[0] = _default_streams[_default_device[0]].index
 
 
 def new_stream(device) -> Stream:
@@ -118,8 +124,10 @@ def new_stream(device) -> Stream:
 def resolve(stream) -> int:
     """The engine's stream index for an op's `stream=` argument."""
     if stream is None:
+        if not _open_contexts[0]:
+            return _default_index[0]
         s = getattr(_state, "stream", None)
-        return (s if s is not None else _default_streams[_default_device[0]]).index
+        return s.index if s is not None else _default_index[0]
     if isinstance(stream, Stream):
         return stream.index
     return default_stream(stream).index
@@ -132,10 +140,14 @@ def stream(s):
         s = default_stream(s)
     previous = getattr(_state, "stream", None)
     _state.stream = s
+    with _lock:
+        _open_contexts[0] += 1
     try:
         yield s
     finally:
         _state.stream = previous
+        with _lock:
+            _open_contexts[0] -= 1
 
 
 def synchronize(stream=None) -> None:
