@@ -22,6 +22,9 @@ static void ew_range(void* ctx, int64_t lo, int64_t hi) {
   _Alignas(64) char in_buf[3][EM_CHUNK * 8];
   _Alignas(64) char out_buf[EM_CHUNK * 8];
   int64_t offsets[4];
+  /* A broadcast (stride 0) operand fills its chunk once per source element,
+   * not once per chunk. */
+  const char* filled_from[3] = {NULL, NULL, NULL};
   int last = job->it.ndim - 1;
   for (int64_t item = lo; item < hi; item++) {
     int64_t run = item / job->chunks_per_run, chunk = item % job->chunks_per_run;
@@ -35,6 +38,12 @@ static void ew_range(void* ctx, int64_t lo, int64_t hi) {
       const char* src = job->in_base[k] + (offsets[k + 1] + start * stride) * em_dtype_size(dt);
       if (stride == 1 && dt == em_class_dtype(job->in_cls[k])) {
         ins[k] = src;
+      } else if (stride == 0) {
+        if (filled_from[k] != src) {
+          em_load(in_buf[k], job->in_cls[k], src, dt, 0, EM_CHUNK);
+          filled_from[k] = src;
+        }
+        ins[k] = in_buf[k];
       } else {
         em_load(in_buf[k], job->in_cls[k], src, dt, stride, n);
         ins[k] = in_buf[k];

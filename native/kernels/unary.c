@@ -2,6 +2,7 @@
 #include <math.h>
 
 #include "elementwise.h"
+#include "vmath.h"
 
 /* One loop per (function, class) pair; a macro is how C spells that. */
 #define UNARY(NAME, IT, OT, EXPR)                                     \
@@ -94,7 +95,16 @@ UNARY(sign_c64_fn, c64, c64, sign_c64(x))
 
 FLOAT_FN(sqrt, sqrtf(x), sqrt(x), csqrtf(x))
 FLOAT_FN(rsqrt, 1.0f / sqrtf(x), 1.0 / sqrt(x), 1.0f / csqrtf(x))
-FLOAT_FN(exp, expf(x), exp(x), cexpf(x))
+/* exp is the hottest float32 function (softmax, losses, activations): its
+ * loop is compiled for several instruction sets and picked at load time. */
+__attribute__((target_clones("avx512f", "avx2", "default")))
+static void exp_f32(int64_t n, const void* const* in, void* out) {
+  const float* a = in[0];
+  float* o = out;
+  for (int64_t i = 0; i < n; i++) o[i] = em_expf(a[i]);
+}
+UNARY(exp_f64, double, double, exp(x))
+UNARY(exp_c64, c64, c64, cexpf(x))
 FLOAT_FN(expm1, expm1f(x), expm1(x), cexpf(x) - 1.0f)
 FLOAT_FN(log, logf(x), log(x), clogf(x))
 FLOAT_FN(log1p, log1pf(x), log1p(x), clogf(1.0f + x))
