@@ -156,7 +156,13 @@ class array:
 
     # ---- dlpack ----
     def __dlpack__(self, stream=None, max_version=None, dl_device=None, copy=None):
-        return _numpy_view(self).__dlpack__()
+        """Shares the evaluated buffer with a DLPack consumer (no copy for
+        dtypes numpy knows; bfloat16 goes through float32)."""
+        view = _numpy_view(self, writeable=True)
+        kwargs = {} if max_version is None else {"max_version": max_version}
+        if copy is not None:
+            kwargs["copy"] = copy
+        return view.__dlpack__(**kwargs)
 
     def __dlpack_device__(self):
         return (1, 0)
@@ -234,18 +240,16 @@ class array:
         return _op(lib.EM_P_ASTYPE, [self], (dtype.value,), stream=stream)
 
 
-def _numpy_view(a: array) -> np.ndarray:
-    """A read-only numpy view of an evaluated array (bfloat16 converted to float32)."""
+def _numpy_view(a: array, writeable: bool = False) -> np.ndarray:
+    """A numpy view of an evaluated array (bfloat16 converted to float32);
+    read-only unless a DLPack consumer needs it otherwise."""
     if lib.em_dtype(a._p) == lib.EM_BFLOAT16:
         a = a.astype(_dt.float32)
     a._evaluated()
     p = a._p
     item = lib.em_dtype_size(lib.em_dtype(p))
     ndim = lib.em_ndim(p)
-    holder = _ViewHolder(a, item, ndim)
-    view = np.asarray(holder)
-    view.flags.writeable = False
-    return view
+    return np.asarray(_ViewHolder(a, item, ndim, readonly=not writeable))
 
 
 class _ViewHolder:
@@ -253,7 +257,7 @@ class _ViewHolder:
 
     __slots__ = ("array", "__array_interface__")
 
-    def __init__(self, a, item, ndim):
+    def __init__(self, a, item, ndim, readonly):
         p = a._p
         self.array = a
         ptr = lib.em_data(p)
@@ -261,7 +265,7 @@ class _ViewHolder:
             "version": 3,
             "shape": tuple(ffi.unpack(lib.em_shape(p), ndim)),
             "typestr": _dt.to_numpy_dtype(_dt.BY_VALUE[lib.em_dtype(p)]).str,
-            "data": (int(ffi.cast("uintptr_t", ptr)) if ptr != ffi.NULL else 0, True),
+            "data": (int(ffi.cast("uintptr_t", ptr)) if ptr != ffi.NULL else 0, readonly),
             "strides": tuple(s * item for s in ffi.unpack(lib.em_strides(p), ndim)),
         }
 

@@ -1,27 +1,40 @@
 """eval and async_eval over arrays and pytrees of arrays."""
+import threading
+
 import optree
 
 from ._ffi import ffi, lib, last_error
 from .array import array
 
 
-def _arrays_in(args):
+def _pending(args):
     leaves = optree.tree_leaves(args, none_is_leaf=False)
-    return [x for x in leaves if isinstance(x, array)]
+    return [x for x in leaves if isinstance(x, array) and not lib.em_is_evaluated(x._p)]
 
 
 def eval(*args) -> None:
     """Computes every array in args (arrays or pytrees of them)."""
-    arrays = _arrays_in(args)
-    pending = [x._p for x in arrays if not lib.em_is_evaluated(x._p)]
+    pending = _pending(args)
     if not pending:
         return
-    status = lib.em_eval(len(pending), ffi.new("em_array*[]", pending))
+    status = lib.em_eval(len(pending), ffi.new("em_array*[]", [x._p for x in pending]))
     if status:
         raise last_error()
 
 
 def async_eval(*args) -> None:
-    """Starts computing the arrays in args. On the CPU backend evaluation runs
-    at once; a later eval or read of the values finds them ready."""
-    eval(*args)
+    """Starts computing the arrays in args on a background thread and returns.
+
+    The engine runs one evaluation at a time, so a later `eval`, `item()` or
+    numpy conversion waits for this one. An error met in the background
+    leaves the arrays unevaluated; the next `eval` of them raises it."""
+    pending = _pending(args)
+    if not pending:
+        return
+    pointers = ffi.new("em_array*[]", [x._p for x in pending])
+
+    def run(arrays=pending):  # holds the arrays alive until the work is done
+        lib.em_eval(len(arrays), pointers)
+        lib.em_clear_error()
+
+    threading.Thread(target=run, name="ember-async-eval", daemon=True).start()

@@ -144,7 +144,6 @@ const int64_t* em_strides(em_array* a) { return a->strides; }
 int64_t em_size(em_array* a) { return a->size; }
 int em_dtype(em_array* a) { return a->dtype; }
 int em_stream(em_array* a) { return a->stream; }
-int em_is_evaluated(em_array* a) { return a->buf != NULL; }
 int em_is_row_contiguous(em_array* a) { return em_row_contiguous(a->ndim, a->shape, a->strides); }
 int em_prim_of(em_array* a) { return a->prim; }
 int em_num_inputs(em_array* a) { return a->ninputs; }

@@ -6,11 +6,31 @@
  * evaluated array, so an intermediate is freed as soon as its last consumer
  * has run and its buffer can be donated to the next node in a chain.
  */
+#include <pthread.h>
 #include <stdlib.h>
 
 #include "internal.h"
 
+/* One evaluation at a time: async_eval runs em_eval on a background thread,
+ * and a later eval (or a read of values) waits here until it is done. */
+static pthread_mutex_t eval_lock = PTHREAD_MUTEX_INITIALIZER;
 static uint64_t eval_stamp = 0;
+
+static int eval_locked(int n, em_array** arrays);
+
+int em_eval(int n, em_array** arrays) {
+  pthread_mutex_lock(&eval_lock);
+  int status = eval_locked(n, arrays);
+  pthread_mutex_unlock(&eval_lock);
+  return status;
+}
+
+int em_is_evaluated(em_array* a) {
+  pthread_mutex_lock(&eval_lock);
+  int done = a->prim < 0;
+  pthread_mutex_unlock(&eval_lock);
+  return done;
+}
 
 typedef struct {
   em_array* node;
@@ -27,7 +47,7 @@ static void detach(em_array* a) {
   for (int i = 0; i < n; i++) em_release(a->inputs[i]);
 }
 
-int em_eval(int n, em_array** arrays) {
+static int eval_locked(int n, em_array** arrays) {
   uint64_t stamp = ++eval_stamp;
   size_t order_cap = 256, order_len = 0, stack_cap = 256, top = 0;
   em_array** order = malloc(sizeof *order * order_cap);
