@@ -36,7 +36,7 @@ from .elementwise import (abs, add, allclose, arccos, arccosh, arcsin, arcsinh, 
                           sinh, sqrt, square, stop_gradient, subtract, tan, tanh)
 from .evaluation import async_eval, eval
 from .indexing import put_along_axis, take, take_along_axis
-
+from .io import load, save, save_safetensors, savez, savez_compressed
 from .manipulation import (as_strided, atleast_1d, atleast_2d, atleast_3d, broadcast_arrays,
                            broadcast_shapes, broadcast_to, concat, concatenate, diag, diagonal,
                            expand_dims, flatten, moveaxis, pad, permute_dims, repeat, reshape,

@@ -97,8 +97,10 @@ class array:
         return self
 
     def __array__(self, dtype=None, copy=None):
+        # np.asarray (copy=None) gets a read-only view of the engine's buffer: the
+        # conversion copies at most once, and only when numpy asks for a copy.
         view = _numpy_view(self)
-        if copy is False:
+        if not copy:
             return view if dtype is None else view.astype(dtype, copy=False)
         return np.array(view, dtype=dtype, copy=True)
 
@@ -379,10 +381,10 @@ def _pointer_from_value(val, dtype):
             lib.em_retain(tmp._p)
             return tmp._p
         return p
-    return _pointer_from_numpy(_to_numpy(val), dtype)
+    return _pointer_from_numpy(_to_numpy(val, dtype), dtype)
 
 
-def _to_numpy(val) -> np.ndarray:
+def _to_numpy(val, dtype=None) -> np.ndarray:
     if isinstance(val, np.ndarray):
         return val
     if isinstance(val, np.generic):
@@ -390,19 +392,30 @@ def _to_numpy(val) -> np.ndarray:
     if hasattr(val, "__dlpack__") and not isinstance(val, (list, tuple)):
         return np.from_dlpack(val)
     if isinstance(val, (list, tuple)):
-        return _nested_to_numpy(val)
+        return _nested_to_numpy(val, dtype)
     if hasattr(val, "__array__") or hasattr(val, "__array_interface__"):
         return np.asarray(val)
     raise TypeError(f"[array] cannot convert {type(val).__name__} to an array")
 
 
-def _nested_to_numpy(val) -> np.ndarray:
-    """Python lists follow mlx.core's inference: bools, then int32, float32, complex64."""
+def _nested_to_numpy(val, dtype=None) -> np.ndarray:
+    """Python lists follow mlx.core's inference: bools, then int32, float32, complex64.
+    With an integer `dtype` asked for, integers go straight to it (no float detour, so
+    uint64 values above 2**63 survive)."""
     if any(isinstance(x, array) for x in _flat_items(val)):
         val = _replace_arrays(val)
-    out = np.array(val)
+    try:
+        out = np.array(val)
+    except ValueError as e:  # numpy: "inhomogeneous shape"
+        raise ValueError(f"[array] nested lists must be rectangular: {e}") from None
     if out.dtype == object:
         raise ValueError("[array] nested lists must be rectangular and hold numbers")
+    if dtype is not None and _dt.issubdtype(dtype, _dt.integer) and all(
+            type(x) in (int, bool) for x in _flat_items(val)):
+        try:
+            return np.array(val, dtype=_dt.to_numpy_dtype(dtype))
+        except OverflowError as e:
+            raise ValueError(f"[array] {e} (dtype {dtype.name})") from None
     if out.dtype == np.float64:
         return out.astype(np.float32)
     if out.dtype == np.complex128:

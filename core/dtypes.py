@@ -171,13 +171,22 @@ def as_dtype(d) -> Dtype:
         raise TypeError(f"{d!r} is not a dtype") from None
 
 
+def _fmt_limit(v: float) -> str:
+    """A limit as mlx.core prints it (C++ ostream: 6 significant digits)."""
+    return f"{v:g}"
+
+
 class finfo:
-    """Machine limits of a floating dtype: min, max, eps, tiny, dtype."""
+    """Machine limits of an inexact dtype: min, max, eps, smallest_normal, dtype.
+
+    As in mlx.core, complex64 reports its component type (float32)."""
 
     def __init__(self, dtype):
         dtype = as_dtype(dtype)
         if not is_inexact(dtype):
-            raise ValueError(f"[finfo] dtype {dtype} is not inexact")
+            raise ValueError(f"[finfo] dtype {dtype.name} is not inexact")
+        if dtype == complex64:
+            dtype = float32
         self.dtype = dtype
         if dtype == bfloat16:
             self.max = 3.3895313892515355e38
@@ -185,15 +194,17 @@ class finfo:
             self.eps = 0.0078125
             self.tiny = 1.1754943508222875e-38
         else:
-            info = np.finfo(float32 if dtype == complex64 else to_numpy_dtype(dtype))
+            info = np.finfo(to_numpy_dtype(dtype))
             self.max = float(info.max)
             self.min = float(info.min)
             self.eps = float(info.eps)
             self.tiny = float(info.tiny)
         self.smallest_normal = self.tiny
+        self.bits = 8 * dtype.size
 
     def __repr__(self):
-        return f"finfo(min={self.min}, max={self.max}, dtype={self.dtype.name})"
+        return (f"finfo(min={_fmt_limit(self.min)}, max={_fmt_limit(self.max)}, "
+                f"dtype={self.dtype.name})")
 
 
 class iinfo:
@@ -202,7 +213,7 @@ class iinfo:
     def __init__(self, dtype):
         dtype = as_dtype(dtype)
         if not is_integer(dtype):
-            raise ValueError(f"[iinfo] dtype {dtype} is not an integer dtype")
+            raise ValueError(f"[iinfo] dtype {dtype.name} is not an integer dtype")
         self.dtype = dtype
         info = np.iinfo(to_numpy_dtype(dtype))
         self.min = int(info.min)

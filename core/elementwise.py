@@ -202,7 +202,9 @@ def isclose(a, b, /, rtol=1e-05, atol=1e-08, *, equal_nan=False, stream=None):
     close = less_equal(abs(subtract(a, b, stream=stream), stream=stream),
                        add(atol, multiply(rtol, abs(b, stream=stream), stream=stream),
                            stream=stream), stream=stream)
-    # Equal infinities are close; the difference above is NaN for them.
+    # An infinite b makes the tolerance infinite: only an equal a is close to it
+    # (numpy's rule); equal infinities are caught by the equality below.
+    close = logical_and(close, isfinite(b, stream=stream), stream=stream)
     close = logical_or(close, equal(a, b, stream=stream), stream=stream)
     if equal_nan:
         close = logical_or(close, logical_and(isnan(a, stream=stream), isnan(b, stream=stream),

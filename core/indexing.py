@@ -14,6 +14,8 @@ Out-of-range integer arrays raise IndexError when evaluated. Boolean masks
 select a data-dependent number of elements, which a lazy graph cannot
 shape: use `where` instead.
 """
+import numbers
+
 from . import dtypes as _dt
 from ._ffi import lib
 from .array import _op, array, asarray
@@ -109,15 +111,24 @@ def _as_index_item(i):
         return i
     if isinstance(i, bool):
         raise IndexError("boolean scalars are not supported as indices")
-    if isinstance(i, int):
-        return i
+    if isinstance(i, numbers.Integral):
+        return int(i)
     if isinstance(i, array):
         return i
     if isinstance(i, (list, tuple)) or hasattr(i, "__array__"):
-        return asarray(i)
+        i = asarray(i)
+        # An empty list holds no values to say it is integer; numpy treats it as one.
+        return i.astype(_dt.int32) if i.size == 0 and i.dtype == _dt.float32 else i
     if hasattr(i, "__index__"):
         return int(i.__index__())
     raise IndexError(f"unsupported index {i!r}: use ints, slices, None, Ellipsis or integer arrays")
+
+
+def _prod(sizes):
+    out = 1
+    for n in sizes:
+        out *= n
+    return out
 
 
 def _linear_index(view_shape, plan, stream=None):
@@ -164,8 +175,8 @@ def _gather(view, plan, stream=None):
     lin, bshape, axes = _linear_index(view.shape, plan, stream)
     rest = [d for d in range(view.ndim) if d not in axes]
     moved = transpose(view, axes + rest) if axes + rest != list(range(view.ndim)) else view
-    merged = reshape(moved, (-1,) + tuple(view.shape[d] for d in rest)) if view.size else \
-        reshape(moved, (0,) + tuple(view.shape[d] for d in rest))
+    merged = reshape(moved, (_prod(view.shape[d] for d in axes),) +
+                     tuple(view.shape[d] for d in rest))
     return _op(lib.EM_P_TAKE, [merged, lin], (0,)), bshape, axes
 
 
@@ -208,13 +219,23 @@ def _update(a: array, index, value, mode):
             value = _combine(target, value, mode)
         region = tuple(range(st, sp, s).__len__() for st, sp, s in
                        zip(plan.starts, plan.stops, plan.steps))
-        value = reshape(broadcast_to(value, target.shape), region)
+        value = reshape(_fit(value, target.shape), region)
         return slice_update_axes(a, value, plan.starts, plan.stops, plan.steps)
-    view_shape = a.shape
+    # Scatter into the block the slices select, then write the block back.
+    view = plan.basic_view(a)
+    updated = _scatter(view, plan, value, mode)
+    if view is a:
+        return updated
+    return slice_update_axes(a, updated, plan.starts, plan.stops, plan.steps)
+
+
+def _scatter(view, plan, value, mode):
+    """view with its advanced-indexed elements combined with value by `mode`."""
+    view_shape = view.shape
     lin, bshape, axes = _linear_index(view_shape, plan)
-    rest = [d for d in range(a.ndim) if d not in axes]
-    moved = transpose(a, axes + rest)
-    merged_shape = (-1 if a.size else 0,) + tuple(view_shape[d] for d in rest)
+    rest = [d for d in range(view.ndim) if d not in axes]
+    moved = transpose(view, axes + rest)
+    merged_shape = (_prod(view_shape[d] for d in axes),) + tuple(view_shape[d] for d in rest)
     merged = reshape(moved, merged_shape)
     # Bring the value into (broadcast..., rest...) order, the gather's layout.
     order = _result_order(view_shape, plan, bshape)
@@ -226,7 +247,7 @@ def _update(a: array, index, value, mode):
             result_shape.append(bshape[e[1]])
         else:
             result_shape.append(view_shape[e[1]])
-    value = broadcast_to(value, tuple(result_shape))
+    value = _fit(value, tuple(result_shape))
     kept = [k for k, e in enumerate(order) if e is not _NEWAXIS]
     value = reshape(value, tuple(result_shape[k] for k in kept))
     entries = [order[k] for k in kept]
@@ -234,15 +255,26 @@ def _update(a: array, index, value, mode):
     position.update({("src", d): len(bshape) + j for j, d in enumerate(rest)})
     inverse = sorted(range(len(entries)), key=lambda k: position[entries[k]])
     value = transpose(value, inverse)
-    nb = 1
-    for s in bshape:
-        nb *= s
+    nb = _prod(bshape)
     value = reshape(value, (nb,) + tuple(view_shape[d] for d in rest))
     idx = reshape(lin, (nb,) + (1,) * len(rest))
     scattered = _op(lib.EM_P_SCATTER_ALONG_AXIS, [merged, idx, value], (0, mode))
     unmerged = reshape(scattered, tuple(view_shape[d] for d in axes + rest))
-    back = sorted(range(a.ndim), key=lambda k: (axes + rest)[k])
+    back = sorted(range(view.ndim), key=lambda k: (axes + rest)[k])
     return transpose(unmerged, back)
+
+
+def _fit(value, shape):
+    """value broadcast to shape; leading size-1 axes beyond shape's are dropped, as numpy does."""
+    shape = tuple(shape)
+    extra = value.ndim - len(shape)
+    if extra > 0 and all(n == 1 for n in value.shape[:extra]):
+        value = reshape(value, value.shape[extra:])
+    if value.ndim > len(shape) or any(v not in (1, s) for v, s in
+                                      zip(value.shape[::-1], shape[::-1])):
+        raise ValueError(f"[setitem] cannot broadcast a value of shape {value.shape} to the "
+                         f"indexed shape {shape}")
+    return broadcast_to(value, shape)
 
 
 def _combine(current, value, mode):

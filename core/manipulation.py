@@ -45,7 +45,10 @@ def flatten(a, /, start_axis=0, end_axis=-1, *, stream=None):
     if s > e:
         raise ValueError(f"[flatten] start_axis {start_axis} must not come after end_axis {end_axis}")
     shape = a.shape
-    return reshape(a, shape[:s] + (-1 if a.size else 0,) + shape[e + 1:], stream=stream)
+    merged = 1
+    for n in shape[s:e + 1]:
+        merged *= n
+    return reshape(a, shape[:s] + (merged,) + shape[e + 1:], stream=stream)
 
 
 def unflatten(a, /, axis, shape, *, stream=None):
@@ -147,6 +150,8 @@ def broadcast_arrays(*arrays, stream=None):
 def concatenate(arrays, axis=0, *, stream=None):
     """Join arrays along an existing axis (axis=None flattens them first)."""
     arrays = [asarray(a) for a in arrays]
+    if not arrays:
+        raise ValueError("[concatenate] no arrays to concatenate")
     if axis is None:
         arrays = [reshape(a, (-1,), stream=stream) for a in arrays]
         axis = 0
@@ -254,11 +259,24 @@ def _pad_widths(pad_width, ndim):
             return [(pw[0], pw[0])] * ndim
         if len(pw) == 2:
             return [tuple(pw)] * ndim
+    pw = [_pad_pair(p) for p in pw]
     if len(pw) == 1:
-        return [tuple(pw[0])] * ndim
+        return pw * ndim
     if len(pw) != ndim:
         raise ValueError(f"[pad] pad_width has {len(pw)} entries for an array of dimension {ndim}")
-    return [tuple(p) if not isinstance(p, int) else (p, p) for p in pw]
+    return pw
+
+
+def _pad_pair(p):
+    """(before, after) from an int, a 1-tuple or a pair."""
+    if isinstance(p, int):
+        return (p, p)
+    p = tuple(int(v) for v in p)
+    if len(p) == 1:
+        return (p[0], p[0])
+    if len(p) != 2:
+        raise ValueError(f"[pad] each pad width must be an int or a (before, after) pair, got {p}")
+    return p
 
 
 def pad(a, pad_width, mode="constant", constant_values=0, *, stream=None):
@@ -296,7 +314,8 @@ def roll(a, /, shift, axis=None, *, stream=None):
     """Shift elements cyclically along axes (the flattened array when axis is None)."""
     a = asarray(a)
     if axis is None:
-        return reshape(roll(reshape(a, (-1,), stream=stream), shift, 0, stream=stream), a.shape,
+        total = shift if isinstance(shift, int) else builtins.sum(int(s) for s in shift)
+        return reshape(roll(reshape(a, (-1,), stream=stream), total, 0, stream=stream), a.shape,
                        stream=stream)
     shifts = (shift,) if isinstance(shift, int) else tuple(shift)
     axes = (axis,) if isinstance(axis, int) else tuple(axis)
@@ -464,10 +483,15 @@ def slice(a, /, start_indices, axes, slice_size, *, stream=None):
     starts = _static_ints(start_indices, "slice")
     axes = [_axis(x, a.ndim, "slice") for x in _static_ints(axes, "slice")]
     sizes = _static_ints(slice_size, "slice")
-    lo, hi, st = [0] * a.ndim, list(a.shape), [1] * a.ndim
-    for start, ax, size in zip(starts, axes, sizes):
-        lo[ax], hi[ax] = start, start + size
-    return slice_axes(a, lo, hi, st, stream=stream)
+    if len(starts) != len(axes):
+        raise ValueError(f"[slice] got {len(starts)} start indices for {len(axes)} axes")
+    if len(sizes) != a.ndim:
+        raise ValueError(f"[slice] slice_size {tuple(sizes)} must give a size for each of the "
+                         f"{a.ndim} axes of an array of shape {a.shape}")
+    lo = [0] * a.ndim
+    for start, ax in zip(starts, axes):
+        lo[ax] = start
+    return slice_axes(a, lo, [s + n for s, n in zip(lo, sizes)], [1] * a.ndim, stream=stream)
 
 
 def slice_update(a, /, update, start_indices, axes, *, stream=None):
@@ -475,8 +499,14 @@ def slice_update(a, /, update, start_indices, axes, *, stream=None):
     a, update = asarray(a), asarray(update)
     starts = _static_ints(start_indices, "slice_update")
     axes = [_axis(x, a.ndim, "slice_update") for x in _static_ints(axes, "slice_update")]
-    lo, hi = [0] * a.ndim, list(a.shape)
+    if len(starts) != len(axes):
+        raise ValueError(f"[slice_update] got {len(starts)} start indices for {len(axes)} axes")
+    if update.ndim > a.ndim:
+        raise ValueError(f"[slice_update] update of shape {update.shape} has more dimensions "
+                         f"than the array of shape {a.shape}")
     ushape = (1,) * (a.ndim - update.ndim) + update.shape
+    lo = [0] * a.ndim
     for start, ax in zip(starts, axes):
-        lo[ax], hi[ax] = start, start + ushape[ax]
-    return slice_update_axes(a, update, lo, hi, [1] * a.ndim, stream=stream)
+        lo[ax] = start
+    return slice_update_axes(a, update, lo, [s + n for s, n in zip(lo, ushape)], [1] * a.ndim,
+                             stream=stream)

@@ -5,14 +5,15 @@
            [3, 4]], dtype=int32)
 
 Floats print with up to 6 significant digits and no trailing '.' for
-integral values; large arrays are summarised with '...' showing the first
-and last 3 entries of each axis. Values come through numpy at this edge.
+integral values. As in mlx (mlx/utils.cpp, print_subarray), every axis longer
+than 6 is summarised with '...' between its first and last 3 entries, and
+rows of any depth are separated by a single newline. Values come through
+numpy at this edge.
 """
 import numpy as np
 
 from . import dtypes as _dt
 
-SUMMARY_THRESHOLD = 1000
 EDGE_ITEMS = 3
 
 
@@ -35,26 +36,26 @@ def _format_float(v: float) -> str:
     return f"{v:g}"
 
 
-def _format_nested(x: np.ndarray, dtype, indent: int, summarize: bool) -> str:
+def _format_nested(x: np.ndarray, dtype, indent: int) -> str:
     if x.ndim == 0:
         return _format_scalar(x[()], dtype)
     n = x.shape[0]
-    if summarize and n > 2 * EDGE_ITEMS:
-        head = [_format_nested(x[i], dtype, indent + 1, summarize) for i in range(EDGE_ITEMS)]
-        tail = [_format_nested(x[i], dtype, indent + 1, summarize) for i in range(n - EDGE_ITEMS, n)]
+    if n > 2 * EDGE_ITEMS:
+        head = [_format_nested(x[i], dtype, indent + 1) for i in range(EDGE_ITEMS)]
+        tail = [_format_nested(x[i], dtype, indent + 1) for i in range(n - EDGE_ITEMS, n)]
         items = head + ["..."] + tail
     else:
-        items = [_format_nested(x[i], dtype, indent + 1, summarize) for i in range(n)]
+        items = [_format_nested(x[i], dtype, indent + 1) for i in range(n)]
     if x.ndim == 1:
         return "[" + ", ".join(items) + "]"
-    separator = "," + "\n" * (x.ndim - 1) + " " * (indent + 1)
+    separator = ",\n" + " " * (indent + 1)
     return "[" + separator.join(items) + "]"
 
 
 def array_repr(a) -> str:
     x = np.asarray(a)
     prefix = "array("
-    body = _format_nested(x, a.dtype, len(prefix), x.size > SUMMARY_THRESHOLD)
+    body = _format_nested(x, a.dtype, len(prefix))
     return f"{prefix}{body}, dtype={a.dtype.name})"
 
 

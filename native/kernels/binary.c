@@ -60,12 +60,14 @@ static inline double max_f64(double x, double y) { return (x > y || isnan(x)) ? 
 static inline double min_f64(double x, double y) { return (x < y || isnan(x)) ? x : y; }
 static inline float logaddexp_f32(float x, float y) {
   if (x == -INFINITY && y == -INFINITY) return x;
+  if (isnan(x) || isnan(y)) return x + y; /* NaN propagates, as in numpy */
   float m = x > y ? x : y;
   if (isinf(m) && m > 0) return m;
   return m + log1pf(expf(-fabsf(x - y)));
 }
 static inline double logaddexp_f64(double x, double y) {
   if (x == -INFINITY && y == -INFINITY) return x;
+  if (isnan(x) || isnan(y)) return x + y; /* NaN propagates, as in numpy */
   double m = x > y ? x : y;
   if (isinf(m) && m > 0) return m;
   return m + log1p(exp(-fabs(x - y)));

@@ -36,7 +36,9 @@ int em_kernel_copy(em_array* out) {
   em_array* in = out->inputs[0];
   int status = em_alloc_output_donated(out);
   if (status != EM_OK) return status;
-  if (out->buf == in->buf) return EM_OK; /* donated: same bytes already there */
+  /* Donated: the bytes are already there, unless they need converting (astype
+   * between same-size dtypes converts in place, element by element). */
+  if (out->buf == in->buf && in->dtype == out->dtype) return EM_OK;
   em_copy_into(out, out->offset, out->strides, in);
   return EM_OK;
 }
@@ -143,7 +145,11 @@ int em_kernel_concatenate(em_array* out) {
 int em_kernel_slice_update(em_array* out) {
   em_array* a = out->inputs[0];
   em_array* update = out->inputs[1];
+  /* Only a's buffer may become the output: copying a into the update's own
+   * buffer would overwrite the update before it is read. */
+  out->ninputs = 1;
   int status = em_alloc_output_donated(out);
+  out->ninputs = 2;
   if (status != EM_OK) return status;
   if (out->buf != a->buf) em_copy_into(out, 0, out->strides, a);
   int64_t shape[EM_MAX_NDIM], strides[EM_MAX_NDIM], offset = 0;
