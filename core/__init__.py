@@ -51,7 +51,8 @@ from .reductions import (all, any, argmax, argmin, cummax, cummin, cumprod, cums
                          logcumsumexp, logsumexp, max, mean, min, prod, softmax, std, sum, var)
 from .dlpack import from_dlpack
 from . import rules as _rules  # noqa: F401  (registers the primitives' transform rules)
-from .autodiff import grad, jvp, value_and_grad, vjp
+from .autodiff import grad, hessian, jacfwd, jacrev, jvp, value_and_grad, vjp
+from .custom import checkpoint, custom_function
 from .vmap import vmap
 from . import methods as _methods  # noqa: F401  (attaches a.sum(), a.reshape(), ...)
 

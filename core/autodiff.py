@@ -257,3 +257,75 @@ def grad(fun, argnums=None, argnames=(), *, has_aux=False):
         return (g, value[1]) if has_aux else g
 
     return wrapped
+
+
+# ---- Jacobians (JAX's jacfwd, jacrev, hessian) ----
+
+def _jacobian(fun, argnums, has_aux, mode):
+    nums, single, _ = _normalize_argnums(argnums, ())
+
+    @functools.wraps(fun)
+    def wrapped(*args):
+        from .creation import eye
+        from .manipulation import moveaxis, reshape
+        from .vmap import vmap
+
+        nums_pos = tuple(n % len(args) for n in nums)
+        flat, spec = tree_flatten([args[n] for n in nums_pos])
+        _check_differentiable(flat, "an argument to differentiate")
+        sources = [identity(x) for x in flat]
+        traced = tree_unflatten(spec, sources)
+        args = list(args)
+        for n, t in zip(nums_pos, traced):
+            args[n] = t
+        with keep_graph():
+            value = fun(*args)
+            out, aux = value if has_aux else (value, None)
+            outs, out_spec = tree_flatten(out)
+            _as_arrays(outs, mode)
+            rows = [[None] * len(sources) for _ in outs]
+            if mode == "jacrev":
+                for k, o in enumerate(outs):
+                    basis = reshape(eye(o.size, dtype=o.dtype), (o.size,) + o.shape)
+                    grads = vmap(lambda u, o=o: [g if g is not None else _zeros_like(s)
+                                                 for g, s in zip(backward([o], [u], sources),
+                                                                 sources)])(basis)
+                    for i, (g, s) in enumerate(zip(grads, sources)):
+                        rows[k][i] = reshape(g, o.shape + s.shape)
+            else:
+                for i, s in enumerate(sources):
+                    basis = reshape(eye(s.size, dtype=s.dtype), (s.size,) + s.shape)
+
+                    def push(t, i=i):
+                        ts = forward(sources, [t if j == i else None
+                                               for j in range(len(sources))], outs)
+                        return [t if t is not None else _zeros_like(o) for t, o in zip(ts, outs)]
+
+                    for k, (t, o) in enumerate(zip(vmap(push)(basis), outs)):
+                        rows[k][i] = reshape(moveaxis(t, 0, -1) if t.ndim else t,
+                                             o.shape + s.shape)
+        per_out = []
+        for row in rows:
+            tree = tree_unflatten(spec, row)
+            per_out.append(tree[0] if single else tuple(tree))
+        jac = tree_unflatten(out_spec, per_out)
+        return (jac, aux) if has_aux else jac
+
+    return wrapped
+
+
+def jacrev(fun, argnums=0, has_aux=False):
+    """The Jacobian of fun by reverse mode: one vjp per output element, batched
+    with vmap. Shape: output shape + input shape (JAX's jax.jacrev)."""
+    return _jacobian(fun, argnums, has_aux, "jacrev")
+
+
+def jacfwd(fun, argnums=0, has_aux=False):
+    """The Jacobian of fun by forward mode: one jvp per input element, batched
+    with vmap (JAX's jax.jacfwd)."""
+    return _jacobian(fun, argnums, has_aux, "jacfwd")
+
+
+def hessian(fun, argnums=0, has_aux=False):
+    """The Hessian of a scalar function: jacfwd of jacrev (JAX's jax.hessian)."""
+    return jacfwd(jacrev(fun, argnums, has_aux), argnums, has_aux)

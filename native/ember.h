@@ -65,6 +65,8 @@ enum em_prim {
   EM_P_MATMUL,
   /* transforms: a traced input (a zero-copy view) and a value-less stand-in */
   EM_P_IDENTITY, EM_P_PLACEHOLDER,
+  /* custom_function: inputs are the function's outputs then its primals */
+  EM_P_CUSTOM,
   EM_NUM_PRIMS
 };
 

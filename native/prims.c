@@ -22,6 +22,7 @@
  *   TAKE, TAKE_ALONG_AXIS   ip: axis
  *   SCATTER_ALONG_AXIS      ip: axis, mode
  *   PLACEHOLDER     ip: transform (0 vmap, 1 compile), dtype, shape...
+ *   CUSTOM          ip: rules key, which output, number of outputs
  */
 #include <stdlib.h>
 #include <string.h>
@@ -626,6 +627,22 @@ static em_array* rule_placeholder(int prim, int nin, em_array** in, int nip, con
   return em_node_new(prim, (int)ip[1], nip - 2, ip + 2, 0, NULL, nip, ip, nfp, fp, stream);
 }
 
+/* The output of a custom_function: a view of one of the function's outputs,
+ * with the primals as further inputs so custom rules can read them. */
+static em_array* rule_custom(int prim, int nin, em_array** in, int nip, const int64_t* ip,
+                             int nfp, const double* fp, int stream) {
+  if (nip != 3 || ip[2] < 1 || ip[2] > nin || ip[1] < 0 || ip[1] >= ip[2])
+    return em_fail(EM_VALUE_ERROR, "[custom_function] bad parameters");
+  em_array* src = in[ip[1]];
+  return em_node_new(prim, src->dtype, src->ndim, src->shape, nin, in, nip, ip, nfp, fp, stream);
+}
+
+static int em_kernel_custom(em_array* out) {
+  em_array* in = out->inputs[out->ip[1]];
+  em_set_view(out, in, in->strides, in->offset);
+  return EM_OK;
+}
+
 static int em_kernel_placeholder(em_array* out) {
   em_fail(EM_VALUE_ERROR,
           out->ip[0] == 0
@@ -740,6 +757,7 @@ static const prim_entry table[EM_NUM_PRIMS] = {
     [EM_P_MATMUL] = {"matmul", 2, rule_matmul, em_kernel_matmul},
     [EM_P_IDENTITY] = {"identity", 1, rule_same, em_kernel_view},
     [EM_P_PLACEHOLDER] = {"placeholder", 0, rule_placeholder, em_kernel_placeholder},
+    [EM_P_CUSTOM] = {"custom", -1, rule_custom, em_kernel_custom},
 };
 
 static const prim_entry* entry(int prim) { return &table[prim]; }
