@@ -160,6 +160,10 @@ CASES = {
     "scatter_divide": (lambda x, u: x.at[em.array([1])].divide(u), [_any((3,)), _pos((1,))]),
     "scatter_maximum": (lambda x, u: x.at[em.array([0, 2])].maximum(u), "spread2", (3,), (2,)),
     "scatter_minimum": (lambda x, u: x.at[em.array([1])].minimum(u), "spread2", (3,), (1,)),
+    # custom functions: without overrides, and checkpoint (a vjp override)
+    "custom": (lambda x: em.custom_function(lambda x: em.sin(x) * x)(x), [_any((3,))]),
+    "checkpoint": (lambda a, b: em.checkpoint(lambda a, b: (a * b + em.sin(a), b * 2.0))(a, b)[0]
+                   + 1.0, [_any((2, 3)), _any((3,))]),
     # products
     "matmul": (lambda a, b: a @ b, [_any((2, 3, 4)), _any((4, 5))]),
     "matmul_batched": (lambda a, b: em.matmul(a, b), [_any((3, 1, 2, 3)), _any((4, 3, 2))]),
