@@ -52,6 +52,7 @@ from .reductions import (all, any, argmax, argmin, cummax, cummin, cumprod, cums
 from .dlpack import from_dlpack
 from . import rules as _rules  # noqa: F401  (registers the primitives' transform rules)
 from .autodiff import grad, hessian, jacfwd, jacrev, jvp, value_and_grad, vjp
+from .compile import compile, disable_compile, enable_compile
 from .custom import checkpoint, custom_function
 from .vmap import vmap
 from . import methods as _methods  # noqa: F401  (attaches a.sum(), a.reshape(), ...)

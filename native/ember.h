@@ -67,6 +67,8 @@ enum em_prim {
   EM_P_IDENTITY, EM_P_PLACEHOLDER,
   /* custom_function: inputs are the function's outputs then its primals */
   EM_P_CUSTOM,
+  /* compile: a chain of elementwise ops run in one pass (kernels/fused.c) */
+  EM_P_FUSED,
   EM_NUM_PRIMS
 };
 
@@ -132,6 +134,20 @@ int em_eval(int n, em_array** arrays);
 /* Transforms call em_keep_graph(1) before tracing and em_keep_graph(0) after:
  * in between, evaluated nodes keep their inputs. Returns the new depth. */
 int em_keep_graph(int on);
+
+/* compiled programs (program.c): a traced graph replayed over new inputs.
+ * Slots: the inputs, then the constants, then each instruction's result;
+ * in_slots/ips/fps hold every instruction's entries one after another. */
+typedef struct em_program em_program;
+em_program* em_program_new(int n_inputs, int n_consts, em_array** consts, int n_instr,
+                           const int* prims, const int* streams, const int* nins,
+                           const int* in_slots, const int* nips, const int64_t* ips,
+                           const int* nfps, const double* fps, int n_outputs,
+                           const int* out_slots);
+/* Builds the program's nodes over inputs; writes new references to outputs. */
+int em_program_run(em_program* p, em_array** inputs, em_array** outputs);
+int em_program_num_outputs(em_program* p);
+void em_program_free(em_program* p);
 
 /* memory */
 size_t em_get_active_memory(void);

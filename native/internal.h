@@ -108,6 +108,9 @@ int em_kernel_take(em_array* out);
 int em_kernel_take_along_axis(em_array* out);
 int em_kernel_scatter_along_axis(em_array* out);
 int em_kernel_matmul(em_array* out);
+int em_kernel_fused(em_array* out);
+em_array* em_rule_fused(int prim, int nin, em_array** in, int nip, const int64_t* ip,
+                        int nfp, const double* fp, int stream);
 
 /* Copies src (any strides, any dtype) into dst's buffer converting to dst's
  * dtype; dst has the same shape as src. Used by COPY/ASTYPE and kernels that

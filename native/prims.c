@@ -23,6 +23,7 @@
  *   SCATTER_ALONG_AXIS      ip: axis, mode
  *   PLACEHOLDER     ip: transform (0 vmap, 1 compile), dtype, shape...
  *   CUSTOM          ip: rules key, which output, number of outputs
+ *   FUSED           ip: out dtype and a program (see kernels/fused.c)
  */
 #include <stdlib.h>
 #include <string.h>
@@ -758,6 +759,7 @@ static const prim_entry table[EM_NUM_PRIMS] = {
     [EM_P_IDENTITY] = {"identity", 1, rule_same, em_kernel_view},
     [EM_P_PLACEHOLDER] = {"placeholder", 0, rule_placeholder, em_kernel_placeholder},
     [EM_P_CUSTOM] = {"custom", -1, rule_custom, em_kernel_custom},
+    [EM_P_FUSED] = {"fused", -1, em_rule_fused, em_kernel_fused},
 };
 
 static const prim_entry* entry(int prim) { return &table[prim]; }
