@@ -9,11 +9,12 @@
 
 Modules: array (the array object), dtypes, device (devices, streams),
 creation, elementwise, reductions, manipulation, indexing, products,
-evaluation, memory, io, utils (tree utilities, also ember.core.utils).
+evaluation, memory, io, sorting, fft (also ember.core.fft), utils (tree
+utilities, also ember.core.utils).
 """
 import math as _math
 
-from . import utils
+from . import fft, utils
 from .array import array, asarray
 from .creation import (arange, empty, empty_like, eye, full, full_like, identity, linspace,
                        meshgrid, ones, ones_like, tri, zeros, zeros_like)
@@ -47,6 +48,7 @@ from .memory import (clear_cache, get_active_memory, get_cache_memory, get_peak_
 from .products import addmm, inner, matmul, outer, tensordot
 from .reductions import (all, any, argmax, argmin, cummax, cummin, cumprod, cumsum,
                          logcumsumexp, logsumexp, max, mean, min, prod, softmax, std, sum, var)
+from .sorting import argpartition, argsort, partition, sort, topk
 from .dlpack import from_dlpack
 from . import methods as _methods  # noqa: F401  (attaches a.sum(), a.reshape(), ...)
 

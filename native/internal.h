@@ -102,6 +102,8 @@ int em_kernel_take(em_array* out);
 int em_kernel_take_along_axis(em_array* out);
 int em_kernel_scatter_along_axis(em_array* out);
 int em_kernel_matmul(em_array* out);
+int em_kernel_sort(em_array* out);          /* SORT, ARGSORT, PARTITION, ARGPARTITION */
+int em_kernel_fft(em_array* out);
 
 /* Copies src (any strides, any dtype) into dst's buffer converting to dst's
  * dtype; dst has the same shape as src. Used by COPY/ASTYPE and kernels that

@@ -1,0 +1,364 @@
+/* sort.c: sort, argsort, partition and argpartition along one axis.
+ *
+ * Each line is turned into unsigned integer keys whose unsigned order is
+ * numpy's order for the dtype: signed integers get their sign bit flipped;
+ * floats map sign-magnitude onto a monotone integer and every NaN onto the
+ * largest key, so NaNs go last; complex64 is (real key, imaginary key), the
+ * lexicographic order numpy uses. Keys of up to 32 bits sort as uint32,
+ * wider ones as uint64.
+ *
+ * SORT and ARGSORT run an LSD radix sort (11-bit digits; a digit that every
+ * key shares is skipped) on long lines and a merge sort on short ones. Both
+ * are stable, so argsort is stable. PARTITION and ARGPARTITION run a
+ * quickselect on (key, index) pairs, and partition gathers the input's values
+ * through those indices, so partition(a) is exactly take_along_axis(a,
+ * argpartition(a)): the transform rules rely on it. The index-producing paths
+ * treat -0.0 and 0.0 as equal (numpy's order); sort may put -0.0 first.
+ *
+ * ip: axis (normalized), and kth (normalized) for the partitions. Lines are
+ * spread over the thread pool.
+ */
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "lines.h"
+
+#define DIGIT_BITS 11
+#define BUCKETS (1 << DIGIT_BITS)
+#define MAX_PASSES 6              /* 64-bit keys */
+#define MERGE_BELOW 256           /* shorter lines merge sort instead of radix */
+#define INSERTION_RUN 16
+
+/* ---- keys ---- */
+
+/* Key of a float's bits b (sign bit `sign`, +inf bits `inf`, `mask` the
+ * width's bits): NaN -> mask, negatives reversed below the positives. */
+static inline uint64_t float_key(uint64_t b, uint64_t sign, uint64_t inf, uint64_t mask,
+                                 int merge_zeros) {
+  uint64_t mag = b & ~sign & mask;
+  if (mag > inf) return mask;
+  if (merge_zeros && mag == 0) return sign;
+  return (b & sign) ? (~b & mask) : (b | sign);
+}
+
+static inline uint64_t float_unkey(uint64_t k, uint64_t sign, uint64_t mask) {
+  return (k & sign) ? (k ^ sign) : (~k & mask);
+}
+
+#define F16_KEY(b) (uint32_t)float_key(b, 0x8000u, 0x7C00u, 0xFFFFu, merge_zeros)
+#define BF16_KEY(b) (uint32_t)float_key(b, 0x8000u, 0x7F80u, 0xFFFFu, merge_zeros)
+#define F32_KEY(b) (uint32_t)float_key(b, 0x80000000u, 0x7F800000u, 0xFFFFFFFFu, merge_zeros)
+#define F64_KEY(b) float_key(b, 1ull << 63, 0x7FF0000000000000ull, ~0ull, merge_zeros)
+
+/* Bits of the key: 8, 16, 32 or 64. */
+static int key_bits(int dtype) {
+  switch (dtype) {
+    case EM_BOOL: case EM_UINT8: case EM_INT8: return 8;
+    case EM_UINT16: case EM_INT16: case EM_FLOAT16: case EM_BFLOAT16: return 16;
+    case EM_UINT32: case EM_INT32: case EM_FLOAT32: return 32;
+    default: return 64;
+  }
+}
+
+#define LOAD(T, EXPR)                                    \
+  do {                                                   \
+    const T* s = (const T*)src;                          \
+    for (int64_t i = 0; i < n; i++) {                    \
+      T v = s[i * stride];                               \
+      k[i] = (EXPR);                                     \
+    }                                                    \
+  } while (0)
+
+static void load_keys32(uint32_t* k, const char* src, int dtype, int64_t stride, int64_t n,
+                        int merge_zeros) {
+  switch (dtype) {
+    case EM_BOOL: case EM_UINT8: LOAD(uint8_t, v); break;
+    case EM_INT8: LOAD(uint8_t, v ^ 0x80u); break;
+    case EM_UINT16: LOAD(uint16_t, v); break;
+    case EM_INT16: LOAD(uint16_t, v ^ 0x8000u); break;
+    case EM_FLOAT16: LOAD(uint16_t, F16_KEY(v)); break;
+    case EM_BFLOAT16: LOAD(uint16_t, BF16_KEY(v)); break;
+    case EM_UINT32: LOAD(uint32_t, v); break;
+    case EM_INT32: LOAD(uint32_t, v ^ 0x80000000u); break;
+    default: LOAD(uint32_t, F32_KEY(v)); break;
+  }
+}
+
+static void load_keys64(uint64_t* k, const char* src, int dtype, int64_t stride, int64_t n,
+                        int merge_zeros) {
+  switch (dtype) {
+    case EM_UINT64: LOAD(uint64_t, v); break;
+    case EM_INT64: LOAD(uint64_t, v ^ (1ull << 63)); break;
+    case EM_FLOAT64: LOAD(uint64_t, F64_KEY(v)); break;
+    default: /* complex64: real part's key above the imaginary part's */
+      LOAD(uint64_t, (uint64_t)F32_KEY((uint32_t)v) << 32 | F32_KEY((uint32_t)(v >> 32)));
+      break;
+  }
+}
+
+#define STORE(T, EXPR)                                   \
+  do {                                                   \
+    T* d = (T*)dst;                                      \
+    for (int64_t i = 0; i < n; i++) {                    \
+      uint64_t v = k[i];                                 \
+      d[i * stride] = (T)(EXPR);                         \
+    }                                                    \
+  } while (0)
+
+/* The values of sorted keys (the inverse of load_keys*). */
+static void store_values32(char* dst, int dtype, int64_t stride, const uint32_t* k, int64_t n) {
+  switch (dtype) {
+    case EM_BOOL: case EM_UINT8: STORE(uint8_t, v); break;
+    case EM_INT8: STORE(uint8_t, v ^ 0x80u); break;
+    case EM_UINT16: STORE(uint16_t, v); break;
+    case EM_INT16: STORE(uint16_t, v ^ 0x8000u); break;
+    case EM_FLOAT16: case EM_BFLOAT16: STORE(uint16_t, float_unkey(v, 0x8000u, 0xFFFFu)); break;
+    case EM_UINT32: STORE(uint32_t, v); break;
+    case EM_INT32: STORE(uint32_t, v ^ 0x80000000u); break;
+    default: STORE(uint32_t, float_unkey(v, 0x80000000u, 0xFFFFFFFFu)); break;
+  }
+}
+
+static void store_values64(char* dst, int dtype, int64_t stride, const uint64_t* k, int64_t n) {
+  switch (dtype) {
+    case EM_UINT64: STORE(uint64_t, v); break;
+    case EM_INT64: STORE(uint64_t, v ^ (1ull << 63)); break;
+    case EM_FLOAT64: STORE(uint64_t, float_unkey(v, 1ull << 63, ~0ull)); break;
+    default:
+      STORE(uint64_t, float_unkey(v >> 32, 0x80000000u, 0xFFFFFFFFu) |
+                          float_unkey(v & 0xFFFFFFFFu, 0x80000000u, 0xFFFFFFFFu) << 32);
+      break;
+  }
+}
+
+/* ---- sorting keys (with their indices when ix is set) ---- */
+
+#define SWAP_PAIR(K, k, ix, x, y)                                        \
+  do {                                                                   \
+    K tk_ = k[x]; k[x] = k[y]; k[y] = tk_;                               \
+    uint32_t ti_ = ix[x]; ix[x] = ix[y]; ix[y] = ti_;                    \
+  } while (0)
+
+#define SORT_FNS(W, K)                                                                     \
+  static void insertion_sort##W(K* k, uint32_t* ix, int64_t n) {                           \
+    for (int64_t i = 1; i < n; i++) {                                                      \
+      K key = k[i];                                                                        \
+      uint32_t id = ix ? ix[i] : 0;                                                        \
+      int64_t j = i;                                                                       \
+      for (; j > 0 && k[j - 1] > key; j--) {                                               \
+        k[j] = k[j - 1];                                                                   \
+        if (ix) ix[j] = ix[j - 1];                                                         \
+      }                                                                                    \
+      k[j] = key;                                                                          \
+      if (ix) ix[j] = id;                                                                  \
+    }                                                                                      \
+  }                                                                                        \
+                                                                                           \
+  /* Bottom-up stable merge sort; kt/ixt are scratch of n entries. */                      \
+  static void merge_sort##W(K* k, uint32_t* ix, K* kt, uint32_t* ixt, int64_t n) {         \
+    for (int64_t s = 0; s < n; s += INSERTION_RUN)                                         \
+      insertion_sort##W(k + s, ix ? ix + s : NULL,                                         \
+                        n - s < INSERTION_RUN ? n - s : INSERTION_RUN);                    \
+    K *a = k, *b = kt;                                                                     \
+    uint32_t *ia = ix, *ib = ixt;                                                          \
+    for (int64_t w = INSERTION_RUN; w < n; w *= 2) {                                       \
+      for (int64_t lo = 0; lo < n; lo += 2 * w) {                                          \
+        int64_t mid = lo + w < n ? lo + w : n, hi = lo + 2 * w < n ? lo + 2 * w : n;       \
+        int64_t i = lo, j = mid, o = lo;                                                   \
+        while (i < mid && j < hi) {                                                        \
+          int64_t from = a[j] < a[i] ? j++ : i++;                                          \
+          b[o] = a[from];                                                                  \
+          if (ix) ib[o] = ia[from];                                                        \
+          o++;                                                                             \
+        }                                                                                  \
+        for (; i < mid; i++, o++) { b[o] = a[i]; if (ix) ib[o] = ia[i]; }                  \
+        for (; j < hi; j++, o++) { b[o] = a[j]; if (ix) ib[o] = ia[j]; }                   \
+      }                                                                                    \
+      K* t = a; a = b; b = t;                                                              \
+      uint32_t* it = ia; ia = ib; ib = it;                                                 \
+    }                                                                                      \
+    if (a != k) {                                                                          \
+      memcpy(k, a, sizeof(K) * (size_t)n);                                                 \
+      if (ix) memcpy(ix, ia, sizeof(uint32_t) * (size_t)n);                                \
+    }                                                                                      \
+  }                                                                                        \
+                                                                                           \
+  /* LSD radix sort over the low `bits` bits; hist holds MAX_PASSES * BUCKETS. */          \
+  static void radix_sort##W(K* k, uint32_t* ix, K* kt, uint32_t* ixt, int64_t n, int bits, \
+                            uint32_t* hist) {                                              \
+    int passes = (bits + DIGIT_BITS - 1) / DIGIT_BITS;                                     \
+    memset(hist, 0, sizeof(uint32_t) * BUCKETS * (size_t)passes);                          \
+    /* Digit counts do not depend on the order: one read counts every pass. */             \
+    for (int64_t i = 0; i < n; i++) {                                                      \
+      K x = k[i];                                                                          \
+      for (int p = 0; p < passes; p++) hist[p * BUCKETS + ((x >> (p * DIGIT_BITS)) & (BUCKETS - 1))]++; \
+    }                                                                                      \
+    K *a = k, *b = kt;                                                                     \
+    uint32_t *ia = ix, *ib = ixt;                                                          \
+    for (int p = 0; p < passes; p++) {                                                     \
+      uint32_t* h = hist + p * BUCKETS;                                                    \
+      int shift = p * DIGIT_BITS;                                                          \
+      if (h[(a[0] >> shift) & (BUCKETS - 1)] == (uint32_t)n) continue;                     \
+      uint32_t sum = 0;                                                                    \
+      for (int d = 0; d < BUCKETS; d++) {                                                  \
+        uint32_t c = h[d];                                                                 \
+        h[d] = sum;                                                                        \
+        sum += c;                                                                          \
+      }                                                                                    \
+      if (ix) {                                                                            \
+        for (int64_t i = 0; i < n; i++) {                                                  \
+          K x = a[i];                                                                      \
+          uint32_t pos = h[(x >> shift) & (BUCKETS - 1)]++;                                \
+          b[pos] = x;                                                                      \
+          ib[pos] = ia[i];                                                                 \
+        }                                                                                  \
+      } else {                                                                             \
+        for (int64_t i = 0; i < n; i++) {                                                  \
+          K x = a[i];                                                                      \
+          b[h[(x >> shift) & (BUCKETS - 1)]++] = x;                                        \
+        }                                                                                  \
+      }                                                                                    \
+      K* t = a; a = b; b = t;                                                              \
+      uint32_t* it = ia; ia = ib; ib = it;                                                 \
+    }                                                                                      \
+    if (a != k) {                                                                          \
+      memcpy(k, a, sizeof(K) * (size_t)n);                                                 \
+      if (ix) memcpy(ix, ia, sizeof(uint32_t) * (size_t)n);                                \
+    }                                                                                      \
+  }                                                                                        \
+                                                                                           \
+  /* Quickselect with a three-way split (many equal keys stay linear); after it        \
+   * k[kth] is in its sorted place with no larger key before it and no smaller          \
+   * after. Pathological inputs fall back to sorting the remaining range. */              \
+  static void select##W(K* k, uint32_t* ix, K* kt, uint32_t* ixt, int64_t n, int64_t kth) { \
+    int64_t lo = 0, hi = n;                                                                \
+    for (int rounds = 0; hi - lo > INSERTION_RUN; rounds++) {                              \
+      if (rounds > 64) {                                                                   \
+        merge_sort##W(k + lo, ix + lo, kt, ixt, hi - lo);                                  \
+        return;                                                                            \
+      }                                                                                    \
+      K a = k[lo], b = k[lo + (hi - lo) / 2], c = k[hi - 1];                               \
+      K p = a < b ? (b < c ? b : (a < c ? c : a)) : (a < c ? a : (b < c ? c : b));         \
+      int64_t lt = lo, i = lo, gt = hi;                                                    \
+      while (i < gt) {                                                                     \
+        if (k[i] < p) {                                                                    \
+          SWAP_PAIR(K, k, ix, lt, i);                                                      \
+          lt++;                                                                            \
+          i++;                                                                             \
+        } else if (k[i] > p) {                                                             \
+          gt--;                                                                            \
+          SWAP_PAIR(K, k, ix, i, gt);                                                      \
+        } else {                                                                           \
+          i++;                                                                             \
+        }                                                                                  \
+      }                                                                                    \
+      if (kth < lt) hi = lt;                                                               \
+      else if (kth >= gt) lo = gt;                                                         \
+      else return;                                                                         \
+    }                                                                                      \
+    insertion_sort##W(k + lo, ix + lo, hi - lo);                                           \
+  }
+
+SORT_FNS(32, uint32_t)
+SORT_FNS(64, uint64_t)
+
+/* ---- the kernel ---- */
+
+typedef struct {
+  em_lines lines;
+  int prim, dtype, isz, wide, bits;
+  int64_t n, kth, sin, sout;
+  const char* in;
+  char* out;
+  atomic_int out_of_memory;
+} sort_job;
+
+static void sort_line(const sort_job* job, const char* src, char* dst, void* k, void* kt,
+                      uint32_t* ix, uint32_t* ixt, uint32_t* hist) {
+  int64_t n = job->n;
+  int prim = job->prim;
+  int wants_index = prim != EM_P_SORT;
+  int merge_zeros = wants_index;
+  if (job->wide) load_keys64(k, src, job->dtype, job->sin, n, merge_zeros);
+  else load_keys32(k, src, job->dtype, job->sin, n, merge_zeros);
+  if (wants_index)
+    for (int64_t i = 0; i < n; i++) ix[i] = (uint32_t)i;
+  uint32_t* order = wants_index ? ix : NULL;
+  if (prim == EM_P_PARTITION || prim == EM_P_ARGPARTITION) {
+    if (job->wide) select64(k, ix, kt, ixt, n, job->kth);
+    else select32(k, ix, kt, ixt, n, job->kth);
+  } else if (n < MERGE_BELOW) {
+    if (job->wide) merge_sort64(k, order, kt, ixt, n);
+    else merge_sort32(k, order, kt, ixt, n);
+  } else {
+    if (job->wide) radix_sort64(k, order, kt, ixt, n, job->bits, hist);
+    else radix_sort32(k, order, kt, ixt, n, job->bits, hist);
+  }
+  if (prim == EM_P_SORT) {
+    if (job->wide) store_values64(dst, job->dtype, job->sout, k, n);
+    else store_values32(dst, job->dtype, job->sout, k, n);
+  } else if (prim == EM_P_PARTITION) {
+    int64_t isz = job->isz;
+    for (int64_t i = 0; i < n; i++)
+      memcpy(dst + i * job->sout * isz, src + (int64_t)ix[i] * job->sin * isz, (size_t)isz);
+  } else {
+    uint32_t* d = (uint32_t*)dst;
+    for (int64_t i = 0; i < n; i++) d[i * job->sout] = ix[i];
+  }
+}
+
+static void sort_range(void* ctx, int64_t lo, int64_t hi) {
+  sort_job* job = ctx;
+  size_t ksz = job->wide ? 8 : 4, n = (size_t)job->n;
+  /* One allocation per slice: keys, scratch keys, indices, scratch indices, histograms. */
+  char* mem = malloc(2 * n * ksz + 2 * n * sizeof(uint32_t) + MAX_PASSES * BUCKETS * sizeof(uint32_t));
+  if (!mem) {
+    atomic_store(&job->out_of_memory, 1);
+    return;
+  }
+  void* k = mem;
+  void* kt = mem + n * ksz;
+  uint32_t* ix = (uint32_t*)(mem + 2 * n * ksz);
+  uint32_t* ixt = ix + n;
+  uint32_t* hist = ixt + n;
+  int out_isz = em_dtype_size(job->prim == EM_P_SORT || job->prim == EM_P_PARTITION
+                                  ? job->dtype : EM_UINT32);
+  for (int64_t r = lo; r < hi; r++) {
+    int64_t io, oo;
+    em_line_offsets(&job->lines, r, &io, &oo);
+    sort_line(job, job->in + io * job->isz, job->out + oo * out_isz, k, kt, ix, ixt, hist);
+  }
+  free(mem);
+}
+
+/* SORT, ARGSORT, PARTITION and ARGPARTITION. */
+int em_kernel_sort(em_array* out) {
+  em_array* in = out->inputs[0];
+  int axis = (int)out->ip[0];
+  int status = em_alloc_output(out);
+  if (status != EM_OK) return status;
+  if (out->size == 0) return EM_OK;
+  sort_job job;
+  job.prim = out->prim;
+  job.dtype = in->dtype;
+  job.isz = em_dtype_size(in->dtype);
+  job.bits = key_bits(in->dtype);
+  job.wide = job.bits > 32;
+  job.n = in->shape[axis];
+  job.kth = out->nip > 1 ? out->ip[1] : 0;
+  job.sin = in->strides[axis];
+  job.sout = out->strides[axis];
+  job.in = (const char*)in->buf->data;
+  job.out = (char*)out->buf->data;
+  atomic_init(&job.out_of_memory, 0);
+  em_lines_init(&job.lines, in, out, axis);
+  int64_t grain = job.n >= 65536 ? 1 : 65536 / job.n;
+  em_parallel_for(job.lines.count, grain, sort_range, &job);
+  if (atomic_load(&job.out_of_memory)) {
+    em_fail(EM_MEMORY_ERROR, "[%s] out of memory for a line of %lld elements",
+            em_prim_name(out->prim), (long long)job.n);
+    return EM_MEMORY_ERROR;
+  }
+  return EM_OK;
+}
