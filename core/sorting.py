@@ -95,6 +95,10 @@ def _permute_vjp(node, cotangent):
     return [put_along_axis(zeros_like(cotangent), idx, cotangent, node.ip[0])]
 
 
+def _index_vjp(node, cotangent):
+    return zero_cotangents(node)
+
+
 def _along_axis_vmap(node, inputs, axes):
     """The batch axis is one more axis the op does not touch."""
     (x,), (b,) = inputs, axes
@@ -104,5 +108,5 @@ def _along_axis_vmap(node, inputs, axes):
 
 register(lib.EM_P_SORT, jvp=_permute_jvp, vjp=_permute_vjp, vmap=_along_axis_vmap)
 register(lib.EM_P_PARTITION, jvp=_permute_jvp, vjp=_permute_vjp, vmap=_along_axis_vmap)
-register(lib.EM_P_ARGSORT, jvp=zero_tangent, vjp=zero_cotangents, vmap=_along_axis_vmap)
-register(lib.EM_P_ARGPARTITION, jvp=zero_tangent, vjp=zero_cotangents, vmap=_along_axis_vmap)
+register(lib.EM_P_ARGSORT, jvp=zero_tangent, vjp=_index_vjp, vmap=_along_axis_vmap)
+register(lib.EM_P_ARGPARTITION, jvp=zero_tangent, vjp=_index_vjp, vmap=_along_axis_vmap)

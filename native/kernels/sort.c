@@ -7,13 +7,14 @@
  * lexicographic order numpy uses. Keys of up to 32 bits sort as uint32,
  * wider ones as uint64.
  *
- * SORT and ARGSORT run an LSD radix sort (11-bit digits; a digit that every
- * key shares is skipped) on long lines and a merge sort on short ones. Both
+ * SORT and ARGSORT run an LSD radix sort (a digit that every key shares is
+ * skipped) on long lines and a merge sort on short ones. Both
  * are stable, so argsort is stable. PARTITION and ARGPARTITION run a
  * quickselect on (key, index) pairs, and partition gathers the input's values
  * through those indices, so partition(a) is exactly take_along_axis(a,
  * argpartition(a)): the transform rules rely on it. The index-producing paths
- * treat -0.0 and 0.0 as equal (numpy's order); sort may put -0.0 first.
+ * treat -0.0 and 0.0 as equal (numpy's order); a real sort may put -0.0
+ * before 0.0.
  *
  * ip: axis (normalized), and kth (normalized) for the partitions. Lines are
  * spread over the thread pool.
@@ -24,9 +25,10 @@
 
 #include "lines.h"
 
-#define DIGIT_BITS 11
-#define BUCKETS (1 << DIGIT_BITS)
-#define MAX_PASSES 6              /* 64-bit keys */
+/* Radix digits: 11 bits for long lines, 8 where clearing and summing 2048
+ * buckets per pass would cost more than the line itself. */
+#define WIDE_DIGIT_BELOW 65536
+#define HIST_ENTRIES (6 * 2048)   /* 64-bit keys: 6 passes of 11 bits or 8 of 8 */
 #define MERGE_BELOW 256           /* shorter lines merge sort instead of radix */
 #define INSERTION_RUN 16
 
@@ -106,7 +108,8 @@ static void load_keys64(uint64_t* k, const char* src, int dtype, int64_t stride,
     }                                                    \
   } while (0)
 
-/* The values of sorted keys (the inverse of load_keys*). */
+/* The values of sorted keys (the inverse of load_keys*; complex64 sorts
+ * through indices instead). */
 static void store_values32(char* dst, int dtype, int64_t stride, const uint32_t* k, int64_t n) {
   switch (dtype) {
     case EM_BOOL: case EM_UINT8: STORE(uint8_t, v); break;
@@ -124,11 +127,7 @@ static void store_values64(char* dst, int dtype, int64_t stride, const uint64_t*
   switch (dtype) {
     case EM_UINT64: STORE(uint64_t, v); break;
     case EM_INT64: STORE(uint64_t, v ^ (1ull << 63)); break;
-    case EM_FLOAT64: STORE(uint64_t, float_unkey(v, 1ull << 63, ~0ull)); break;
-    default:
-      STORE(uint64_t, float_unkey(v >> 32, 0x80000000u, 0xFFFFFFFFu) |
-                          float_unkey(v & 0xFFFFFFFFu, 0x80000000u, 0xFFFFFFFFu) << 32);
-      break;
+    default: STORE(uint64_t, float_unkey(v, 1ull << 63, ~0ull)); break; /* float64 */
   }
 }
 
@@ -184,11 +183,13 @@ static void store_values64(char* dst, int dtype, int64_t stride, const uint64_t*
     }                                                                                      \
   }                                                                                        \
                                                                                            \
-  /* LSD radix sort over the low `bits` bits; hist holds MAX_PASSES * BUCKETS. */          \
+  /* LSD radix sort over the low `bits` bits; hist holds HIST_ENTRIES. */                  \
   static void radix_sort##W(K* k, uint32_t* ix, K* kt, uint32_t* ixt, int64_t n, int bits, \
                             uint32_t* hist) {                                              \
+    const int DIGIT_BITS = n < WIDE_DIGIT_BELOW ? 8 : 11;                                  \
+    const int BUCKETS = 1 << DIGIT_BITS;                                                   \
     int passes = (bits + DIGIT_BITS - 1) / DIGIT_BITS;                                     \
-    memset(hist, 0, sizeof(uint32_t) * BUCKETS * (size_t)passes);                          \
+    memset(hist, 0, sizeof(uint32_t) * (size_t)BUCKETS * (size_t)passes);                  \
     /* Digit counts do not depend on the order: one read counts every pass. */             \
     for (int64_t i = 0; i < n; i++) {                                                      \
       K x = k[i];                                                                          \
@@ -265,6 +266,21 @@ SORT_FNS(64, uint64_t)
 
 /* ---- the kernel ---- */
 
+#define GATHER(T)                                                                   \
+  for (int64_t i = 0; i < n; i++) ((T*)dst)[i * sout] = ((const T*)src)[(int64_t)ix[i] * sin]; \
+  break
+
+/* dst[i] = src[ix[i]] for elements of isz bytes. */
+static void gather(char* dst, int64_t sout, const char* src, int64_t sin, const uint32_t* ix,
+                   int64_t n, int isz) {
+  switch (isz) {
+    case 1: GATHER(uint8_t);
+    case 2: GATHER(uint16_t);
+    case 4: GATHER(uint32_t);
+    default: GATHER(uint64_t);
+  }
+}
+
 typedef struct {
   em_lines lines;
   int prim, dtype, isz, wide, bits;
@@ -278,7 +294,11 @@ static void sort_line(const sort_job* job, const char* src, char* dst, void* k, 
                       uint32_t* ix, uint32_t* ixt, uint32_t* hist) {
   int64_t n = job->n;
   int prim = job->prim;
-  int wants_index = prim != EM_P_SORT;
+  /* A complex sort goes through indices: its keys merge -0.0 and 0.0 (a tie
+   * on the real part must fall through to the imaginary part), so they would
+   * lose the sign of zero. */
+  int gathers = prim == EM_P_PARTITION || (prim == EM_P_SORT && job->dtype == EM_COMPLEX64);
+  int wants_index = prim != EM_P_SORT || gathers;
   int merge_zeros = wants_index;
   if (job->wide) load_keys64(k, src, job->dtype, job->sin, n, merge_zeros);
   else load_keys32(k, src, job->dtype, job->sin, n, merge_zeros);
@@ -295,13 +315,11 @@ static void sort_line(const sort_job* job, const char* src, char* dst, void* k, 
     if (job->wide) radix_sort64(k, order, kt, ixt, n, job->bits, hist);
     else radix_sort32(k, order, kt, ixt, n, job->bits, hist);
   }
-  if (prim == EM_P_SORT) {
+  if (gathers) {
+    gather(dst, job->sout, src, job->sin, ix, n, job->isz);
+  } else if (prim == EM_P_SORT) {
     if (job->wide) store_values64(dst, job->dtype, job->sout, k, n);
     else store_values32(dst, job->dtype, job->sout, k, n);
-  } else if (prim == EM_P_PARTITION) {
-    int64_t isz = job->isz;
-    for (int64_t i = 0; i < n; i++)
-      memcpy(dst + i * job->sout * isz, src + (int64_t)ix[i] * job->sin * isz, (size_t)isz);
   } else {
     uint32_t* d = (uint32_t*)dst;
     for (int64_t i = 0; i < n; i++) d[i * job->sout] = ix[i];
@@ -312,7 +330,7 @@ static void sort_range(void* ctx, int64_t lo, int64_t hi) {
   sort_job* job = ctx;
   size_t ksz = job->wide ? 8 : 4, n = (size_t)job->n;
   /* One allocation per slice: keys, scratch keys, indices, scratch indices, histograms. */
-  char* mem = malloc(2 * n * ksz + 2 * n * sizeof(uint32_t) + MAX_PASSES * BUCKETS * sizeof(uint32_t));
+  char* mem = malloc(2 * n * ksz + 2 * n * sizeof(uint32_t) + HIST_ENTRIES * sizeof(uint32_t));
   if (!mem) {
     atomic_store(&job->out_of_memory, 1);
     return;
