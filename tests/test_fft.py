@@ -65,6 +65,15 @@ def test_rfft_irfft_sizes(rng, n):
     assert_close(back, np.fft.irfft(z, n), n)
 
 
+def test_every_length_up_to_130(rng):
+    # every mix of radices and primes up to 127 (Bluestein above 61); more
+    # lengths than the plan cache holds, so uncached plans run too
+    for n in range(1, 131):
+        a, x = complex_input(rng, (2, n))
+        assert_close(em.fft.fft(a), np.fft.fft(x), n)
+        assert_close(em.fft.ifft(a), np.fft.ifft(x), n)
+
+
 @pytest.mark.parametrize("n", [2 ** 15, 2 ** 13 * 3 * 5, 10007])
 def test_long_single_lines(rng, n):
     a, x = complex_input(rng, (n,))

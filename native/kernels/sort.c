@@ -8,8 +8,8 @@
  * wider ones as uint64.
  *
  * SORT and ARGSORT run an LSD radix sort (a digit that every key shares is
- * skipped) on long lines and a merge sort on short ones. Both
- * are stable, so argsort is stable. PARTITION and ARGPARTITION run a
+ * skipped) on long lines and a merge sort on short ones. Both are stable,
+ * so argsort is stable. PARTITION and ARGPARTITION run a
  * quickselect on (key, index) pairs, and partition gathers the input's values
  * through those indices, so partition(a) is exactly take_along_axis(a,
  * argpartition(a)): the transform rules rely on it. The index-producing paths
