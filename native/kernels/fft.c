@@ -9,11 +9,14 @@
  * in a plan, and plans are cached by n.
  *
  * Only the forward transform is written out: the inverse is
- * conj(F(conj(x))), applied while a line is loaded and stored. Real input
- * runs as complex input with zero imaginary parts; the complex-to-real
- * transform rebuilds the Hermitian-symmetric spectrum and keeps the real
- * part, which ignores the imaginary parts of the zero and Nyquist bins as
- * numpy does. Data are complex64, as in mlx.
+ * conj(F(conj(x))), applied while a line is loaded and stored. A real
+ * transform of even length n packs the line into n/2 complex values (even
+ * samples real, odd samples imaginary), runs one half-length transform and
+ * untangles the two halves with the n-th roots of unity (a "real plan"). A
+ * real transform of odd length runs as a complex one: real input with zero
+ * imaginary parts, and for complex to real the rebuilt Hermitian spectrum
+ * whose real part is kept. Both ignore the imaginary parts of the zero and
+ * Nyquist bins, as numpy does. Data are complex64, as in mlx.
  *
  * Many lines are spread over the thread pool; a few long lines run one at a
  * time with each stage's butterflies spread over the pool instead.
@@ -59,6 +62,10 @@ typedef struct fft_plan {
   cpx* chirp;                  /* n entries: exp(-pi i k^2 / n) */
   cpx* kernel;                 /* m entries: F(conj chirp, wrapped) / m */
   int64_t work;                /* entries each of the two line buffers needs */
+  /* A real plan (even n): the complex plan of n/2 and exp(-2 pi i k/n), k <= n/2. */
+  int real;
+  struct fft_plan* half;
+  cpx* real_tw;
 } fft_plan;
 
 static cpx* transform(const struct fft_plan* p, cpx* x, cpx* tmp, int parallel);
@@ -71,6 +78,8 @@ static cpx unit_root(int64_t num, int64_t den) {
 static void free_plan(fft_plan* p) {
   if (!p) return;
   free_plan(p->sub);
+  free_plan(p->half);
+  free(p->real_tw);
   free(p->table);
   free(p->chirp);
   free(p->kernel);
@@ -153,25 +162,43 @@ static fft_plan* make_plan(int64_t n) {
   return p;
 }
 
+/* The real plan of even length n. */
+static fft_plan* make_real_plan(int64_t n) {
+  fft_plan* p = calloc(1, sizeof *p);
+  if (!p) return NULL;
+  p->n = n;
+  p->real = 1;
+  p->half = make_plan(n / 2);
+  p->real_tw = malloc(sizeof(cpx) * (size_t)(n / 2 + 1));
+  if (!p->half || !p->real_tw) {
+    free_plan(p);
+    return NULL;
+  }
+  p->work = p->half->work;
+  for (int64_t k = 0; k <= n / 2; k++) p->real_tw[k] = unit_root(k, n);
+  return p;
+}
+
 /* ---- plan cache ---- */
 
 static pthread_mutex_t cache_lock = PTHREAD_MUTEX_INITIALIZER;
 static fft_plan* cache[PLAN_CACHE_SIZE];
 
-/* A cached plan, or (cache full) a fresh one with *owned set: the caller frees it. */
-static fft_plan* get_plan(int64_t n, int* owned) {
+/* A cached plan (real or complex), or (cache full) a fresh one with *owned
+ * set: the caller frees it. */
+static fft_plan* get_plan(int64_t n, int real, int* owned) {
   *owned = 0;
   pthread_mutex_lock(&cache_lock);
   int slot = -1;
   for (int i = 0; i < PLAN_CACHE_SIZE; i++) {
-    if (cache[i] && cache[i]->n == n) {
+    if (cache[i] && cache[i]->n == n && cache[i]->real == real) {
       fft_plan* p = cache[i];
       pthread_mutex_unlock(&cache_lock);
       return p;
     }
     if (!cache[i] && slot < 0) slot = i;
   }
-  fft_plan* p = make_plan(n);
+  fft_plan* p = real ? make_real_plan(n) : make_plan(n);
   if (p && slot >= 0) cache[slot] = p;
   else *owned = 1;
   pthread_mutex_unlock(&cache_lock);
@@ -345,13 +372,71 @@ static void store_line(const fft_job* job, const cpx* r, char* dst) {
     for (int64_t k = 0; k < len; k++) y[k * sout] = cscale(r[k], s);
 }
 
+/* Real to complex with a real plan: z = x[even] + i x[odd], Z = F(z), and
+ * X[k] = E[k] + w^k O[k] with E[k] = (Z[k] + conj Z[N-k]) / 2 and
+ * O[k] = (Z[k] - conj Z[N-k]) / 2i the spectra of the even and odd samples. */
+static void real_forward_line(const fft_job* job, const float* x, cpx* y, cpx* a, cpx* b,
+                              int parallel) {
+  const fft_plan* p = job->plan;
+  int64_t half = p->n / 2, sin = job->sin, sout = job->sout;
+  for (int64_t k = 0; k < half; k++) {
+    int64_t j = 2 * k;
+    a[k] = (cpx){j < job->in_len ? x[j * sin] : 0.0f, j + 1 < job->in_len ? x[(j + 1) * sin] : 0.0f};
+  }
+  const cpx* z = transform(p->half, a, b, parallel);
+  float s = 0.5f * job->scale;
+  for (int64_t k = 0; k <= half; k++) {
+    cpx zk = z[k == half ? 0 : k], zc = conjugate(z[k == 0 ? 0 : half - k]);
+    cpx e = cadd(zk, zc), o = rot_neg_i(csub(zk, zc)); /* 2E and 2O */
+    y[k * sout] = cscale(cadd(e, cmul(p->real_tw[k], o)), s);
+  }
+}
+
+/* Complex to real with a real plan, the inverse of the above: from the half
+ * spectrum (imaginary parts of bins 0 and N dropped) 2Z[k] = 2E[k] + 2i O[k],
+ * 2E[k] = X[k] + conj X[N-k], 2O[k] = (X[k] - conj X[N-k]) conj(w^k); then
+ * z = F^-1(Z) holds the even samples in its real parts and the odd ones in
+ * its imaginary parts. */
+static void real_inverse_line(const fft_job* job, const cpx* x, float* y, cpx* a, cpx* b,
+                              int parallel) {
+  const fft_plan* p = job->plan;
+  int64_t half = p->n / 2, sin = job->sin, sout = job->sout;
+  for (int64_t k = 0; k < half; k++) {
+    int64_t m = half - k;
+    cpx xk = k < job->in_len ? x[k * sin] : (cpx){0.0f, 0.0f};
+    cpx xm = m < job->in_len ? x[m * sin] : (cpx){0.0f, 0.0f};
+    if (k == 0) {
+      xk.im = 0.0f;
+      xm.im = 0.0f;
+    }
+    cpx xc = conjugate(xm);
+    cpx e = cadd(xk, xc), o = cmul(csub(xk, xc), conjugate(p->real_tw[k]));
+    /* conj(e + i o), the input of the conj(F(conj(.))) inverse */
+    a[k] = conjugate((cpx){e.re - o.im, e.im + o.re});
+  }
+  const cpx* z = transform(p->half, a, b, parallel);
+  float s = job->scale;
+  for (int64_t k = 0; k < half; k++) {
+    y[2 * k * sout] = z[k].re * s;
+    y[(2 * k + 1) * sout] = -z[k].im * s;
+  }
+}
+
 static void run_line(const fft_job* job, int64_t line, cpx* a, cpx* b, int parallel) {
   int64_t io, oo;
   em_line_offsets(&job->lines, line, &io, &oo);
   int in_isz = job->kind == EM_FFT_REAL_FORWARD ? 4 : 8;
   int out_isz = job->kind == EM_FFT_REAL_INVERSE ? 4 : 8;
-  load_line(job, job->in + io * in_isz, a);
-  store_line(job, transform(job->plan, a, b, parallel), job->out + oo * out_isz);
+  const char* src = job->in + io * in_isz;
+  char* dst = job->out + oo * out_isz;
+  if (job->plan->real && job->kind == EM_FFT_REAL_FORWARD)
+    real_forward_line(job, (const float*)src, (cpx*)dst, a, b, parallel);
+  else if (job->plan->real)
+    real_inverse_line(job, (const cpx*)src, (float*)dst, a, b, parallel);
+  else {
+    load_line(job, src, a);
+    store_line(job, transform(job->plan, a, b, parallel), dst);
+  }
 }
 
 static void lines_range(void* ctx, int64_t lo, int64_t hi) {
@@ -383,8 +468,9 @@ int em_kernel_fft(em_array* out) {
   job.out = (char*)out->buf->data;
   atomic_init(&job.out_of_memory, 0);
   em_lines_init(&job.lines, in, out, axis);
-  int owned;
-  fft_plan* plan = get_plan(job.n, &owned);
+  int owned, real = (job.kind == EM_FFT_REAL_FORWARD || job.kind == EM_FFT_REAL_INVERSE) &&
+                    job.n % 2 == 0;
+  fft_plan* plan = get_plan(job.n, real, &owned);
   if (!plan) {
     em_fail(EM_MEMORY_ERROR, "[fft] out of memory planning a transform of length %lld",
             (long long)job.n);
