@@ -102,8 +102,21 @@ def test_strided_and_transposed_inputs(rng):
 
 
 def test_large_sort_threaded(rng):
+    # one long line: its radix passes split over the threads
     x = rng.standard_normal(1 << 20).astype(np.float32)
     np.testing.assert_array_equal(np.array(em.sort(em.array(x))), np.sort(x))
+    np.testing.assert_array_equal(np.array(em.argsort(em.array(x))), np.argsort(x, kind="stable"))
+    for dtype in ["int16", "int64", "uint8"]:
+        a, v = make(rng, (300001,), dtype, distinct=dtype == "int64")
+        np.testing.assert_array_equal(np.array(em.sort(a)), np.sort(v))
+        np.testing.assert_array_equal(np.array(em.argsort(a)), np.argsort(v, kind="stable"))
+    f = rng.standard_normal(300000)
+    f[rng.random(f.size) < 0.1] = np.nan
+    f[:5] = [-0.0, 0.0, np.inf, -np.inf, -0.0]
+    np.testing.assert_array_equal(np.array(em.sort(em.array(f, em.float64))), np.sort(f))
+    np.testing.assert_array_equal(np.array(em.argsort(em.array(f, em.float64))),
+                                  np.argsort(f, kind="stable"))
+    # many lines: the lines spread over the threads
     y = rng.integers(0, 1000, (8, 20000)).astype(np.int32)
     np.testing.assert_array_equal(np.array(em.argsort(em.array(y))), np.argsort(y, kind="stable"))
 

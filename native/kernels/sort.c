@@ -183,43 +183,56 @@ static void store_values64(char* dst, int dtype, int64_t stride, const uint64_t*
     }                                                                                      \
   }                                                                                        \
                                                                                            \
+  /* Adds the counts of the digit at `shift` of a[lo, hi) to h. */                        \
+  static void count_digit##W(const K* a, int64_t lo, int64_t hi, int shift, K mask,        \
+                             uint32_t* h) {                                                \
+    for (int64_t i = lo; i < hi; i++) h[(a[i] >> shift) & mask]++;                         \
+  }                                                                                        \
+                                                                                           \
+  /* Moves a[lo, hi) (and ia's entries with them) to b at the positions h holds for        \
+   * their digit, advancing them: one stable pass of a radix sort. */                      \
+  static void scatter_digit##W(const K* a, const uint32_t* ia, int64_t lo, int64_t hi,     \
+                               int shift, K mask, uint32_t* h, K* b, uint32_t* ib) {       \
+    if (ia) {                                                                              \
+      for (int64_t i = lo; i < hi; i++) {                                                  \
+        K x = a[i];                                                                        \
+        uint32_t pos = h[(x >> shift) & mask]++;                                           \
+        b[pos] = x;                                                                        \
+        ib[pos] = ia[i];                                                                   \
+      }                                                                                    \
+    } else {                                                                               \
+      for (int64_t i = lo; i < hi; i++) {                                                  \
+        K x = a[i];                                                                        \
+        b[h[(x >> shift) & mask]++] = x;                                                   \
+      }                                                                                    \
+    }                                                                                      \
+  }                                                                                        \
+                                                                                           \
   /* LSD radix sort over the low `bits` bits; hist holds HIST_ENTRIES. */                  \
   static void radix_sort##W(K* k, uint32_t* ix, K* kt, uint32_t* ixt, int64_t n, int bits, \
                             uint32_t* hist) {                                              \
-    const int DIGIT_BITS = n < WIDE_DIGIT_BELOW ? 8 : 11;                                  \
-    const int BUCKETS = 1 << DIGIT_BITS;                                                   \
-    int passes = (bits + DIGIT_BITS - 1) / DIGIT_BITS;                                     \
-    memset(hist, 0, sizeof(uint32_t) * (size_t)BUCKETS * (size_t)passes);                  \
+    const int digit_bits = n < WIDE_DIGIT_BELOW ? 8 : 11;                                  \
+    const int buckets = 1 << digit_bits;                                                   \
+    int passes = (bits + digit_bits - 1) / digit_bits;                                     \
+    memset(hist, 0, sizeof(uint32_t) * (size_t)buckets * (size_t)passes);                  \
     /* Digit counts do not depend on the order: one read counts every pass. */             \
     for (int64_t i = 0; i < n; i++) {                                                      \
       K x = k[i];                                                                          \
-      for (int p = 0; p < passes; p++) hist[p * BUCKETS + ((x >> (p * DIGIT_BITS)) & (BUCKETS - 1))]++; \
+      for (int p = 0; p < passes; p++) hist[p * buckets + ((x >> (p * digit_bits)) & (buckets - 1))]++; \
     }                                                                                      \
     K *a = k, *b = kt;                                                                     \
-    uint32_t *ia = ix, *ib = ixt;                                                          \
+    uint32_t *ia = ix, *ib = ix ? ixt : NULL;                                              \
     for (int p = 0; p < passes; p++) {                                                     \
-      uint32_t* h = hist + p * BUCKETS;                                                    \
-      int shift = p * DIGIT_BITS;                                                          \
-      if (h[(a[0] >> shift) & (BUCKETS - 1)] == (uint32_t)n) continue;                     \
+      uint32_t* h = hist + p * buckets;                                                    \
+      int shift = p * digit_bits;                                                          \
+      if (h[(a[0] >> shift) & (buckets - 1)] == (uint32_t)n) continue;                     \
       uint32_t sum = 0;                                                                    \
-      for (int d = 0; d < BUCKETS; d++) {                                                  \
+      for (int d = 0; d < buckets; d++) {                                                  \
         uint32_t c = h[d];                                                                 \
         h[d] = sum;                                                                        \
         sum += c;                                                                          \
       }                                                                                    \
-      if (ix) {                                                                            \
-        for (int64_t i = 0; i < n; i++) {                                                  \
-          K x = a[i];                                                                      \
-          uint32_t pos = h[(x >> shift) & (BUCKETS - 1)]++;                                \
-          b[pos] = x;                                                                      \
-          ib[pos] = ia[i];                                                                 \
-        }                                                                                  \
-      } else {                                                                             \
-        for (int64_t i = 0; i < n; i++) {                                                  \
-          K x = a[i];                                                                      \
-          b[h[(x >> shift) & (BUCKETS - 1)]++] = x;                                        \
-        }                                                                                  \
-      }                                                                                    \
+      scatter_digit##W(a, ia, 0, n, shift, (K)(buckets - 1), h, b, ib);                    \
       K* t = a; a = b; b = t;                                                              \
       uint32_t* it = ia; ia = ib; ib = it;                                                 \
     }                                                                                      \
@@ -350,6 +363,118 @@ static void sort_range(void* ctx, int64_t lo, int64_t hi) {
   free(mem);
 }
 
+/* ---- one long line split over the thread pool ----
+ *
+ * With fewer lines than threads, a long line's radix sort splits instead:
+ * each chunk of the line counts its digits, a prefix sum in (digit, chunk)
+ * order gives every chunk its positions, and the chunks scatter at once;
+ * chunk order within a digit keeps the sort stable. */
+
+#define SPLIT_LINE_MIN (1 << 18)
+#define SPLIT_DIGIT_BITS 11
+#define SPLIT_BUCKETS (1 << SPLIT_DIGIT_BITS)
+#define MAX_CHUNKS 64
+
+enum { SPLIT_LOAD, SPLIT_COUNT, SPLIT_SCATTER, SPLIT_STORE };
+
+typedef struct {
+  const sort_job* job;
+  const char* src;
+  char* dst;
+  int64_t chunks;
+  int step, shift;
+  void *a, *b;            /* this pass moves keys from a to b */
+  uint32_t *ia, *ib;      /* and indices (argsort) from ia to ib */
+  uint32_t* hist;         /* chunks x SPLIT_BUCKETS */
+} split_job;
+
+static void split_range(void* ctx, int64_t lo, int64_t hi) {
+  const split_job* s = ctx;
+  const sort_job* job = s->job;
+  int64_t n = job->n, isz = job->isz;
+  int wide = job->wide, merge_zeros = job->prim != EM_P_SORT;
+  for (int64_t c = lo; c < hi; c++) {
+    int64_t from = n * c / s->chunks, to = n * (c + 1) / s->chunks;
+    uint32_t* h = s->hist + c * SPLIT_BUCKETS;
+    switch (s->step) {
+      case SPLIT_LOAD: {
+        const char* src = s->src + from * job->sin * isz;
+        if (wide) load_keys64((uint64_t*)s->a + from, src, job->dtype, job->sin, to - from, merge_zeros);
+        else load_keys32((uint32_t*)s->a + from, src, job->dtype, job->sin, to - from, merge_zeros);
+        if (s->ia)
+          for (int64_t i = from; i < to; i++) s->ia[i] = (uint32_t)i;
+        break;
+      }
+      case SPLIT_COUNT:
+        memset(h, 0, sizeof(uint32_t) * SPLIT_BUCKETS);
+        if (wide) count_digit64(s->a, from, to, s->shift, SPLIT_BUCKETS - 1, h);
+        else count_digit32(s->a, from, to, s->shift, SPLIT_BUCKETS - 1, h);
+        break;
+      case SPLIT_SCATTER:
+        if (wide) scatter_digit64(s->a, s->ia, from, to, s->shift, SPLIT_BUCKETS - 1, h, s->b, s->ib);
+        else scatter_digit32(s->a, s->ia, from, to, s->shift, SPLIT_BUCKETS - 1, h, s->b, s->ib);
+        break;
+      default:
+        if (job->prim == EM_P_SORT) {
+          char* dst = s->dst + from * job->sout * isz;
+          if (wide) store_values64(dst, job->dtype, job->sout, (uint64_t*)s->a + from, to - from);
+          else store_values32(dst, job->dtype, job->sout, (uint32_t*)s->a + from, to - from);
+        } else {
+          uint32_t* d = (uint32_t*)s->dst;
+          for (int64_t i = from; i < to; i++) d[i * job->sout] = s->ia[i];
+        }
+    }
+  }
+}
+
+/* Sorts (SORT of a real dtype, or ARGSORT) one line; 0 when out of memory. */
+static int sort_split_line(const sort_job* job, const char* src, char* dst) {
+  split_job s;
+  size_t ksz = job->wide ? 8 : 4, n = (size_t)job->n;
+  int indexed = job->prim == EM_P_ARGSORT;
+  s.job = job;
+  s.src = src;
+  s.dst = dst;
+  s.chunks = em_num_threads() < MAX_CHUNKS ? em_num_threads() : MAX_CHUNKS;
+  char* mem = malloc(2 * n * ksz + (indexed ? 2 * n * sizeof(uint32_t) : 0) +
+                     (size_t)s.chunks * SPLIT_BUCKETS * sizeof(uint32_t));
+  if (!mem) return 0;
+  s.a = mem;
+  s.b = mem + n * ksz;
+  s.ia = indexed ? (uint32_t*)(mem + 2 * n * ksz) : NULL;
+  s.ib = indexed ? s.ia + n : NULL;
+  s.hist = (uint32_t*)(mem + 2 * n * ksz + (indexed ? 2 * n * sizeof(uint32_t) : 0));
+  s.step = SPLIT_LOAD;
+  em_parallel_for(s.chunks, 1, split_range, &s);
+  for (int shift = 0; shift < job->bits; shift += SPLIT_DIGIT_BITS) {
+    s.shift = shift;
+    s.step = SPLIT_COUNT;
+    em_parallel_for(s.chunks, 1, split_range, &s);
+    uint32_t sum = 0;
+    int shared = 0;   /* one digit holds every key: the pass changes nothing */
+    for (int d = 0; d < SPLIT_BUCKETS && !shared; d++) {
+      uint32_t total = 0;
+      for (int64_t c = 0; c < s.chunks; c++) total += s.hist[c * SPLIT_BUCKETS + d];
+      shared = total == (uint32_t)n;
+    }
+    if (shared) continue;
+    for (int d = 0; d < SPLIT_BUCKETS; d++)
+      for (int64_t c = 0; c < s.chunks; c++) {
+        uint32_t count = s.hist[c * SPLIT_BUCKETS + d];
+        s.hist[c * SPLIT_BUCKETS + d] = sum;
+        sum += count;
+      }
+    s.step = SPLIT_SCATTER;
+    em_parallel_for(s.chunks, 1, split_range, &s);
+    void* t = s.a; s.a = s.b; s.b = t;
+    uint32_t* it = s.ia; s.ia = s.ib; s.ib = it;
+  }
+  s.step = SPLIT_STORE;
+  em_parallel_for(s.chunks, 1, split_range, &s);
+  free(mem);
+  return 1;
+}
+
 /* SORT, ARGSORT, PARTITION and ARGPARTITION. */
 int em_kernel_sort(em_array* out) {
   em_array* in = out->inputs[0];
@@ -371,8 +496,20 @@ int em_kernel_sort(em_array* out) {
   job.out = (char*)out->buf->data;
   atomic_init(&job.out_of_memory, 0);
   em_lines_init(&job.lines, in, out, axis);
-  int64_t grain = job.n >= 65536 ? 1 : 65536 / job.n;
-  em_parallel_for(job.lines.count, grain, sort_range, &job);
+  int splits = job.lines.count < em_num_threads() && job.n >= SPLIT_LINE_MIN &&
+               ((job.prim == EM_P_SORT && job.dtype != EM_COMPLEX64) || job.prim == EM_P_ARGSORT);
+  if (splits) {
+    int out_isz = em_dtype_size(out->dtype);
+    for (int64_t r = 0; r < job.lines.count; r++) {
+      int64_t io, oo;
+      em_line_offsets(&job.lines, r, &io, &oo);
+      if (!sort_split_line(&job, job.in + io * job.isz, job.out + oo * out_isz))
+        atomic_store(&job.out_of_memory, 1);
+    }
+  } else {
+    int64_t grain = job.n >= 65536 ? 1 : 65536 / job.n;
+    em_parallel_for(job.lines.count, grain, sort_range, &job);
+  }
   if (atomic_load(&job.out_of_memory)) {
     em_fail(EM_MEMORY_ERROR, "[%s] out of memory for a line of %lld elements",
             em_prim_name(out->prim), (long long)job.n);
