@@ -46,6 +46,8 @@ def main():
         case("fft rows, 256 x 4096 complex64", cplx(256, 4096), em.fft.fft, np.fft.fft),
         case("rfft, 2^20 float32", rng.standard_normal(1 << 20).astype(np.float32), em.fft.rfft,
              np.fft.rfft),
+        case("irfft, 2^19 + 1 bins -> 2^20 float32", cplx((1 << 19) + 1), em.fft.irfft,
+             np.fft.irfft),
         case("fft2, 1024 x 1024 complex64", cplx(1024, 1024), em.fft.fft2, np.fft.fft2),
     ]
     print(f"{'case':36s} {'ember':>10s} {'numpy':>10s} {'ember/numpy':>12s}")
