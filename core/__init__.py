@@ -9,13 +9,14 @@
 
 Modules: array (the array object), dtypes, device (devices, streams),
 creation, elementwise, reductions, manipulation, indexing, products,
-evaluation, memory, io, utils (tree utilities, also ember.core.utils);
-transforms: autodiff (grad, vjp, jvp), vmap, with the per-primitive rules in
-primitives (the registry) and rules/.
+evaluation, memory, io, sorting, fft (also ember.core.fft), utils (tree
+utilities, also ember.core.utils); transforms: autodiff (grad, vjp, jvp, ...),
+vmap, custom (custom_function, checkpoint) and compile, with the
+per-primitive rules in primitives (the registry) and rules/.
 """
 import math as _math
 
-from . import utils
+from . import fft, utils
 from .array import array, asarray
 from .creation import (arange, empty, empty_like, eye, full, full_like, identity, linspace,
                        meshgrid, ones, ones_like, tri, zeros, zeros_like)
@@ -49,6 +50,7 @@ from .memory import (clear_cache, get_active_memory, get_cache_memory, get_peak_
 from .products import addmm, inner, matmul, outer, tensordot
 from .reductions import (all, any, argmax, argmin, cummax, cummin, cumprod, cumsum,
                          logcumsumexp, logsumexp, max, mean, min, prod, softmax, std, sum, var)
+from .sorting import argpartition, argsort, partition, sort, topk
 from .dlpack import from_dlpack
 from . import rules as _rules  # noqa: F401  (registers the primitives' transform rules)
 from .autodiff import grad, hessian, jacfwd, jacrev, jvp, value_and_grad, vjp

@@ -69,6 +69,10 @@ enum em_prim {
   EM_P_CUSTOM,
   /* compile: a chain of elementwise ops run in one pass (kernels/fused.c) */
   EM_P_FUSED,
+  /* sorting along one axis */
+  EM_P_SORT, EM_P_ARGSORT, EM_P_PARTITION, EM_P_ARGPARTITION,
+  /* discrete Fourier transform along one axis */
+  EM_P_FFT,
   EM_NUM_PRIMS
 };
 
@@ -76,6 +80,13 @@ enum em_prim {
 enum em_scatter_mode {
   EM_SCATTER_SET = 0, EM_SCATTER_ADD, EM_SCATTER_MULTIPLY, EM_SCATTER_DIVIDE,
   EM_SCATTER_MAXIMUM, EM_SCATTER_MINIMUM
+};
+
+/* Kinds of EM_P_FFT (iparam after the axis): complex to complex forward
+ * (exp(-2 pi i jk/n)) and inverse (exp(+2 pi i jk/n), unscaled), real to
+ * complex (n//2+1 outputs), complex (n//2+1 inputs) to real. */
+enum em_fft_kind {
+  EM_FFT_FORWARD = 0, EM_FFT_INVERSE, EM_FFT_REAL_FORWARD, EM_FFT_REAL_INVERSE
 };
 
 /* errors */

@@ -111,6 +111,8 @@ int em_kernel_matmul(em_array* out);
 int em_kernel_fused(em_array* out);
 em_array* em_rule_fused(int prim, int nin, em_array** in, int nip, const int64_t* ip,
                         int nfp, const double* fp, int stream);
+int em_kernel_sort(em_array* out);          /* SORT, ARGSORT, PARTITION, ARGPARTITION */
+int em_kernel_fft(em_array* out);
 
 /* Copies src (any strides, any dtype) into dst's buffer converting to dst's
  * dtype; dst has the same shape as src. Used by COPY/ASTYPE and kernels that

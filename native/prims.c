@@ -24,6 +24,13 @@
  *   PLACEHOLDER     ip: transform (0 vmap, 1 compile), dtype, shape...
  *   CUSTOM          ip: rules key, which output, number of outputs
  *   FUSED           ip: out dtype and a program (see kernels/fused.c)
+ *   SORT, ARGSORT           ip: axis
+ *   PARTITION, ARGPARTITION ip: axis, kth
+ *   FFT             ip: axis, kind (enum em_fft_kind), n (the transform length)
+ *                   fp: scale applied to the result
+ *                   The input's axis is cropped or zero-padded to n (to
+ *                   n//2+1 for REAL_INVERSE); the output's axis has n entries
+ *                   (n//2+1 for REAL_FORWARD).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -655,6 +662,55 @@ static int em_kernel_placeholder(em_array* out) {
   return EM_VALUE_ERROR;
 }
 
+/* ---- sorting ---- */
+
+static em_array* rule_sort(int prim, int nin, em_array** in, int nip, const int64_t* ip,
+                           int nfp, const double* fp, int stream) {
+  (void)nin; (void)nfp; (void)fp;
+  em_array* a = in[0];
+  const char* name = em_prim_name(prim);
+  int partition = prim == EM_P_PARTITION || prim == EM_P_ARGPARTITION;
+  if (nip != 1 + partition)
+    return em_fail(EM_VALUE_ERROR, "[%s] expected %s", name, partition ? "an axis and kth" : "an axis");
+  int axis;
+  if (!normalize_axis(prim, ip[0], a->ndim, &axis)) return NULL;
+  int64_t n = a->shape[axis], params[2] = {axis, 0};
+  if (n > UINT32_MAX)
+    return em_fail(EM_VALUE_ERROR, "[%s] axis %d has %lld elements; at most 2**32 - 1 are supported",
+                   name, axis, (long long)n);
+  if (partition) {
+    int64_t kth = ip[1];
+    if (kth < -n || kth >= n)
+      return em_fail(EM_VALUE_ERROR, "[%s] kth %lld is out of bounds for axis %d of size %lld", name,
+                     (long long)kth, axis, (long long)n);
+    params[1] = kth < 0 ? kth + n : kth;
+  }
+  int dtype = prim == EM_P_ARGSORT || prim == EM_P_ARGPARTITION ? EM_UINT32 : a->dtype;
+  return em_node_new(prim, dtype, a->ndim, a->shape, 1, in, 1 + partition, params, 0, NULL, stream);
+}
+
+/* ---- fft ---- */
+
+static em_array* rule_fft(int prim, int nin, em_array** in, int nip, const int64_t* ip,
+                          int nfp, const double* fp, int stream) {
+  (void)nin;
+  em_array* a = in[0];
+  if (nip != 3 || nfp != 1 || ip[1] < EM_FFT_FORWARD || ip[1] > EM_FFT_REAL_INVERSE)
+    return em_fail(EM_VALUE_ERROR, "[fft] expected an axis, a kind, a length and a scale");
+  int axis;
+  if (!normalize_axis(prim, ip[0], a->ndim, &axis)) return NULL;
+  int64_t kind = ip[1], n = ip[2];
+  if (n < 1)
+    return em_fail(EM_VALUE_ERROR, "[fft] invalid number of data points (%lld) along axis %d",
+                   (long long)n, axis);
+  int64_t shape[EM_MAX_NDIM], params[3] = {axis, kind, n};
+  memcpy(shape, a->shape, sizeof(int64_t) * (size_t)a->ndim);
+  shape[axis] = kind == EM_FFT_REAL_FORWARD ? n / 2 + 1 : n;
+  int in_dtype = kind == EM_FFT_REAL_FORWARD ? EM_FLOAT32 : EM_COMPLEX64;
+  int out_dtype = kind == EM_FFT_REAL_INVERSE ? EM_FLOAT32 : EM_COMPLEX64;
+  return node_with_casts(prim, out_dtype, a->ndim, shape, 1, in, &in_dtype, 3, params, 1, fp, stream);
+}
+
 /* ---- the table ---- */
 
 static int em_kernel_view(em_array* out) {
@@ -760,6 +816,11 @@ static const prim_entry table[EM_NUM_PRIMS] = {
     [EM_P_PLACEHOLDER] = {"placeholder", 0, rule_placeholder, em_kernel_placeholder},
     [EM_P_CUSTOM] = {"custom", -1, rule_custom, em_kernel_custom},
     [EM_P_FUSED] = {"fused", -1, em_rule_fused, em_kernel_fused},
+    [EM_P_SORT] = {"sort", 1, rule_sort, em_kernel_sort},
+    [EM_P_ARGSORT] = {"argsort", 1, rule_sort, em_kernel_sort},
+    [EM_P_PARTITION] = {"partition", 1, rule_sort, em_kernel_sort},
+    [EM_P_ARGPARTITION] = {"argpartition", 1, rule_sort, em_kernel_sort},
+    [EM_P_FFT] = {"fft", 1, rule_fft, em_kernel_fft},
 };
 
 static const prim_entry* entry(int prim) { return &table[prim]; }

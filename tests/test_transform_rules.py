@@ -62,8 +62,10 @@ def _integer_mix(a):
     return (em.left_shift(i, 2) | em.right_shift(i * 8, 1) ^ em.bitwise_invert(i)) + b
 
 
+_compiled_chain = em.compile(lambda a, b: em.sigmoid(em.exp(a * 0.5) * b - em.log(b)))
+
 # Cases that go through float32 values: linear in x, so a large step is exact.
-FLOAT32_PATH = {"copy_astype", "complex"}
+FLOAT32_PATH = {"copy_astype", "complex", "fft", "rfft_irfft"}
 
 CASES = {
     # elementwise unary
@@ -160,6 +162,19 @@ CASES = {
     "scatter_divide": (lambda x, u: x.at[em.array([1])].divide(u), [_any((3,)), _pos((1,))]),
     "scatter_maximum": (lambda x, u: x.at[em.array([0, 2])].maximum(u), "spread2", (3,), (2,)),
     "scatter_minimum": (lambda x, u: x.at[em.array([1])].minimum(u), "spread2", (3,), (1,)),
+    # sorting
+    "sort": (lambda x: em.sort(x, axis=0), "spread", (4, 3)),
+    "argsort_partition": (lambda x: em.take_along_axis(x, em.argsort(x, axis=1), axis=1)
+                          + em.partition(x, 1, axis=1)
+                          * em.take_along_axis(x, em.argpartition(x, 2, axis=1), axis=1),
+                          "spread", (2, 5)),
+    # fft (complex64 inside: linear, so a large finite-difference step is exact)
+    "fft": (lambda x: em.real(em.fft.fft(x.astype(em.complex64) * (1 + 2j), axis=0))
+            .astype(em.float64), [_any((5, 2))]),
+    "rfft_irfft": (lambda x: em.fft.irfft(em.fft.rfft(x, n=6) * 1j + 2.0, n=6)
+                   .astype(em.float64), [_any((2, 6))]),
+    # a compiled function: its elementwise chain runs as one FUSED node
+    "fused": (lambda a, b: _compiled_chain(a, b) * 1.0, [_any((3, 4)), _pos((4,))]),
     # custom functions: without overrides, and checkpoint (a vjp override)
     "custom": (lambda x: em.custom_function(lambda x: em.sin(x) * x)(x), [_any((3,))]),
     "checkpoint": (lambda a, b: em.checkpoint(lambda a, b: (a * b + em.sin(a), b * 2.0))(a, b)[0]
