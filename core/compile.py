@@ -163,6 +163,8 @@ class Program:
         self.out_spec = out_spec
         self.n_outputs = len(out_slots)
         self.n_instr = len(instrs)
+        # (primitive name, output shape) per instruction, for inspection and tests
+        self.ops = [(ffi.string(lib.em_prim_name(op.prim)).decode(), op.shape) for op in instrs]
         ins, ips, fps = [], [], []
         for op in instrs:
             ins += op.ins
@@ -199,7 +201,12 @@ def build_program(placeholders, outputs, out_spec, fuse=True):
     instrs, seen = [], {}
 
     def const(x):
-        key = node_id(x)
+        # scalars (Python numbers in the function) are merged by value, so that
+        # `x * 2.0` written twice is one subexpression
+        if x.size == 1 and lib.em_is_evaluated(x._p):
+            key = ("value", x.dtype, x.shape, repr(x.item()))  # repr keeps -0.0 apart
+        else:
+            key = node_id(x)
         if key not in const_slot:
             const_slot[key] = len(consts)
             consts.append(x)
@@ -251,7 +258,7 @@ def _fuse(program, out_slots, base, dtypes, shapes):
     n = len(program)
     consumers = [0] * n
     for op in program:
-        for s in op.ins:
+        for s in set(op.ins):  # an instruction reading a value twice is one consumer
             if s >= base:
                 consumers[s - base] += 1
     for s in out_slots:

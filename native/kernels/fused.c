@@ -19,8 +19,12 @@
 
 #include "elementwise.h"
 
-#define FUSED_CHUNK 256
+#define FUSED_CHUNK 1024
 #define FUSED_MAX_SLOTS 96
+/* Bytes between slot buffers: a chunk plus a little, so that the buffers do not
+ * all start at the same offset modulo 4 KB (which makes loads stall on stores
+ * to other buffers: 4K aliasing). */
+#define SLOT_BYTES (FUSED_CHUNK * 8 + 320)
 
 typedef struct {
   int prim, out_cls, a, b, c;
@@ -100,7 +104,7 @@ typedef struct {
 static void fused_range(void* ctx, int64_t lo, int64_t hi) {
   fused_job* job = ctx;
   const program* p = job->prog;
-  char* scratch = malloc((size_t)p->n_slots * FUSED_CHUNK * 8);
+  char* scratch = malloc((size_t)p->n_slots * SLOT_BYTES);
   if (!scratch) abort(); /* a few KB per thread; nothing sensible to do without it */
   const void* slot[FUSED_MAX_SLOTS];
   /* A broadcast (stride 0) input fills its chunk once per source element. */
@@ -119,7 +123,7 @@ static void fused_range(void* ctx, int64_t lo, int64_t hi) {
       int input = p->load_input[k], cls = p->slot_cls[k], dt = job->in_dtype[input];
       int64_t stride = job->it.strides[input + 1][last];
       const char* src = job->in_base[input] + (offsets[input + 1] + start * stride) * em_dtype_size(dt);
-      char* buf = scratch + (size_t)k * FUSED_CHUNK * 8;
+      char* buf = scratch + (size_t)k * SLOT_BYTES;
       if (stride == 1 && dt == em_class_dtype(cls)) {
         slot[k] = src;
       } else if (stride == 0) {
@@ -136,7 +140,7 @@ static void fused_range(void* ctx, int64_t lo, int64_t hi) {
     for (int i = 0; i < p->n_instr; i++) {
       const instr* in = &p->code[i];
       int s = p->n_loads + i;
-      char* buf = (s == out_slot && direct_out) ? dst : scratch + (size_t)s * FUSED_CHUNK * 8;
+      char* buf = (s == out_slot && direct_out) ? dst : scratch + (size_t)s * SLOT_BYTES;
       if (in->prim == EM_P_ASTYPE) {
         em_load(buf, in->out_cls, slot[in->a], em_class_dtype(p->slot_cls[in->a]), 1, n);
       } else {
