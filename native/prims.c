@@ -455,7 +455,11 @@ static em_array* rule_reduce(int prim, int nin, em_array** in, int nip, const in
   }
   int dtype = a->dtype;
   if (prim == EM_P_ALL || prim == EM_P_ANY) dtype = EM_BOOL;
-  else if ((prim == EM_P_SUM || prim == EM_P_PROD) && dtype == EM_BOOL) dtype = EM_INT32;
+  else if (prim == EM_P_SUM || prim == EM_P_PROD) {
+    /* as mlx.core: small integers accumulate in 32 bits */
+    if (dtype == EM_BOOL || dtype == EM_INT8 || dtype == EM_INT16) dtype = EM_INT32;
+    else if (dtype == EM_UINT8 || dtype == EM_UINT16) dtype = EM_UINT32;
+  }
   if ((prim == EM_P_MAX || prim == EM_P_MIN) && dtype == EM_COMPLEX64)
     return em_fail(EM_TYPE_ERROR, "[%s] not defined for complex64", name);
   return em_node_new(prim, dtype, a->ndim, shape, 1, in, n, axes, 0, NULL, stream);
