@@ -5,7 +5,10 @@
 #include "vmath.h"
 
 /* One loop per (function, class) pair; a macro is how C spells that. */
+/* Compiled for AVX-512, AVX2 and the baseline, picked at load time (see
+ * binary.c). */
 #define UNARY(NAME, IT, OT, EXPR)                                     \
+  __attribute__((target_clones("avx512f", "avx2", "default")))        \
   static void NAME(int64_t n, const void* const* in, void* out) {     \
     const IT* a = in[0];                                              \
     OT* o = out;                                                      \
