@@ -104,6 +104,13 @@ def _float_text(x: float) -> str:
 
 
 def _encode_scalar(x, path):
+    if isinstance(x, np.generic) and x.dtype.kind in _NUMPY_SCALAR_KINDS:
+        value = x.item()
+        if x.dtype.kind == "f":
+            value = _float_text(value)
+        elif x.dtype.kind == "c":
+            value = [_float_text(value.real), _float_text(value.imag)]
+        return {"scalar": "numpy", "dtype": x.dtype.str, "value": value}
     if x is None:
         return {"scalar": "none"}
     if isinstance(x, bool):
@@ -116,13 +123,6 @@ def _encode_scalar(x, path):
         return {"scalar": "complex", "value": [_float_text(x.real), _float_text(x.imag)]}
     if isinstance(x, str):
         return {"scalar": "str", "value": x}
-    if isinstance(x, np.generic) and x.dtype.kind in _NUMPY_SCALAR_KINDS:
-        value = x.item()
-        if x.dtype.kind == "f":
-            value = _float_text(value)
-        elif x.dtype.kind == "c":
-            value = [_float_text(value.real), _float_text(value.imag)]
-        return {"scalar": "numpy", "dtype": x.dtype.str, "value": value}
     raise TypeError(f"[save] leaf at {path!r} has type {type(x).__name__}; a checkpoint "
                     "holds ember or numpy arrays, Python scalars, strings, None and numpy "
                     "scalars")
@@ -436,14 +436,13 @@ def load_arrays(directory, index, refs):
                     raise _bad(file, f"array {ref.path!r} needs bytes [{r['offset']}, "
                                      f"{r['offset'] + r['nbytes']}) but the file has {size} "
                                      "(truncated)")
-            mapped = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) if size else None
+            mapped = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) if size else b""
             try:
-                view = memoryview(mapped) if mapped is not None else memoryview(b"")
-                for ref in sorted(wanted, key=lambda x: records[x.index]["offset"]):
-                    out[ref.index] = _load_one(view, records[ref.index], ref, file)
-                view.release()
+                with memoryview(mapped) as view:
+                    for ref in sorted(wanted, key=lambda x: records[x.index]["offset"]):
+                        out[ref.index] = _load_one(view, records[ref.index], ref, file)
             finally:
-                if mapped is not None:
+                if size:
                     mapped.close()
     return out
 
