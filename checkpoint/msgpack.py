@@ -13,7 +13,7 @@ MAX_DEPTH containers deep (no RecursionError).
 import struct
 from typing import NamedTuple
 
-MAX_DEPTH = 512
+MAX_DEPTH = 200  # two Python frames a level: well inside the recursion limit
 
 
 class ExtType(NamedTuple):
@@ -114,7 +114,10 @@ def _array(r: _Reader, n: int, depth: int, at: int) -> list:
     if depth >= MAX_DEPTH:
         raise ValueError(f"[msgpack] nesting deeper than {MAX_DEPTH} at offset {at}")
     _check_count(r, n, 1, at)
-    return [_decode(r, depth + 1) for _ in range(n)]
+    out = []
+    for _ in range(n):
+        out.append(_decode(r, depth + 1))
+    return out
 
 
 def _map(r: _Reader, n: int, depth: int, at: int) -> dict:

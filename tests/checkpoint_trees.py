@@ -69,17 +69,19 @@ def exact_bytes(x) -> bytes:
     return np.ascontiguousarray(x).tobytes()
 
 
-def assert_same_tree(got, want, path="<root>"):
-    """Same containers (types included), same leaf types, identical bytes."""
+def assert_same_tree(got, want, path="<root>", ordered=True):
+    """Same containers (types included, dict order too when `ordered`), same
+    leaf types, identical bytes."""
     assert type(got) is type(want), f"{path}: {type(got).__name__} vs {type(want).__name__}"
     if isinstance(want, dict):
-        assert list(got) == list(want), f"{path}: keys {list(got)} vs {list(want)}"
+        keys_got, keys_want = (list(got), list(want)) if ordered else (set(got), set(want))
+        assert keys_got == keys_want, f"{path}: keys {list(got)} vs {list(want)}"
         for k in want:
-            assert_same_tree(got[k], want[k], f"{path}.{k}")
+            assert_same_tree(got[k], want[k], f"{path}.{k}", ordered)
     elif isinstance(want, (list, tuple)):
         assert len(got) == len(want), path
         for i, (g, w) in enumerate(zip(got, want)):
-            assert_same_tree(g, w, f"{path}.{i}")
+            assert_same_tree(g, w, f"{path}.{i}", ordered)
     elif isinstance(want, (em.array, np.ndarray)):
         assert got.shape == want.shape and got.dtype == want.dtype, path
         assert exact_bytes(got) == exact_bytes(want), path
