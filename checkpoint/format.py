@@ -28,8 +28,8 @@ class. Array kinds: "ember" leaves come back as ember arrays, "numpy" ones
 (np.ndarray leaves) as numpy arrays.
 
 Saving streams: each array's bytes go from the engine buffer (a zero-copy
-view) to the file in chunks, its crc32 computed chunk by chunk on the way;
-no second copy of the tree is built. Loading maps each shard and copies each
+view) straight to the file while a helper thread computes their crc32; no
+second copy of the tree is built. Loading maps each shard and copies each
 array once into a new engine buffer after checking its length and crc32.
 
 Crash safety (`atomic_directory`): everything is written into a hidden
@@ -45,6 +45,7 @@ import os
 import shutil
 import uuid
 import zlib
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
@@ -181,8 +182,8 @@ def _write_file(path, write):
 def _plan_shards(arrays, shard_bytes):
     """Array indices grouped into shards of about shard_bytes, in tree order."""
     shards, current, size = [], [], 0
-    for i, (_, _, _, dtype) in enumerate(arrays):
-        nbytes = _leaf_nbytes(arrays[i][1], dtype)
+    for i, (_, leaf, _, dtype) in enumerate(arrays):
+        nbytes = leaf.size * dtype.size
         if current and size + nbytes > shard_bytes:
             shards.append(current)
             current, size = [], 0
@@ -191,10 +192,6 @@ def _plan_shards(arrays, shard_bytes):
     if current:
         shards.append(current)
     return shards
-
-
-def _leaf_nbytes(leaf, dtype):
-    return leaf.size * dtype.size
 
 
 def _unique_names(arrays):
@@ -215,34 +212,10 @@ def write_checkpoint(directory, node, arrays, shard_bytes=DEFAULT_SHARD_BYTES, e
     eval_arrays([leaf for _, leaf, kind, _ in arrays if kind == "ember"])
     names = _unique_names(arrays)
     records = [None] * len(arrays)
-    for number, members in enumerate(_plan_shards(arrays, shard_bytes)):
-        file_name = f"arrays-{number:05d}.safetensors"
-        # Largest items first: every tensor stays aligned to its element size.
-        order = [names[i] for i in sorted(members, key=lambda i: (-arrays[i][3].size, names[i]))]
-        by_name = {names[i]: i for i in members}
-        entries = [(n, arrays[by_name[n]][3], tuple(arrays[by_name[n]][1].shape)) for n in order]
-        header = _io._safetensors_header(entries, {"format": FORMAT_NAME})
-
-        def write_shard(f, order=order, by_name=by_name, header=header, file_name=file_name):
-            f.write(header)
-            offset = len(header)
-            for name in order:
-                i = by_name[name]
-                path, leaf, kind, dtype = arrays[i]
-                crc = 0
-
-                def checksum(chunk):
-                    nonlocal crc
-                    crc = zlib.crc32(chunk, crc)
-
-                _io._write_array(f, leaf, on_chunk=checksum)
-                nbytes = _leaf_nbytes(leaf, dtype)
-                records[i] = {"path": path, "file": file_name, "offset": offset,
-                              "nbytes": nbytes, "dtype": dtype.name,
-                              "shape": list(leaf.shape), "kind": kind, "crc32": crc}
-                offset += nbytes
-
-        _write_file(os.path.join(directory, file_name), write_shard)
+    with ThreadPoolExecutor(1, thread_name_prefix="ember-checksum") as checksums:
+        for number, members in enumerate(_plan_shards(arrays, shard_bytes)):
+            _write_shard(directory, f"arrays-{number:05d}.safetensors", members, arrays,
+                         names, records, checksums)
     for name, value in (extra or {}).items():
         text = json.dumps(value, allow_nan=False).encode()
         _write_file(os.path.join(directory, name), lambda f, t=text: f.write(t))
@@ -250,6 +223,31 @@ def write_checkpoint(directory, node, arrays, shard_bytes=DEFAULT_SHARD_BYTES, e
              "arrays": records}
     text = json.dumps(index, separators=(",", ":")).encode()
     _write_file(os.path.join(directory, INDEX_FILE), lambda f: f.write(text))
+
+
+def _write_shard(directory, file_name, members, arrays, names, records, checksums):
+    """One safetensors file holding arrays[i] for i in members; fills records[i]."""
+    # Largest items first: every tensor stays aligned to its element size.
+    members = sorted(members, key=lambda i: (-arrays[i][3].size, names[i]))
+    header = _io._safetensors_header(
+        [(names[i], arrays[i][3], tuple(arrays[i][1].shape)) for i in members],
+        {"format": FORMAT_NAME})
+
+    def write(f):
+        f.write(header)
+        offset = len(header)
+        for i in members:
+            path, leaf, kind, dtype = arrays[i]
+            data = _io._array_bytes(leaf)  # a view of the buffer when contiguous
+            # zlib releases the GIL: the checksum runs beside the write
+            crc = checksums.submit(zlib.crc32, data)
+            _io._write_bytes(f, data)
+            records[i] = {"path": path, "file": file_name, "offset": offset,
+                          "nbytes": len(data), "dtype": dtype.name,
+                          "shape": list(leaf.shape), "kind": kind, "crc32": crc.result()}
+            offset += len(data)
+
+    _write_file(os.path.join(directory, file_name), write)
 
 
 @contextlib.contextmanager

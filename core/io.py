@@ -93,15 +93,15 @@ def _array_bytes(a) -> np.ndarray:
     return x.reshape(-1).view(np.uint8)
 
 
-def _write_array(f, a, chunk_bytes: int = 1 << 22, on_chunk=None) -> None:
-    """Streams `a`'s bytes (as _array_bytes gives them) into f in chunks, calling
-    on_chunk(chunk) on each one first (a checksum sees it while it is in cache)."""
-    data = _array_bytes(a)
+def _write_bytes(f, data: np.ndarray, chunk_bytes: int = 1 << 26) -> None:
+    """Writes a uint8 array to f in chunks (no single write of gigabytes)."""
     for start in range(0, len(data), chunk_bytes):
-        chunk = data[start:start + chunk_bytes]
-        if on_chunk is not None:
-            on_chunk(chunk)
-        f.write(chunk)
+        f.write(data[start:start + chunk_bytes])
+
+
+def _write_array(f, a) -> None:
+    """Streams `a`'s bytes (as _array_bytes gives them) into f."""
+    _write_bytes(f, _array_bytes(a))
 
 
 def _array_from_bytes(buf, dtype: dt.Dtype, shape: tuple, big_endian=False) -> array:
