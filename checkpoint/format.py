@@ -437,26 +437,40 @@ def load_arrays(directory, index, refs):
             mapped = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) if size else b""
             try:
                 with memoryview(mapped) as view:
-                    for ref in sorted(wanted, key=lambda x: records[x.index]["offset"]):
-                        out[ref.index] = _load_one(view, records[ref.index], ref, file)
+                    _load_from_view(view, sorted(wanted, key=lambda x: records[x.index]["offset"]),
+                                    records, file, out)
             finally:
                 if size:
                     mapped.close()
     return out
 
 
-def _load_one(view, record, ref, file):
-    data = view[record["offset"]:record["offset"] + record["nbytes"]]
+def _load_from_view(view, wanted, records, file, out):
+    """Builds each wanted array from its bytes in `view` while a helper thread
+    checks their crc32 (zlib and the engine's copy both release the GIL); an
+    array is accepted only once its checksum matches."""
+    slices = [view[records[ref.index]["offset"]:
+                   records[ref.index]["offset"] + records[ref.index]["nbytes"]]
+              for ref in wanted]
     try:
-        crc = zlib.crc32(data)
-        if crc != record["crc32"]:
-            raise _bad(file, f"array {ref.path!r} fails its checksum (crc32 {crc:#010x}, "
-                             f"expected {record['crc32']:#010x}): the file is corrupt")
-        if ref.kind == "numpy":
-            return _numpy_from_bytes(data, ref.dtype, ref.shape)
-        return _io._array_from_bytes(data, ref.dtype, ref.shape)
+        with ThreadPoolExecutor(1, thread_name_prefix="ember-checksum") as checksums:
+            crcs = [checksums.submit(zlib.crc32, data) for data in slices]
+            try:
+                for ref, data, crc in zip(wanted, slices, crcs):
+                    value = (_numpy_from_bytes(data, ref.dtype, ref.shape) if ref.kind == "numpy"
+                             else _io._array_from_bytes(data, ref.dtype, ref.shape))
+                    expected = records[ref.index]["crc32"]
+                    if crc.result() != expected:
+                        raise _bad(file, f"array {ref.path!r} fails its checksum (crc32 "
+                                         f"{crc.result():#010x}, expected {expected:#010x}): "
+                                         "the file is corrupt")
+                    out[ref.index] = value
+            finally:
+                for crc in crcs:
+                    crc.cancel()
     finally:
-        data.release()
+        for data in slices:
+            data.release()
 
 
 def _numpy_from_bytes(data, dtype, shape):
