@@ -138,3 +138,7 @@ void em_clear_cache(void);
 /* threads */
 int em_num_threads(void);
 void em_set_num_threads(int n);
+
+/* checksums: the 4-lane CRC-32C ember.checkpoint stores per array
+ * (native/checksum.c); portable=1 skips the SSE4.2 instruction */
+uint32_t em_checksum32(const void* data, size_t nbytes, int portable);

@@ -6,7 +6,7 @@ import json
 import os
 import threading
 import typing
-import zlib
+import struct
 
 import ml_dtypes
 import numpy as np
@@ -198,7 +198,7 @@ def test_a_flipped_byte_names_the_file_and_the_array(rng, tmp_path, ckptr):
     _flip_byte(tmp_path / "c" / record["file"],
                record["offset"] + int(rng.integers(record["nbytes"])))
     with pytest.raises(ValueError, match=rf"{record['file']}: array '{record['path']}' fails "
-                                         r"its checksum \(crc32"):
+                                         r"its checksum \(0x[0-9a-f]{8}, expected"):
         ckptr.restore(tmp_path / "c")
 
 
@@ -243,6 +243,54 @@ def test_index_cannot_point_outside_the_directory(rng, tmp_path, ckptr):
         ckptr.restore(tmp_path / "c")
 
 
+# ---- the checksum ----
+
+def crc32c(data: bytes) -> int:
+    """CRC-32C, bit by bit from its definition (the reflected polynomial)."""
+    crc = 0xFFFFFFFF
+    for byte in data:
+        crc ^= byte
+        for _ in range(8):
+            crc = (crc >> 1) ^ (0x82F63B78 & -(crc & 1))
+    return crc ^ 0xFFFFFFFF
+
+
+def reference_checksum(data: bytes) -> int:
+    """format.CHECKSUM as documented: word j of each 32-byte group in lane j,
+    the tail in lane 0, then CRC-32C of the lane values and the length."""
+    groups = len(data) // 32
+    lanes = [bytearray() for _ in range(4)]
+    for g in range(groups):
+        for j in range(4):
+            lanes[j] += data[32 * g + 8 * j:32 * g + 8 * j + 8]
+    lanes[0] += data[32 * groups:]
+    return crc32c(struct.pack("<4IQ", *(crc32c(lane) for lane in lanes), len(data)))
+
+
+def test_checksum_matches_its_definition(rng):
+    from ember.core._ffi import ffi, lib
+    assert crc32c(b"123456789") == 0xE3069283  # the CRC-32C check value
+    for n in [0, 1, 7, 8, 31, 32, 33, 63, 64, 65, 100, 1000, int(rng.integers(1, 5000))]:
+        data = rng.bytes(n)
+        want = reference_checksum(data)
+        assert fmt.checksum(data) == want, n
+        assert lib.em_checksum32(ffi.from_buffer(data), n, 1) == want, n  # the table path
+        view = memoryview(b"xyz" + data)[3:]  # unaligned
+        assert fmt.checksum(view) == want, n
+
+
+def test_checksum_sees_every_bit_flip(rng):
+    data = bytearray(rng.bytes(4096))
+    original = fmt.checksum(data)
+    for position in rng.integers(0, len(data), size=50):
+        bit = 1 << int(rng.integers(8))
+        data[position] ^= bit
+        assert fmt.checksum(data) != original, position
+        data[position] ^= bit
+    assert fmt.checksum(data) == original
+    assert fmt.checksum(bytes(64)) != fmt.checksum(bytes(65))  # zeros: the length counts
+
+
 # ---- layout ----
 
 def test_shards_are_plain_safetensors_files(rng, tmp_path):
@@ -269,7 +317,7 @@ def test_shards_are_plain_safetensors_files(rng, tmp_path):
     for record in _records(tmp_path / "c"):
         with open(tmp_path / "c" / record["file"], "rb") as f:
             f.seek(record["offset"])
-            assert zlib.crc32(f.read(record["nbytes"])) == record["crc32"]
+            assert reference_checksum(f.read(record["nbytes"])) == record["checksum"]
 
 
 def test_saving_streams_array_by_array(rng, tmp_path, ckptr):
