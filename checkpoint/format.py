@@ -445,7 +445,11 @@ def load_arrays(directory, index, refs):
                     raise _bad(file, f"array {ref.path!r} needs bytes [{r['offset']}, "
                                      f"{r['offset'] + r['nbytes']}) but the file has {size} "
                                      "(truncated)")
-            mapped = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) if size else b""
+            # Mapped, the page cache is read in place (no read() into a staging
+            # buffer); MAP_POPULATE maps it all at once instead of page by page.
+            mapped = mmap.mmap(f.fileno(), 0, prot=mmap.PROT_READ,
+                               flags=mmap.MAP_SHARED | getattr(mmap, "MAP_POPULATE", 0)) \
+                if size else b""
             try:
                 with memoryview(mapped) as view:
                     _load_from_view(view, sorted(wanted, key=lambda x: records[x.index]["offset"]),
