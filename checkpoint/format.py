@@ -242,21 +242,30 @@ def _write_shard(directory, file_name, members, arrays, names, records, checksum
         [(names[i], arrays[i][3], tuple(arrays[i][1].shape)) for i in members],
         {"format": FORMAT_NAME})
 
+    pending = []
+
     def write(f):
         f.write(header)
         offset = len(header)
         for i in members:
             path, leaf, kind, dtype = arrays[i]
             data = _io._array_bytes(leaf)  # a view of the buffer when contiguous
-            # the engine's checksum releases the GIL: it runs beside the write
+            # The engine's checksum releases the GIL: it runs beside the writes
+            # and the fsync. A copy (of a strided view) is not kept waiting.
             crc = checksums.submit(checksum, data)
+            source = leaf if kind == "numpy" else _io._element_view(leaf)
+            if not np.may_share_memory(data, source):
+                crc.result()
             _io._write_bytes(f, data)
             records[i] = {"path": path, "file": file_name, "offset": offset,
                           "nbytes": len(data), "dtype": dtype.name,
-                          "shape": list(leaf.shape), "kind": kind, "checksum": crc.result()}
+                          "shape": list(leaf.shape), "kind": kind}
+            pending.append((i, crc))
             offset += len(data)
 
     _write_file(os.path.join(directory, file_name), write)
+    for i, crc in pending:
+        records[i]["checksum"] = crc.result()
 
 
 @contextlib.contextmanager
@@ -388,10 +397,10 @@ def decode_tree(index, directory):
 
     try:
         return decode(index["tree"], "")
-    except (TypeError, KeyError, ValueError) as e:
+    except (TypeError, KeyError, ValueError, RecursionError) as e:
         if isinstance(e, ValueError) and str(e).startswith("[restore]"):
             raise
-        raise _bad(file, f"malformed tree ({e})") from None
+        raise _bad(file, f"malformed tree ({type(e).__name__}: {e})") from None
 
 
 def _decode_scalar(node, file):

@@ -142,7 +142,11 @@ class CheckpointManager:
             metrics_file = os.path.join(path, METRICS_FILE)
             if os.path.exists(metrics_file):
                 with open(metrics_file, "rb") as f:
-                    metrics = json.loads(f.read())
+                    try:
+                        metrics = json.loads(f.read())
+                    except ValueError as e:
+                        raise ValueError(f"[CheckpointManager] {metrics_file}: not valid JSON "
+                                         f"({e})") from None
             mtime = os.stat(path).st_mtime
             infos.append(CheckpointInfo(step, datetime.datetime.fromtimestamp(
                 mtime, tz=datetime.timezone.utc), metrics))
