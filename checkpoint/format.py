@@ -226,7 +226,7 @@ def write_checkpoint(directory, node, arrays, shard_bytes=DEFAULT_SHARD_BYTES, e
             _write_shard(directory, f"arrays-{number:05d}.safetensors", members, arrays,
                          names, records, checksums)
     for name, value in (extra or {}).items():
-        text = json.dumps(value, allow_nan=False).encode()
+        text = json.dumps(value).encode()  # NaN allowed: a diverged loss is a metric too
         _write_file(os.path.join(directory, name), lambda f, t=text: f.write(t))
     index = {"format": FORMAT_NAME, "version": FORMAT_VERSION, "checksum": CHECKSUM,
              "tree": node, "arrays": records}

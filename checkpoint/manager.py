@@ -34,6 +34,10 @@ import threading
 import warnings
 from typing import Any, Callable, Container, Optional
 
+import numpy as np
+
+import ember.core as em
+
 from . import format as fmt
 from .async_checkpointer import AsyncCheckpointer
 from .checkpointer import PyTreeCheckpointer
@@ -82,6 +86,21 @@ class CheckpointInfo:
     step: int
     time: datetime.datetime
     metrics: Optional[Any]
+
+
+def _plain_metrics(metrics, path="metrics"):
+    """Metrics as JSON values: one-element ember or numpy arrays (a loss
+    straight from a train step) become Python numbers, at save time."""
+    if metrics is None or isinstance(metrics, (bool, int, float, str)):
+        return metrics
+    if isinstance(metrics, dict):
+        return {str(k): _plain_metrics(v, f"{path}.{k}") for k, v in metrics.items()}
+    if isinstance(metrics, (list, tuple)):
+        return [_plain_metrics(v, f"{path}.{i}") for i, v in enumerate(metrics)]
+    if isinstance(metrics, (em.array, np.ndarray, np.generic)) and metrics.size == 1:
+        return metrics.item()
+    raise TypeError(f"[CheckpointManager] {path} is a {type(metrics).__name__}; metrics hold "
+                    "numbers, strings and one-element arrays")
 
 
 class CheckpointManager:
@@ -223,6 +242,7 @@ class CheckpointManager:
             raise StepAlreadyExistsError(f"Checkpoint for step {step} already exists.")
         if self._options.best_fn is not None and metrics is None:
             warnings.warn("Requested `tracked_metric`; did not provide metrics.")
+        metrics = _plain_metrics(metrics)
         extra = {METRICS_FILE: metrics} if metrics is not None else None
         with self._lock:
             self._checkpoints.append(CheckpointInfo(

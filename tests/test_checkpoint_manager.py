@@ -95,11 +95,16 @@ def test_the_brief_example(rng, tmp_path):
     mngr = checkpoint.CheckpointManager(tmp_path / "run" / "managed",
                                         checkpoint.PyTreeCheckpointer(), options)
     for step in range(10):
-        assert mngr.save(step, params, metrics={"loss": float(10 - step)})
+        loss = em.array(float(10 - step)) * 1  # a lazy one-element array, as a step returns
+        assert mngr.save(step, params, metrics={"loss": loss, "lr": np.float32(0.5)})
     assert mngr.all_steps() == [6, 7, 8, 9]
     assert mngr.latest_step() == 9
     assert mngr.should_save(6) is False
-    assert mngr.metrics(9) == {"loss": 1.0}
+    assert mngr.metrics(9) == {"loss": 1.0, "lr": 0.5}
+    assert checkpoint.CheckpointManager(tmp_path / "run" / "managed").metrics(9) == \
+        {"loss": 1.0, "lr": 0.5}
+    with pytest.raises(TypeError, match=r"metrics.loss is a array; metrics hold"):
+        mngr.save(10, params, metrics={"loss": em.zeros((2,))})
     assert_same_tree(mngr.restore(mngr.latest_step(), items=params), params)
     assert_same_tree(mngr.restore(items=params), params)
 
