@@ -234,8 +234,8 @@ def _plan_with_target(saved, target, args, partial, path=""):
                              f"has {_kind(saved)}, the target {_kind(target)}")
         if len(saved) != len(target):
             raise ValueError(f"[restore] structure differs at {where!r}: the checkpoint's "
-                             f"{_kind(saved)} has {len(saved)} entries, the target's "
-                             f"{len(target)}")
+                             f"{type(saved).__name__} has {len(saved)} entries, the "
+                             f"target's {len(target)}")
         return type(target)(_plan_with_target(s, t, _args_child(args, i, path), partial,
                                               fmt._join(path, i))
                             for i, (s, t) in enumerate(zip(saved, target)))

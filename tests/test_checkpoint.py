@@ -126,7 +126,7 @@ def test_target_mismatches_name_the_first_path(rng, tmp_path, ckptr):
          r"dtype differs at 'a.w': the checkpoint has float32, the target float16 \(pass "
          r"restore_args"),
         ({"a": {"w": em.zeros((3, 4)), "b": [em.array([1, 2])]}, "c": em.array(1.0)},
-         r"structure differs at 'a.b': the checkpoint's a list has 2 entries, the target's 1"),
+         r"structure differs at 'a.b': the checkpoint's list has 2 entries, the target's 1"),
         ({"a": {"w": em.zeros((3, 4)), "b": (em.array([1, 2]), 5)}, "c": em.array(1.0)},
          r"structure differs at 'a.b': the checkpoint has a list, the target a tuple"),
         ({"a": {"w": em.zeros((3, 4)), "b": [em.array([1, 2]), 5]}},
