@@ -29,10 +29,11 @@ class. Array kinds: "ember" leaves come back as ember arrays, "numpy" ones
 
 Saving streams: each array's bytes go from the engine buffer (a zero-copy
 view) straight to the file while a helper thread computes their checksum; no
-second copy of the tree is built. Loading maps each shard and copies each
-array once into a new engine buffer after checking its length and checksum
-(CRC-32C on four interleaved lanes, native/checksum.c: the CPU's crc32
-instruction at full speed, about three times zlib.crc32).
+second copy of the tree is built. Loading reads each array straight into a
+new engine buffer (em_uninitialized: no staging copy) and accepts it once its
+length and checksum match. The checksum is CRC-32C on four interleaved lanes
+(native/checksum.c: the CPU's crc32 instruction at full speed, about three
+times zlib.crc32).
 
 Crash safety (`atomic_directory`): everything is written into a hidden
 temporary directory beside the target, every file is fsynced, then the
@@ -42,7 +43,6 @@ nothing there (plus a hidden `.NAME.tmp-*` directory the manager can clean).
 """
 import contextlib
 import json
-import mmap
 import os
 import shutil
 import uuid
@@ -51,6 +51,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 
 from ember.core import array
+from ember.core.array import _check
 from ember.core import eval as eval_arrays
 from ember.core import dtypes as dt
 from ember.core import io as _io
@@ -443,7 +444,7 @@ def load_arrays(directory, index, refs):
     for name, wanted in by_file.items():
         file = os.path.join(directory, name)
         try:
-            f = open(file, "rb")
+            f = open(file, "rb", buffering=0)
         except FileNotFoundError:
             raise _bad(file, f"missing; it holds array {wanted[0].path!r}") from None
         with f:
@@ -454,53 +455,52 @@ def load_arrays(directory, index, refs):
                     raise _bad(file, f"array {ref.path!r} needs bytes [{r['offset']}, "
                                      f"{r['offset'] + r['nbytes']}) but the file has {size} "
                                      "(truncated)")
-            # Mapped, the page cache is read in place (no read() into a staging
-            # buffer); MAP_POPULATE maps it all at once instead of page by page.
-            mapped = mmap.mmap(f.fileno(), 0, prot=mmap.PROT_READ,
-                               flags=mmap.MAP_SHARED | getattr(mmap, "MAP_POPULATE", 0)) \
-                if size else b""
-            try:
-                with memoryview(mapped) as view:
-                    _load_from_view(view, sorted(wanted, key=lambda x: records[x.index]["offset"]),
-                                    records, file, out)
-            finally:
-                if size:
-                    mapped.close()
+            _read_arrays(f, sorted(wanted, key=lambda x: records[x.index]["offset"]), records,
+                         file, out)
     return out
 
 
-def _load_from_view(view, wanted, records, file, out):
-    """Builds each wanted array from its bytes in `view` while a helper thread
-    checks their checksums (it and the engine's copy both release the GIL); an
-    array is accepted only once its checksum matches."""
-    slices = [view[records[ref.index]["offset"]:
-                   records[ref.index]["offset"] + records[ref.index]["nbytes"]]
-              for ref in wanted]
-    try:
-        with ThreadPoolExecutor(1, thread_name_prefix="ember-checksum") as checksums:
-            crcs = [checksums.submit(checksum, data) for data in slices]
-            try:
-                for ref, data, crc in zip(wanted, slices, crcs):
-                    value = (_numpy_from_bytes(data, ref.dtype, ref.shape) if ref.kind == "numpy"
-                             else _io._array_from_bytes(data, ref.dtype, ref.shape))
-                    expected = records[ref.index]["checksum"]
-                    if crc.result() != expected:
-                        raise _bad(file, f"array {ref.path!r} fails its checksum "
-                                         f"({crc.result():#010x}, expected {expected:#010x}): "
-                                         "the file is corrupt")
-                    out[ref.index] = value
-            finally:
-                for crc in crcs:
-                    crc.cancel()
-    finally:
-        for data in slices:
-            data.release()
+def _read_arrays(f, wanted, records, file, out):
+    """Reads each wanted array straight into a new buffer (an engine buffer for
+    ember arrays: no staging copy) while a helper thread checksums the ones
+    already read (it and the read both release the GIL); an array is accepted
+    only once its checksum matches."""
+    with ThreadPoolExecutor(1, thread_name_prefix="ember-checksum") as checksums:
+        read = []
+        for ref in wanted:
+            record = records[ref.index]
+            value, buffer = _new_leaf(ref)
+            f.seek(record["offset"])
+            view = memoryview(buffer).cast("B")
+            done = 0
+            while done < len(view):
+                n = f.readinto(view[done:])
+                if not n:
+                    raise _bad(file, f"array {ref.path!r} ends early (truncated)")
+                done += n
+            read.append((ref, value, checksums.submit(checksum, view)))
+        for ref, value, crc in read:
+            expected = records[ref.index]["checksum"]
+            if crc.result() != expected:
+                raise _bad(file, f"array {ref.path!r} fails its checksum ({crc.result():#010x}, "
+                                 f"expected {expected:#010x}): the file is corrupt")
+            out[ref.index] = value
 
 
-def _numpy_from_bytes(data, dtype, shape):
-    if dtype == dt.bfloat16:
-        import ml_dtypes  # only a file saved from ml_dtypes arrays gets here
-        return np.frombuffer(data, dtype="<u2").view(ml_dtypes.bfloat16).reshape(shape).copy()
-    native = dt.to_numpy_dtype(dtype)
-    return np.frombuffer(data, dtype=native.newbyteorder("<")).astype(native).reshape(shape)
+def _new_leaf(ref):
+    """(leaf, writable buffer of its bytes) for a saved array, unfilled."""
+    nbytes = ref.dtype.size * int(np.prod(ref.shape, dtype=np.int64))
+    if ref.kind == "numpy":
+        raw = np.empty(nbytes, np.uint8)
+        if ref.dtype == dt.bfloat16:
+            import ml_dtypes  # only a file saved from ml_dtypes arrays gets here
+            leaf = raw.view("<u2").view(ml_dtypes.bfloat16)
+        else:
+            leaf = raw.view(dt.to_numpy_dtype(ref.dtype).newbyteorder("<"))
+        return leaf.reshape(ref.shape), raw
+    leaf = _check(lib.em_uninitialized(ref.dtype.value, len(ref.shape), list(ref.shape)))
+    if nbytes == 0:
+        return leaf, bytearray()
+    return leaf, ffi.buffer(lib.em_data(leaf._p), nbytes)
+
 

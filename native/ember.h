@@ -109,6 +109,10 @@ const char* em_prim_name(int prim);
 /* sources: each returns a new reference, or NULL with an error set */
 em_array* em_from_data(const void* data, int dtype, int ndim,
                        const int64_t* shape, const int64_t* byte_strides);
+/* An evaluated, row-contiguous array whose contents are unspecified until
+ * the caller writes its buffer (em_data) before sharing it: ember.checkpoint
+ * reads files straight into it. */
+em_array* em_uninitialized(int dtype, int ndim, const int64_t* shape);
 em_array* em_scalar_f64(double v, int dtype);
 em_array* em_scalar_i64(int64_t v, int dtype);
 em_array* em_scalar_u64(uint64_t v, int dtype);

@@ -291,6 +291,19 @@ def test_checksum_sees_every_bit_flip(rng):
     assert fmt.checksum(bytes(64)) != fmt.checksum(bytes(65))  # zeros: the length counts
 
 
+def test_uninitialized_engine_arrays_check_their_arguments():
+    from ember.core._ffi import ffi, lib
+    from ember.core.array import _check
+    a = _check(lib.em_uninitialized(lib.EM_BFLOAT16, 2, [3, 4]))
+    assert a.shape == (3, 4) and a.dtype == em.bfloat16 and lib.em_is_row_contiguous(a._p)
+    ffi.buffer(lib.em_data(a._p), 24)[:] = bytes(range(24))
+    assert exact_bytes(a) == bytes(range(24))
+    with pytest.raises(ValueError, match=r"\[array\] negative dimension -1"):
+        _check(lib.em_uninitialized(lib.EM_FLOAT32, 2, [3, -1]))
+    with pytest.raises(TypeError, match=r"\[array\] unknown dtype 99"):
+        _check(lib.em_uninitialized(99, 1, [3]))
+
+
 # ---- layout ----
 
 def test_shards_are_plain_safetensors_files(rng, tmp_path):
