@@ -19,7 +19,6 @@
       params = restore_flax_msgpack("flax_model.msgpack", item=params)
 """
 import os
-from typing import Optional
 
 import numpy as np
 
@@ -169,9 +168,9 @@ def _from_state_dict(target, state, path=""):
         keys = list(target._fields) if fmt._is_namedtuple(target) else \
             [str(i) for i in range(len(target))]
         if not isinstance(state, dict) or set(state) != set(keys):
+            found = list(state)[:8] if isinstance(state, dict) else type(state).__name__
             raise ValueError(f"[restore_flax_msgpack] structure differs at {where!r}: the "
-                             f"target has entries {keys[:8]}, the file "
-                             f"{list(state)[:8] if isinstance(state, dict) else type(state).__name__}")
+                             f"target has entries {keys[:8]}, the file {found}")
         children = [_from_state_dict(t, state[k], fmt._join(path, k))
                     for k, t in zip(keys, target)]
         if fmt._is_namedtuple(target):

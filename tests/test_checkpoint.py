@@ -5,8 +5,8 @@ safetensors library), and orbax restoring the same tree."""
 import json
 import os
 import threading
-import typing
 import struct
+import typing
 
 import ml_dtypes
 import numpy as np
@@ -354,8 +354,9 @@ def test_orbax_restores_the_same_values(rng, tmp_path, ckptr):
     from_orbax = ocp.PyTreeCheckpointer().restore(tmp_path / "orbax")
     ckptr.save(tmp_path / "ember", tree)
     ours = ckptr.restore(tmp_path / "ember")
-    for got, want in [(ours["a"]["w"], from_orbax["a"]["w"]), (ours["a"]["b"], from_orbax["a"]["b"]),
-                      (ours["c"][0], from_orbax["c"][0]), (ours["c"][1], from_orbax["c"][1])]:
+    pairs = [(ours["a"]["w"], from_orbax["a"]["w"]), (ours["a"]["b"], from_orbax["a"]["b"]),
+             (ours["c"][0], from_orbax["c"][0]), (ours["c"][1], from_orbax["c"][1])]
+    for got, want in pairs:
         assert isinstance(got, np.ndarray)
         assert got.dtype == np.asarray(want).dtype
         np.testing.assert_array_equal(got, np.asarray(want))

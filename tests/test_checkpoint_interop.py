@@ -3,7 +3,6 @@ checked with the safetensors library and numpy), flax msgpack files made by
 flax itself, and the msgpack decoder against the msgpack package."""
 import typing
 
-import ml_dtypes
 import msgpack as msgpack_oracle
 import numpy as np
 import pytest
@@ -50,7 +49,8 @@ def test_flat_keys_are_what_other_libraries_read(rng, tmp_path):
 def test_weight_files_written_by_other_libraries(rng, tmp_path):
     from safetensors.numpy import save_file
     weights = {"encoder.0.w": random_numpy(rng, "float32", (3, 3)),
-               "encoder.1.w": random_numpy(rng, "int64", (2,)), "head": random_numpy(rng, "uint8", (5,))}
+               "encoder.1.w": random_numpy(rng, "int64", (2,)),
+               "head": random_numpy(rng, "uint8", (5,))}
     save_file(weights, str(tmp_path / "m.safetensors"))
     np.savez(tmp_path / "m.npz", **weights)
     for name in ("m.safetensors", "m.npz"):

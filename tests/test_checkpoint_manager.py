@@ -2,6 +2,7 @@
 the same sequence of steps and metrics must give the same should_save and
 save results, all_steps, latest_step and best_step after every save, and the
 same steps when a new manager reads the directory back."""
+import contextlib
 import os
 
 import numpy as np
@@ -65,7 +66,7 @@ def test_policies_match_orbax(rng, tmp_path, scenario, asynchronous):
         assert will_save == orbax_mngr.should_save(step), step
         warns = metrics is None and with_missing and will_save
         with pytest.warns(UserWarning, match="did not provide metrics") if warns else \
-                _no_warning():
+                contextlib.nullcontext():
             saved = ours.save(step, tree, metrics=metrics)
         assert saved == _orbax_save(orbax_mngr, step, metrics), step
         ours.wait_until_finished()
@@ -74,19 +75,11 @@ def test_policies_match_orbax(rng, tmp_path, scenario, asynchronous):
         assert ours.best_step() == orbax_mngr.best_step(), step
     ours.close()
     orbax_mngr.close()
-    again = checkpoint.CheckpointManager(tmp_path / "ember", options=checkpoint.CheckpointManagerOptions(
-        **options))
+    again = checkpoint.CheckpointManager(
+        tmp_path / "ember", options=checkpoint.CheckpointManagerOptions(**options))
     assert again.all_steps() == list(_orbax_manager(tmp_path / "orbax", **options).all_steps())
     on_disk = sorted(int(name) for name in os.listdir(tmp_path / "ember"))
     assert on_disk == again.all_steps()
-
-
-class _no_warning:
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        return False
 
 
 def test_the_brief_example(rng, tmp_path):
@@ -129,8 +122,8 @@ def test_force_delete_and_errors(rng, tmp_path):
     with pytest.raises(ValueError, match="max_to_keep"):
         checkpoint.CheckpointManagerOptions(max_to_keep=-1)
     with pytest.raises(FileNotFoundError, match="create=True"):
-        checkpoint.CheckpointManager(tmp_path / "absent", options=checkpoint.CheckpointManagerOptions(
-            create=False))
+        checkpoint.CheckpointManager(
+            tmp_path / "absent", options=checkpoint.CheckpointManagerOptions(create=False))
 
 
 def test_step_names_and_leftover_temporaries(rng, tmp_path):
