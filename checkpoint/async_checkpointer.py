@@ -64,7 +64,9 @@ class AsyncCheckpointer:
             except BaseException as e:  # noqa: BLE001  handed to the caller's thread
                 self._error = e
 
-        self._thread = threading.Thread(target=run, name="ember-checkpoint-save", daemon=True)
+        # Not a daemon: a program that ends right after save() still gets its
+        # checkpoint, as the interpreter waits for the thread at exit.
+        self._thread = threading.Thread(target=run, name="ember-checkpoint-save")
         self._thread.start()
 
     def wait_until_finished(self) -> None:

@@ -46,7 +46,8 @@ import json
 import os
 import shutil
 import uuid
-from concurrent.futures import ThreadPoolExecutor
+import queue
+import threading
 
 import numpy as np
 
@@ -189,6 +190,52 @@ def checksum(data) -> int:
     return lib.em_checksum32(ffi.from_buffer(data), len(data), 0)
 
 
+class _Checksums:
+    """Checksums computed on one helper thread, in the order submitted.
+
+    A plain thread, not a ThreadPoolExecutor: that refuses new work once the
+    interpreter begins to exit, which is when an AsyncCheckpointer's last save
+    may still be writing."""
+
+    class Pending:
+        __slots__ = ("value", "error", "done")
+
+        def __init__(self):
+            self.value, self.error, self.done = None, None, threading.Event()
+
+        def result(self) -> int:
+            self.done.wait()
+            if self.error is not None:
+                raise self.error
+            return self.value
+
+    def __init__(self):
+        self._queue = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._run, name="ember-checksum", daemon=True)
+        self._thread.start()
+
+    def _run(self):
+        while (item := self._queue.get()) is not None:
+            data, pending = item
+            try:
+                pending.value = checksum(data)
+            except BaseException as e:  # noqa: BLE001  handed to the waiting thread
+                pending.error = e
+            pending.done.set()
+
+    def submit(self, data) -> "Pending":
+        pending = self.Pending()
+        self._queue.put((data, pending))
+        return pending
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self._queue.put(None)  # work already queued is finished first
+        self._thread.join()
+
+
 def _plan_shards(arrays, shard_bytes):
     """Array indices grouped into shards of about shard_bytes, in tree order."""
     shards, current, size = [], [], 0
@@ -222,7 +269,7 @@ def write_checkpoint(directory, node, arrays, shard_bytes=DEFAULT_SHARD_BYTES, e
     eval_arrays([leaf for _, leaf, kind, _ in arrays if kind == "ember"])
     names = _unique_names(arrays)
     records = [None] * len(arrays)
-    with ThreadPoolExecutor(1, thread_name_prefix="ember-checksum") as checksums:
+    with _Checksums() as checksums:
         for number, members in enumerate(_plan_shards(arrays, shard_bytes)):
             _write_shard(directory, f"arrays-{number:05d}.safetensors", members, arrays,
                          names, records, checksums)
@@ -253,7 +300,7 @@ def _write_shard(directory, file_name, members, arrays, names, records, checksum
             data = _io._array_bytes(leaf)  # a view of the buffer when contiguous
             # The engine's checksum releases the GIL: it runs beside the writes
             # and the fsync. A copy (of a strided view) is not kept waiting.
-            crc = checksums.submit(checksum, data)
+            crc = checksums.submit(data)
             source = leaf if kind == "numpy" else _io._element_view(leaf)
             if not np.may_share_memory(data, source):
                 crc.result()
@@ -465,7 +512,7 @@ def _read_arrays(f, wanted, records, file, out):
     ember arrays: no staging copy) while a helper thread checksums the ones
     already read (it and the read both release the GIL); an array is accepted
     only once its checksum matches."""
-    with ThreadPoolExecutor(1, thread_name_prefix="ember-checksum") as checksums:
+    with _Checksums() as checksums:
         read = []
         for ref in wanted:
             record = records[ref.index]
@@ -478,7 +525,7 @@ def _read_arrays(f, wanted, records, file, out):
                 if not n:
                     raise _bad(file, f"array {ref.path!r} ends early (truncated)")
                 done += n
-            read.append((ref, value, checksums.submit(checksum, view)))
+            read.append((ref, value, checksums.submit(view)))
         for ref, value, crc in read:
             expected = records[ref.index]["checksum"]
             if crc.result() != expected:

@@ -88,3 +88,17 @@ def test_sigkill_mid_save_leaves_earlier_checkpoints_intact(rng, tmp_path, trial
                                  checkpoint.CheckpointManagerOptions(
                                      cleanup_tmp_directories=True))
     assert not [name for name in os.listdir(directory) if name.startswith(".")]
+
+
+def test_a_program_ending_right_after_an_async_save_still_writes_it(tmp_path):
+    script = tmp_path / "child.py"
+    script.write_text(textwrap.dedent("""
+        import sys
+        import ember.core as em
+        from ember import checkpoint
+        checkpoint.AsyncCheckpointer().save(sys.argv[1], {"w": em.full((1 << 22,), 3.0) * 2})
+    """))
+    subprocess.run([sys.executable, str(script), str(tmp_path / "c")], check=True,
+                   env=dict(os.environ))
+    restored = checkpoint.PyTreeCheckpointer().restore(tmp_path / "c")
+    assert np.asarray(restored["w"]).min() == np.asarray(restored["w"]).max() == 6.0
