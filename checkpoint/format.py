@@ -44,19 +44,19 @@ nothing there (plus a hidden `.NAME.tmp-*` directory the manager can clean).
 import contextlib
 import json
 import os
-import shutil
-import uuid
 import queue
+import shutil
 import threading
+import uuid
 
 import numpy as np
 
 from ember.core import array
-from ember.core.array import _check
-from ember.core import eval as eval_arrays
 from ember.core import dtypes as dt
+from ember.core import eval as eval_arrays
 from ember.core import io as _io
 from ember.core._ffi import ffi, lib
+from ember.core.array import _check
 
 INDEX_FILE = "checkpoint.json"
 CHECKSUM = "crc32c-4lane"  # native/checksum.c defines it
@@ -69,8 +69,8 @@ _NUMPY_SCALAR_KINDS = "biufc"
 
 
 class ArrayRef:
-    """Stands for one saved array while a tree is being decoded; `load` turns
-    the refs that are asked for into arrays."""
+    """Stands for one saved array while a tree is being decoded; load_arrays
+    turns the refs that are asked for into arrays."""
 
     __slots__ = ("index", "path", "dtype", "shape", "kind")
 
