@@ -126,6 +126,10 @@ const char* em_prim_name(int prim);
 /* sources: each returns a new reference, or NULL with an error set */
 em_array* em_from_data(const void* data, int dtype, int ndim,
                        const int64_t* shape, const int64_t* byte_strides);
+/* An evaluated, row-contiguous array whose contents are unspecified until
+ * the caller writes its buffer (em_data) before sharing it: ember.checkpoint
+ * reads files straight into it. */
+em_array* em_uninitialized(int dtype, int ndim, const int64_t* shape);
 em_array* em_scalar_f64(double v, int dtype);
 em_array* em_scalar_i64(int64_t v, int dtype);
 em_array* em_scalar_u64(uint64_t v, int dtype);
@@ -172,3 +176,7 @@ void em_clear_cache(void);
 /* threads */
 int em_num_threads(void);
 void em_set_num_threads(int n);
+
+/* checksums: the 4-lane CRC-32C ember.checkpoint stores per array
+ * (native/checksum.c); portable=1 skips the SSE4.2 instruction */
+uint32_t em_checksum32(const void* data, size_t nbytes, int portable);
