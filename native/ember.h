@@ -63,6 +63,8 @@ enum em_prim {
   EM_P_TAKE, EM_P_TAKE_ALONG_AXIS, EM_P_SCATTER_ALONG_AXIS,
   /* products */
   EM_P_MATMUL,
+  /* random numbers (Threefry-2x32 keys), bit casts, fused multiply-add */
+  EM_P_THREEFRY, EM_P_RANDOM, EM_P_BITCAST, EM_P_FMA,
   EM_NUM_PRIMS
 };
 
@@ -70,6 +72,11 @@ enum em_prim {
 enum em_scatter_mode {
   EM_SCATTER_SET = 0, EM_SCATTER_ADD, EM_SCATTER_MULTIPLY, EM_SCATTER_DIVIDE,
   EM_SCATTER_MAXIMUM, EM_SCATTER_MINIMUM
+};
+
+/* What EM_P_RANDOM returns for each key (iparam 0). */
+enum em_random_kind {
+  EM_RANDOM_BITS = 0, EM_RANDOM_UNIFORM, EM_RANDOM_NORMAL
 };
 
 /* errors */

@@ -102,6 +102,10 @@ int em_kernel_take(em_array* out);
 int em_kernel_take_along_axis(em_array* out);
 int em_kernel_scatter_along_axis(em_array* out);
 int em_kernel_matmul(em_array* out);
+int em_kernel_threefry(em_array* out);
+int em_kernel_random(em_array* out);
+int em_kernel_bitcast(em_array* out);
+int em_kernel_fma(em_array* out);
 
 /* Copies src (any strides, any dtype) into dst's buffer converting to dst's
  * dtype; dst has the same shape as src. Used by COPY/ASTYPE and kernels that

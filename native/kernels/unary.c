@@ -15,7 +15,8 @@
     }                                                                 \
   }
 
-/* Giles' single-precision inverse error function approximation. */
+/* Giles' single-precision inverse error function approximation: the start
+ * of the float64 Newton iteration. */
 static float erfinv_approx(float x) {
   float w = -logf((1.0f - x) * (1.0f + x)), p;
   if (w < 5.0f) {
@@ -53,7 +54,6 @@ static double erfinv_f64(double y) {
   return x;
 }
 
-static float erfinv_f32(float y) { return (float)erfinv_f64(y); }
 
 static inline float sigmoid1_f32(float x) {
   if (x >= 0) return 1.0f / (1.0f + expf(-x));
@@ -125,7 +125,8 @@ FLOAT_FN(arctanh, atanhf(x), atanh(x), catanhf(x))
 FLOAT_FN(sigmoid, sigmoid1_f32(x), sigmoid1_f64(x), 1.0f / (1.0f + cexpf(-x)))
 UNARY(erf_f32, float, float, erff(x))
 UNARY(erf_f64, double, double, erf(x))
-UNARY(erfinv_f32_fn, float, float, erfinv_f32(x))
+/* float32 erfinv is XLA's (vmath.h), so that ember and JAX agree bit for bit. */
+UNARY(erfinv_f32_fn, float, float, em_erfinvf_xla(x))
 UNARY(erfinv_f64_fn, double, double, erfinv_f64(x))
 UNARY(floor_f32, float, float, floorf(x))
 UNARY(floor_f64, double, double, floor(x))
@@ -153,6 +154,24 @@ UNARY(invert_u64, uint64_t, uint64_t, ~x)
 UNARY(real_c64, c64, float, crealf(x))
 UNARY(imag_c64, c64, float, cimagf(x))
 UNARY(conj_c64, c64, c64, conjf(x))
+
+#if defined(__x86_64__) && defined(__GNUC__)
+/* erfinv's fmaf calls become single instructions on FMA hardware. */
+__attribute__((target("avx2,fma"))) static void erfinv_f32_hw(int64_t n, const void* const* in,
+                                                              void* out) {
+  const float* a = in[0];
+  float* o = out;
+  for (int64_t i = 0; i < n; i++) o[i] = em_erfinvf_xla(a[i]);
+}
+
+static em_ew_fn erfinv_f32_best(void) {
+  __builtin_cpu_init();
+  return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") ? erfinv_f32_hw
+                                                                         : erfinv_f32_fn;
+}
+#else
+static em_ew_fn erfinv_f32_best(void) { return erfinv_f32_fn; }
+#endif
 
 /* Picks the loop for a primitive and input class, and the class it writes. */
 static em_ew_fn select(int prim, int cls, int* out_cls) {
@@ -195,7 +214,7 @@ static em_ew_fn select(int prim, int cls, int* out_cls) {
     case EM_P_ARCTANH: PICK_FLOAT(arctanh)
     case EM_P_SIGMOID: PICK_FLOAT(sigmoid)
     case EM_P_ERF: PICK(NULL, NULL, erf_f32, erf_f64, NULL)
-    case EM_P_ERFINV: PICK(NULL, NULL, erfinv_f32_fn, erfinv_f64_fn, NULL)
+    case EM_P_ERFINV: PICK(NULL, NULL, erfinv_f32_best(), erfinv_f64_fn, NULL)
     case EM_P_FLOOR: PICK(copy_i64, copy_u64, floor_f32, floor_f64, NULL)
     case EM_P_CEIL: PICK(copy_i64, copy_u64, ceil_f32, ceil_f64, NULL)
     case EM_P_ROUND: PICK(copy_i64, copy_u64, round_f32, round_f64, NULL)

@@ -8,6 +8,7 @@
 #ifndef EMBER_VMATH_H
 #define EMBER_VMATH_H
 
+#include <math.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -47,6 +48,89 @@ static inline float em_expf(float x) {
   y = x > 88.7228394f ? __builtin_inff() : y;
   y = x < -103.972084f ? 0.0f : y;
   return x != x ? x : y;
+}
+
+static inline uint32_t em_float_to_bits(float f) {
+  uint32_t u;
+  memcpy(&u, &f, 4);
+  return u;
+}
+
+/* The float32 log, log1p and erfinv that XLA's CPU backend computes, so that
+ * samples built on them (random.normal, truncated_normal) equal JAX's.
+ * Where XLA fuses a multiply and an add into one rounding, these call fmaf
+ * at the same place; a caller compiled for FMA hardware gets one
+ * instruction, any other gets libm's exactly rounded fmaf, same result.
+ * They are always inlined so that they take the caller's target. */
+
+/* log(x): x = 2^e * m with m in [sqrt(1/2), sqrt(2)), log(m) from Cephes'
+ * degree 8 polynomial in m - 1 evaluated in three interleaved parts (the
+ * order Eigen and XLA use), ln 2 split in two for exactness. Subnormal
+ * inputs count as zero, as XLA flushes them. */
+static inline __attribute__((always_inline)) float em_logf_xla(float x) {
+  const float min_normal = 1.17549435e-38f;
+  float m = em_bits_to_float((em_float_to_bits(x) & 0x807fffffu) | 0x3f000000u);
+  float e = (float)((int32_t)(em_float_to_bits(x) >> 23) - 126);
+  int below = m < 0.707106781186547524f;
+  float r = below ? (m + m) - 1.0f : m - 1.0f;
+  e = below ? e - 1.0f : e;
+  float r2 = r * r, r3 = r2 * r;
+  float y = fmaf(7.0376836292e-2f, r, -1.1514610310e-1f);
+  float y1 = fmaf(-1.2420140846e-1f, r, 1.4249322787e-1f);
+  float y2 = fmaf(2.0000714765e-1f, r, -2.4999993993e-1f);
+  y = fmaf(y, r, 1.1676998740e-1f);
+  y1 = fmaf(y1, r, -1.6668057665e-1f);
+  y2 = fmaf(y2, r, 3.3333331174e-1f);
+  y = fmaf(y, r3, y1);
+  y = fmaf(y, r3, y2);
+  y = fmaf(y, r3, e * -2.12194440e-4f);
+  r = r - r2 * 0.5f;
+  r = r + y;
+  r = r + e * 0.693359375f;
+  r = x < min_normal ? -__builtin_inff() : r;
+  r = x == __builtin_inff() ? x : r;
+  return (x < 0.0f || x != x) ? __builtin_nanf("") : r;
+}
+
+/* log1p(x): Cephes' rational approximation for |x| < sqrt(2) - 1, else
+ * log(1 + x). */
+static inline __attribute__((always_inline)) float em_log1pf_xla(float x) {
+  float x2 = x * x;
+  float num = 4.5270000862445199635215e-5f, den = 1.0f;
+  num = fmaf(num, x, 4.9854102823193375972212e-1f);
+  den = fmaf(den, x, 1.5062909083469192043167e1f);
+  num = fmaf(num, x, 6.5787325942061044846969e0f);
+  den = fmaf(den, x, 8.3047565967967209469434e1f);
+  num = fmaf(num, x, 2.9911919328553073277375e1f);
+  den = fmaf(den, x, 2.2176239823732856465394e2f);
+  num = fmaf(num, x, 6.0949667980987787057556e1f);
+  den = fmaf(den, x, 3.0909872225312059774938e2f);
+  num = fmaf(num, x, 5.7112963590585538103336e1f);
+  den = fmaf(den, x, 2.1642788614495947685003e2f);
+  num = fmaf(num, x, 2.0039553499201281259648e1f);
+  den = fmaf(den, x, 6.0118660497603843919306e1f);
+  float small = x + fmaf(-0.5f, x2, (x * x2) * (num / den));
+  float ax = x < 0.0f ? -x : x;
+  return ax < 0.41421356237309504880f ? small : em_logf_xla(x + 1.0f);
+}
+
+/* erfinv(x): Giles' single-precision approximation, w = -log(1 - x^2),
+ * one polynomial for w < 5 and one in sqrt(w) beyond; +-inf at +-1. */
+static inline __attribute__((always_inline)) float em_erfinvf_xla(float x) {
+  float w = -em_log1pf_xla(x * -x);
+  int central = w < 5.0f;
+  float t = central ? w - 2.5f : sqrtf(w) - 3.0f;
+  float p = central ? 2.81022636e-08f : -0.000200214257f;
+  p = fmaf(p, t, central ? 3.43273939e-07f : 0.000100950558f);
+  p = fmaf(p, t, central ? -3.5233877e-06f : 0.00134934322f);
+  p = fmaf(p, t, central ? -4.39150654e-06f : -0.00367342844f);
+  p = fmaf(p, t, central ? 0.00021858087f : 0.00573950773f);
+  p = fmaf(p, t, central ? -0.00125372503f : -0.0076224613f);
+  p = fmaf(p, t, central ? -0.00417768164f : 0.00943887047f);
+  p = fmaf(p, t, central ? 0.246640727f : 1.00167406f);
+  p = fmaf(p, t, central ? 1.50140941f : 2.83297682f);
+  float ax = x < 0.0f ? -x : x;
+  return ax == 1.0f ? x * __builtin_inff() : p * x;
 }
 
 #endif
