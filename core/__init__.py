@@ -9,12 +9,14 @@
 
 Modules: array (the array object), dtypes, device (devices, streams),
 creation, elementwise, reductions, manipulation, indexing, products,
-evaluation, memory, io, utils (tree utilities, also ember.core.utils).
+evaluation, memory, io, utils (tree utilities, also ember.core.utils),
+bitcast (view), fma, random (ember.core.random, JAX's Threefry PRNG).
 """
 import math as _math
 
 from . import utils
 from .array import array, asarray
+from .bitcast import view
 from .creation import (arange, empty, empty_like, eye, full, full_like, identity, linspace,
                        meshgrid, ones, ones_like, tri, zeros, zeros_like)
 from .device import (Device, DeviceType, Stream, cpu, default_device, default_stream, gpu,
@@ -49,6 +51,7 @@ from .reductions import (all, any, argmax, argmin, cummax, cummin, cumprod, cums
                          logcumsumexp, logsumexp, max, mean, min, prod, softmax, std, sum, var)
 from .dlpack import from_dlpack
 from . import methods as _methods  # noqa: F401  (attaches a.sum(), a.reshape(), ...)
+from . import random
 
 bitwise_not = bitwise_invert
 pi = _math.pi
