@@ -208,8 +208,14 @@ def uniform(low=0, high=1, shape=(), dtype=_dt.float32, key=None, *, stream=None
         return f  # f * 1 + 0 is f exactly
     lo, hi = _as(low, dtype), _as(high, dtype)
     _check_fits(shape, "uniform", lo, hi)
-    return _ew.maximum(lo, fma(f, _ew.subtract(hi, lo, stream=stream), lo, stream=stream),
-                       stream=stream)
+    span = _ew.subtract(hi, lo, stream=stream)
+    # XLA fuses the float32/float64 multiply-add into one rounding; half
+    # types round after each op.
+    if dtype.size == 2:
+        x = _ew.add(_ew.multiply(f, span, stream=stream), lo, stream=stream)
+    else:
+        x = fma(f, span, lo, stream=stream)
+    return _ew.maximum(lo, x, stream=stream)
 
 
 def normal(shape=(), dtype=_dt.float32, loc=None, scale=None, key=None, *, stream=None):
@@ -266,8 +272,10 @@ def truncated_normal(lower, upper, shape=None, dtype=_dt.float32, key=None, *, s
         shape = _shape(shape, "truncated_normal")
         _check_fits(shape, "truncated_normal", lo, hi)
     sqrt2 = array(math.sqrt(2), dtype)
-    a = _ew.erf(_ew.divide(lo, sqrt2), stream=stream)
-    b = _ew.erf(_ew.divide(hi, sqrt2), stream=stream)
+    # XLA turns x / sqrt2 into x * (1 / sqrt2); so does this, to round alike.
+    inv_sqrt2 = _ew.divide(array(1.0, dtype), sqrt2)
+    a = _ew.erf(_ew.multiply(lo, inv_sqrt2), stream=stream)
+    b = _ew.erf(_ew.multiply(hi, inv_sqrt2), stream=stream)
     u = uniform(a, b, shape, dtype, key=k, stream=stream)
     out = _ew.multiply(sqrt2, _ew.erfinv(u, stream=stream), stream=stream)
     out = _ew.maximum(out, _nextafter(lo, True, stream), stream=stream)

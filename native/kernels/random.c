@@ -144,8 +144,8 @@ static inline __attribute__((always_inline)) void store_uniform(int dtype, const
 /* Standard normals in float32: u = 2 f + nextafter(-1, 0) from the uniform
  * f (exact: 2 f needs no rounding, so XLA's fused multiply-add rounds the
  * same way), then sqrt(2) * erfinv(u). */
-static inline __attribute__((always_inline)) void store_normal_f32(const uint32_t* y0, const uint32_t* y1, int64_t n,
-                                    float* dst) {
+static inline __attribute__((always_inline)) void store_normal_f32(
+    const uint32_t* y0, const uint32_t* y1, int64_t n, float* dst) {
   const float lo = -0.99999994f, sqrt2 = 1.41421356f;
   for (int64_t i = 0; i < n; i++) {
     float f = em_bits_to_float(((y0[i] ^ y1[i]) >> 9) | 0x3f800000u) - 1.0f;
@@ -155,10 +155,10 @@ static inline __attribute__((always_inline)) void store_normal_f32(const uint32_
   }
 }
 
-/* The same for float16 and bfloat16: JAX samples u in the half type, and
- * XLA computes erfinv and the product in float32, rounding once at the end. */
-static inline __attribute__((always_inline)) void store_normal_half(int dtype, const uint32_t* y0, const uint32_t* y1, int64_t n,
-                              uint16_t* dst) {
+/* The same for float16 and bfloat16, rounding where XLA does: u, erfinv(u)
+ * (computed in float32) and the product are each rounded to the half type. */
+static inline __attribute__((always_inline)) void store_normal_half(
+    int dtype, const uint32_t* y0, const uint32_t* y1, int64_t n, uint16_t* dst) {
   int f16 = dtype == EM_FLOAT16;
   float lo = f16 ? -0.99951172f : -0.99609375f;
   const float sqrt2 = 1.4140625f; /* sqrt(2) rounded to either half type */
@@ -169,7 +169,9 @@ static inline __attribute__((always_inline)) void store_normal_half(int dtype, c
     float u = f * 2.0f + lo;
     u = u < lo ? lo : u;
     u = f16 ? em_f16_to_f32(em_f32_to_f16(u)) : em_bf16_to_f32(em_f32_to_bf16(u));
-    float z = sqrt2 * em_erfinvf_xla(u);
+    float e = em_erfinvf_xla(u);
+    e = f16 ? em_f16_to_f32(em_f32_to_f16(e)) : em_bf16_to_f32(em_f32_to_bf16(e));
+    float z = sqrt2 * e;
     dst[i] = f16 ? em_f32_to_f16(z) : em_f32_to_bf16(z);
   }
 }

@@ -123,9 +123,9 @@ FLOAT_FN(arcsinh, asinhf(x), asinh(x), casinhf(x))
 FLOAT_FN(arccosh, acoshf(x), acosh(x), cacoshf(x))
 FLOAT_FN(arctanh, atanhf(x), atanh(x), catanhf(x))
 FLOAT_FN(sigmoid, sigmoid1_f32(x), sigmoid1_f64(x), 1.0f / (1.0f + cexpf(-x)))
-UNARY(erf_f32, float, float, erff(x))
+/* float32 erf and erfinv are XLA's (vmath.h), so that ember and JAX agree bit for bit. */
+UNARY(erf_f32, float, float, em_erff_xla(x))
 UNARY(erf_f64, double, double, erf(x))
-/* float32 erfinv is XLA's (vmath.h), so that ember and JAX agree bit for bit. */
 UNARY(erfinv_f32_fn, float, float, em_erfinvf_xla(x))
 UNARY(erfinv_f64_fn, double, double, erfinv_f64(x))
 UNARY(floor_f32, float, float, floorf(x))
@@ -156,7 +156,7 @@ UNARY(imag_c64, c64, float, cimagf(x))
 UNARY(conj_c64, c64, c64, conjf(x))
 
 #if defined(__x86_64__) && defined(__GNUC__)
-/* erfinv's fmaf calls become single instructions on FMA hardware. */
+/* erf's and erfinv's fmaf calls become single instructions on FMA hardware. */
 __attribute__((target("avx2,fma"))) static void erfinv_f32_hw(int64_t n, const void* const* in,
                                                               void* out) {
   const float* a = in[0];
@@ -164,13 +164,22 @@ __attribute__((target("avx2,fma"))) static void erfinv_f32_hw(int64_t n, const v
   for (int64_t i = 0; i < n; i++) o[i] = em_erfinvf_xla(a[i]);
 }
 
-static em_ew_fn erfinv_f32_best(void) {
-  __builtin_cpu_init();
-  return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") ? erfinv_f32_hw
-                                                                         : erfinv_f32_fn;
+__attribute__((target("avx2,fma"))) static void erf_f32_hw(int64_t n, const void* const* in,
+                                                           void* out) {
+  const float* a = in[0];
+  float* o = out;
+  for (int64_t i = 0; i < n; i++) o[i] = em_erff_xla(a[i]);
 }
+
+static int has_fma(void) {
+  __builtin_cpu_init();
+  return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+}
+static em_ew_fn erfinv_f32_best(void) { return has_fma() ? erfinv_f32_hw : erfinv_f32_fn; }
+static em_ew_fn erf_f32_best(void) { return has_fma() ? erf_f32_hw : erf_f32; }
 #else
 static em_ew_fn erfinv_f32_best(void) { return erfinv_f32_fn; }
+static em_ew_fn erf_f32_best(void) { return erf_f32; }
 #endif
 
 /* Picks the loop for a primitive and input class, and the class it writes. */
@@ -213,7 +222,7 @@ static em_ew_fn select(int prim, int cls, int* out_cls) {
     case EM_P_ARCCOSH: PICK_FLOAT(arccosh)
     case EM_P_ARCTANH: PICK_FLOAT(arctanh)
     case EM_P_SIGMOID: PICK_FLOAT(sigmoid)
-    case EM_P_ERF: PICK(NULL, NULL, erf_f32, erf_f64, NULL)
+    case EM_P_ERF: PICK(NULL, NULL, erf_f32_best(), erf_f64, NULL)
     case EM_P_ERFINV: PICK(NULL, NULL, erfinv_f32_best(), erfinv_f64_fn, NULL)
     case EM_P_FLOOR: PICK(copy_i64, copy_u64, floor_f32, floor_f64, NULL)
     case EM_P_CEIL: PICK(copy_i64, copy_u64, ceil_f32, ceil_f64, NULL)

@@ -133,4 +133,24 @@ static inline __attribute__((always_inline)) float em_erfinvf_xla(float x) {
   return ax == 1.0f ? x * __builtin_inff() : p * x;
 }
 
+/* erf(x): a rational function, x p(x^2) / q(x^2) of degrees 9 and 12 (the
+ * interpolant of Eigen's generic_fast_erf_float), +-1 beyond the point
+ * where erf rounds to 1. */
+static inline __attribute__((always_inline)) float em_erff_xla(float x) {
+  float x2 = x * x;
+  float p = fmaf(x2, 0.00022905065861350646f, 0.0034082910107109506f);
+  p = fmaf(x2, p, 0.050955695062380861f);
+  p = fmaf(x2, p, 0.18520832239976145f);
+  p = fmaf(x2, p, 1.128379143519084f);
+  p = x * p;
+  float q = fmaf(x2, -1.1791602954361697e-7f, 0.000023547966471313185f);
+  q = fmaf(x2, q, 0.0010179625278914885f);
+  q = fmaf(x2, q, 0.014070470171167667f);
+  q = fmaf(x2, q, 0.11098505178285362f);
+  q = fmaf(x2, q, 0.49746925110067538f);
+  q = fmaf(x2, q, 1.0f);
+  float ax = x < 0.0f ? -x : x;
+  return 3.832506856900711f <= ax ? (x < 0.0f ? -1.0f : 1.0f) : p / q;
+}
+
 #endif
