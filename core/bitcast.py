@@ -24,5 +24,9 @@ def _vmap_view(node, inputs, axes):
     return view(moveaxis(inputs[0], axes[0], 0), _dt.BY_VALUE[node.ip[0]]), 0
 
 
+def _no_cotangents(node, cotangent):
+    return zero_cotangents(node)
+
+
 # Bits are not differentiable through a reinterpretation of their type.
-register(lib.EM_P_BITCAST, jvp=zero_tangent, vjp=zero_cotangents, vmap=_vmap_view)
+register(lib.EM_P_BITCAST, jvp=zero_tangent, vjp=_no_cotangents, vmap=_vmap_view)

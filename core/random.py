@@ -235,13 +235,11 @@ def normal(shape=(), dtype=_dt.float32, loc=None, scale=None, key=None, *, strea
 
 
 def _affine(z, loc, scale, dtype, stream):
-    """scale * z + loc, each part only when given (one rounding when both are)."""
-    if scale is not None and loc is not None:
-        return fma(z, _as(scale, dtype), _as(loc, dtype), stream=stream)
+    """z * scale + loc, each part only when given, each rounded (as mlx)."""
     if scale is not None:
-        return _ew.multiply(z, _as(scale, dtype), stream=stream)
+        z = _ew.multiply(z, _as(scale, dtype), stream=stream)
     if loc is not None:
-        return _ew.add(z, _as(loc, dtype), stream=stream)
+        z = _ew.add(z, _as(loc, dtype), stream=stream)
     return z
 
 
@@ -317,13 +315,29 @@ def _int_bound(v, dtype, name, what):
 
 def randint(low, high, shape=(), dtype=_dt.int32, key=None, *, stream=None):
     """Integers in [low, high): two words of bits per value reduced modulo the
-    span (JAX's algorithm: nearly unbiased for spans much below 2**bits)."""
+    span (JAX's algorithm: nearly unbiased for spans much below 2**bits).
+    Types narrower than 32 bits are drawn as int32 and converted, as JAX does."""
     k = _check_key(key, "randint")
     dtype = _dt.as_dtype(dtype)
     if not _dt.is_integer(dtype):
         raise TypeError(f"[random.randint] dtype must be an integer dtype, got {dtype}")
     shape = _shape(shape, "randint")
     _check_order(low, high, "randint")
+    if dtype.size >= 4:
+        return _randint(k, low, high, shape, dtype, stream)
+    info = _dt.iinfo(dtype)
+    low = _clipped_int32(low, info.min, info.max)
+    high = _clipped_int32(high, info.min, info.max + 1)
+    return _randint(k, low, high, shape, _dt.int32, stream).astype(dtype, stream=stream)
+
+
+def _clipped_int32(v, lo, hi):
+    if _is_scalar(v):
+        return min(max(int(v), lo), hi)
+    return _ew.clip(asarray(v).astype(_dt.int32), array(lo, _dt.int32), array(hi, _dt.int32))
+
+
+def _randint(k, low, high, shape, dtype, stream):
     lo, _ = _int_bound(low, dtype, "randint", "low")
     hi, over = _int_bound(high, dtype, "randint", "high")
     _check_fits(shape, "randint", lo, hi)
@@ -396,7 +410,7 @@ def categorical(logits, axis: int = -1, shape=None, num_samples=None, key=None, 
         out = _categorical(k, logits, axis, (operator.index(num_samples),) + batch, batch, stream)
         return moveaxis(out, 0, -1, stream=stream)
     shape = batch if shape is None else _shape(shape, "categorical")
-    if len(shape) < len(batch) or broadcast_shapes(shape, batch) != shape:
+    if len(shape) < len(batch) or shape[len(shape) - len(batch):] != batch:
         raise ValueError(f"[random.categorical] shape {shape} must end in the batch shape {batch} "
                          f"of logits of shape {logits.shape} (axis {axis})")
     return _categorical(k, logits, axis, shape, batch, stream)
@@ -468,6 +482,10 @@ def _vmap_random(node, inputs, axes):
     return _op(lib.EM_P_RANDOM, [moveaxis(inputs[0], axes[0], 0)], node.ip), 0
 
 
+def _no_cotangents(node, cotangent):
+    return zero_cotangents(node)
+
+
 # Samples are constant in the key: no tangent flows through them.
-register(lib.EM_P_THREEFRY, jvp=zero_tangent, vjp=zero_cotangents, vmap=_vmap_threefry)
-register(lib.EM_P_RANDOM, jvp=zero_tangent, vjp=zero_cotangents, vmap=_vmap_random)
+register(lib.EM_P_THREEFRY, jvp=zero_tangent, vjp=_no_cotangents, vmap=_vmap_threefry)
+register(lib.EM_P_RANDOM, jvp=zero_tangent, vjp=_no_cotangents, vmap=_vmap_random)
