@@ -150,7 +150,7 @@ static inline __attribute__((always_inline)) void store_normal_f32(
   for (int64_t i = 0; i < n; i++) {
     float f = em_bits_to_float(((y0[i] ^ y1[i]) >> 9) | 0x3f800000u) - 1.0f;
     float u = f * 2.0f + lo;
-    u = u < lo ? lo : u;
+    u = em_select(u < lo, lo, u);
     dst[i] = sqrt2 * em_erfinvf_xla(u);
   }
 }
@@ -167,7 +167,7 @@ static inline __attribute__((always_inline)) void store_normal_half(
     float f = f16 ? em_f16_to_f32((uint16_t)((uint16_t)b >> 6 | 0x3c00u)) - 1.0f
                   : em_bf16_to_f32((uint16_t)((uint8_t)b >> 1 | 0x3f80u)) - 1.0f;
     float u = f * 2.0f + lo;
-    u = u < lo ? lo : u;
+    u = em_select(u < lo, lo, u);
     u = f16 ? em_f16_to_f32(em_f32_to_f16(u)) : em_bf16_to_f32(em_f32_to_bf16(u));
     float e = em_erfinvf_xla(u);
     e = f16 ? em_f16_to_f32(em_f32_to_f16(e)) : em_bf16_to_f32(em_f32_to_bf16(e));

@@ -61,19 +61,28 @@ static inline uint32_t em_float_to_bits(float f) {
  * Where XLA fuses a multiply and an add into one rounding, these call fmaf
  * at the same place; a caller compiled for FMA hardware gets one
  * instruction, any other gets libm's exactly rounded fmaf, same result.
- * They are always inlined so that they take the caller's target. */
+ * They are always inlined so that they take the caller's target, and pick
+ * between computed values with em_select so that loops over them vectorise. */
 
 /* log(x): x = 2^e * m with m in [sqrt(1/2), sqrt(2)), log(m) from Cephes'
  * degree 8 polynomial in m - 1 evaluated in three interleaved parts (the
  * order Eigen and XLA use), ln 2 split in two for exactness. Subnormal
  * inputs count as zero, as XLA flushes them. */
+/* cond ? a : b through bit masks: a plain ?: between two computed floats
+ * stays a branch (the compiler may not speculate float operations), which
+ * keeps the loop from vectorising. */
+static inline __attribute__((always_inline)) float em_select(int cond, float a, float b) {
+  uint32_t mask = 0u - (uint32_t)cond;
+  return em_bits_to_float((em_float_to_bits(a) & mask) | (em_float_to_bits(b) & ~mask));
+}
+
 static inline __attribute__((always_inline)) float em_logf_xla(float x) {
   const float min_normal = 1.17549435e-38f;
   float m = em_bits_to_float((em_float_to_bits(x) & 0x807fffffu) | 0x3f000000u);
   float e = (float)((int32_t)(em_float_to_bits(x) >> 23) - 126);
   int below = m < 0.707106781186547524f;
-  float r = below ? (m + m) - 1.0f : m - 1.0f;
-  e = below ? e - 1.0f : e;
+  float r = em_select(below, (m + m) - 1.0f, m - 1.0f);
+  e = em_select(below, e - 1.0f, e);
   float r2 = r * r, r3 = r2 * r;
   float y = fmaf(7.0376836292e-2f, r, -1.1514610310e-1f);
   float y1 = fmaf(-1.2420140846e-1f, r, 1.4249322787e-1f);
@@ -87,9 +96,10 @@ static inline __attribute__((always_inline)) float em_logf_xla(float x) {
   r = r - r2 * 0.5f;
   r = r + y;
   r = r + e * 0.693359375f;
-  r = x < min_normal ? -__builtin_inff() : r;
-  r = x == __builtin_inff() ? x : r;
-  return (x < 0.0f || x != x) ? __builtin_nanf("") : r;
+  r = em_select(x < min_normal, -__builtin_inff(), r);
+  r = em_select(x == __builtin_inff(), x, r);
+  r = em_select(x < 0.0f, __builtin_nanf(""), r);
+  return em_select(x != x, x, r);
 }
 
 /* log1p(x): Cephes' rational approximation for |x| < sqrt(2) - 1, else
@@ -110,8 +120,8 @@ static inline __attribute__((always_inline)) float em_log1pf_xla(float x) {
   num = fmaf(num, x, 2.0039553499201281259648e1f);
   den = fmaf(den, x, 6.0118660497603843919306e1f);
   float small = x + fmaf(-0.5f, x2, (x * x2) * (num / den));
-  float ax = x < 0.0f ? -x : x;
-  return ax < 0.41421356237309504880f ? small : em_logf_xla(x + 1.0f);
+  float large = em_logf_xla(x + 1.0f);
+  return em_select(fabsf(x) < 0.41421356237309504880f, small, large);
 }
 
 /* erfinv(x): Giles' single-precision approximation, w = -log(1 - x^2),
@@ -119,7 +129,7 @@ static inline __attribute__((always_inline)) float em_log1pf_xla(float x) {
 static inline __attribute__((always_inline)) float em_erfinvf_xla(float x) {
   float w = -em_log1pf_xla(x * -x);
   int central = w < 5.0f;
-  float t = central ? w - 2.5f : sqrtf(w) - 3.0f;
+  float t = em_select(central, w - 2.5f, sqrtf(w) - 3.0f);
   float p = central ? 2.81022636e-08f : -0.000200214257f;
   p = fmaf(p, t, central ? 3.43273939e-07f : 0.000100950558f);
   p = fmaf(p, t, central ? -3.5233877e-06f : 0.00134934322f);
@@ -129,8 +139,7 @@ static inline __attribute__((always_inline)) float em_erfinvf_xla(float x) {
   p = fmaf(p, t, central ? -0.00417768164f : 0.00943887047f);
   p = fmaf(p, t, central ? 0.246640727f : 1.00167406f);
   p = fmaf(p, t, central ? 1.50140941f : 2.83297682f);
-  float ax = x < 0.0f ? -x : x;
-  return ax == 1.0f ? x * __builtin_inff() : p * x;
+  return em_select(fabsf(x) == 1.0f, x * __builtin_inff(), p * x);
 }
 
 /* erf(x): a rational function, x p(x^2) / q(x^2) of degrees 9 and 12 (the
@@ -149,8 +158,7 @@ static inline __attribute__((always_inline)) float em_erff_xla(float x) {
   q = fmaf(x2, q, 0.11098505178285362f);
   q = fmaf(x2, q, 0.49746925110067538f);
   q = fmaf(x2, q, 1.0f);
-  float ax = x < 0.0f ? -x : x;
-  return 3.832506856900711f <= ax ? (x < 0.0f ? -1.0f : 1.0f) : p / q;
+  return em_select(3.832506856900711f <= fabsf(x), copysignf(1.0f, x), p / q);
 }
 
 #endif
