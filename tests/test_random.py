@@ -116,6 +116,33 @@ def test_bits_64_are_the_two_hash_words(rng):
         np.testing.assert_array_equal(folded, np.asarray(jax.random.bits(k, (5, 9), jnp.uint32)))
 
 
+X64_CHECK = """
+import jax
+jax.config.update("jax_enable_x64", True)
+import jax.numpy as jnp, numpy as np
+import ember.core as em
+k = np.array([{k0}, {k1}], np.uint32)
+K = em.array(k)
+assert np.array_equal(np.array(em.random.bits((999,), 8, key=K)), jax.random.bits(k, (999,), jnp.uint64))
+for lo, hi in [(0, 1), (-2.5, 7.25)]:
+    got = em.random.uniform(lo, hi, (999,), em.float64, key=K)
+    assert np.array_equal(np.array(got), jax.random.uniform(k, (999,), jnp.float64, lo, hi))
+for lo, hi in [(-5, 17), (0, 2**40), (-2**62, 2**62)]:
+    got = em.random.randint(lo, hi, (999,), em.int64, key=K)
+    assert np.array_equal(np.array(got), jax.random.randint(k, (999,), lo, hi, jnp.int64))
+z = np.array(em.random.normal((999,), em.float64, key=K))
+np.testing.assert_allclose(z, jax.random.normal(k, (999,), jnp.float64), rtol=1e-13, atol=1e-15)
+"""
+
+
+def test_64_bit_types_match_jax_with_x64(rng):
+    # jax_enable_x64 is process-wide, so JAX's 64-bit samplers run in a child.
+    import subprocess
+    import sys
+    k0, k1 = raw_keys(rng, 1)[0].tolist()
+    subprocess.run([sys.executable, "-c", X64_CHECK.format(k0=k0, k1=k1)], check=True)
+
+
 def test_bits_of_a_batch_of_keys_are_per_key(rng):
     keys = np.stack(raw_keys(rng, 4))
     batched = _random_node(em.array(keys), lib.EM_RANDOM_BITS, em.uint32, (3, 5))
