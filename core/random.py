@@ -13,8 +13,9 @@ bit; normal and truncated_normal too where ember's float32 erfinv/erf match
 XLA's; gumbel, laplace and categorical within a few ulp (they use libm's log).
 
 Two primitives do the work (native/kernels/random.c): THREEFRY hashes counter
-pairs under keys (split, fold_in) and RANDOM draws a whole array per key,
-optionally already mapped to uniform or normal floats in the same pass. The
+pairs under keys (split, fold_in) and RANDOM draws a whole array per key:
+bits, bits already mapped to uniform or normal floats in the same pass, or a
+permutation (positions sorted by bits). The
 rest is composed from ember ops, so transforms come from the parts. Without
 `key=`, a sampler takes the next key of a global sequence (`seed` resets it).
 """
@@ -29,11 +30,10 @@ from .array import _op, array, asarray
 from .bitcast import view
 from .creation import arange, zeros
 from .fma import batch_first, fma
-from .indexing import put_along_axis, take
+from .indexing import take
 from .manipulation import broadcast_shapes, expand_dims, moveaxis, reshape, stack, where
 from .primitives import register, zero_cotangents, zero_tangent
 from .reductions import argmax
-from .reductions import sum as _sum
 
 _FLOATS = (_dt.float16, _dt.bfloat16, _dt.float32, _dt.float64)
 _UINT_OF_SIZE = {1: _dt.uint8, 2: _dt.uint16, 4: _dt.uint32, 8: _dt.uint64}
@@ -428,47 +428,24 @@ def _categorical(k, logits, axis, shape, batch, stream):
 def permutation(x, axis: int = 0, key=None, *, stream=None):
     """A random permutation of range(x) (x an int) or of x along `axis`.
 
-    As JAX: each element gets 32 random bits and the elements are sorted by
-    them, stably (log n / log 2**32 rounds, each with a fresh key, break the
-    rare ties). The stable sort is written as a ranking (rank = keys below +
-    equal keys before), which costs n**2 comparisons: fine for the sizes
-    shuffled per step, slow for millions of elements."""
+    As JAX: positions get 32 random bits each and are sorted by them, stably
+    (in C, by radix sort); log n / log 2**32 rounds, each with a fresh split
+    of the key, make ties negligible."""
     k = _check_key(key, "permutation")
     if _is_scalar(x):
         n = operator.index(x)
         if n < 0:
             raise ValueError(f"[random.permutation] x must be non-negative, got {n}")
-        return _shuffled_range(k, n, stream)
+        return _draw(k, lib.EM_RANDOM_PERMUTATION, _dt.int32, (n,), stream)
     a = asarray(x)
     if a.ndim == 0:
         raise ValueError("[random.permutation] x must be an integer or an array of at least one dimension")
     if not -a.ndim <= axis < a.ndim:
         raise ValueError(f"[random.permutation] axis {axis} is out of bounds for an array of "
                          f"dimension {a.ndim}")
-    return take(a, _shuffled_range(k, a.shape[axis], stream), axis=axis % a.ndim, stream=stream)
-
-
-def _shuffled_range(k, n, stream):
-    order = arange(n, dtype=_dt.int32)
-    rounds = math.ceil(3 * math.log(max(1, n)) / math.log(2**32 - 1))
-    for _ in range(rounds):
-        k, sub = split(k, stream=stream)
-        sort_keys = _draw(sub, lib.EM_RANDOM_BITS, _dt.uint32, (n,), stream)
-        order = _stable_sort_by(sort_keys, order, stream)
-    return order
-
-
-def _stable_sort_by(sort_keys, values, stream):
-    """values reordered so that sort_keys ascend, ties kept in order."""
-    n = values.shape[0]
-    if n < 2:
-        return values
-    row, col = reshape(sort_keys, (n, 1)), reshape(sort_keys, (1, n))
-    idx = arange(n, dtype=_dt.int32)
-    before = _ew.logical_or(_ew.less(col, row), _ew.logical_and(
-        _ew.equal(col, row), _ew.less(reshape(idx, (1, n)), reshape(idx, (n, 1)))))
-    rank = _sum(before, axis=1, stream=stream)
-    return put_along_axis(zeros((n,), values.dtype), rank, values, axis=0, stream=stream)
+    axis = axis % a.ndim
+    order = _draw(k, lib.EM_RANDOM_PERMUTATION, _dt.int32, (a.shape[axis],), stream)
+    return take(a, order, axis=axis, stream=stream)
 
 
 # ---- transform rules of THREEFRY and RANDOM ----

@@ -76,7 +76,7 @@ enum em_scatter_mode {
 
 /* What EM_P_RANDOM returns for each key (iparam 0). */
 enum em_random_kind {
-  EM_RANDOM_BITS = 0, EM_RANDOM_UNIFORM, EM_RANDOM_NORMAL
+  EM_RANDOM_BITS = 0, EM_RANDOM_UNIFORM, EM_RANDOM_NORMAL, EM_RANDOM_PERMUTATION
 };
 
 /* errors */

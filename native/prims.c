@@ -665,12 +665,18 @@ static em_array* rule_random(int prim, int nin, em_array** in, int nip, const in
     case EM_RANDOM_NORMAL:
       ok = dtype == EM_FLOAT16 || dtype == EM_BFLOAT16 || dtype == EM_FLOAT32;
       break;
+    case EM_RANDOM_PERMUTATION:
+      if (nip != 3 || ip[2] > INT32_MAX)
+        return em_fail(EM_VALUE_ERROR, "[random] a permutation has one axis of at most 2**31 - 1 elements");
+      ok = dtype == EM_INT32;
+      break;
     default:
       return em_fail(EM_VALUE_ERROR, "[random] unknown kind %lld", (long long)kind);
   }
   if (!ok)
     return em_fail(EM_TYPE_ERROR, "[random] cannot draw %s of dtype %s",
-                   kind == EM_RANDOM_BITS ? "bits" : kind == EM_RANDOM_UNIFORM ? "uniforms" : "normals",
+                   kind == EM_RANDOM_BITS ? "bits" : kind == EM_RANDOM_UNIFORM ? "uniforms"
+                   : kind == EM_RANDOM_NORMAL ? "normals" : "permutations",
                    dtype >= 0 && dtype < EM_NUM_DTYPES ? em_dtype_name((int)dtype) : "unknown");
   int ndim = key->ndim - 1 + (nip - 2);
   if (ndim > EM_MAX_NDIM) return em_fail(EM_VALUE_ERROR, "[random] too many dimensions (%d)", ndim);

@@ -4,7 +4,8 @@ JAX runs with its defaults (jax_threefry_partitionable=True, 32-bit types).
 Keys, split, fold_in, bits, uniform, bernoulli, randint, categorical and
 permutation must equal JAX's exactly; normal and truncated_normal within 2
 ulp (they are equal on x86 with FMA, where this was written); gumbel and
-laplace go through libm's log and compare with a tolerance. Every
+laplace go through libm's log and compare with a tolerance. 64-bit types are
+compared with JAX in x64 mode in a child process. Every
 distribution also passes a Kolmogorov-Smirnov or chi-square test on 200k
 samples with a fresh seed, and the transform rules of the new primitives are
 checked by calling them directly.
@@ -287,8 +288,8 @@ def test_categorical_matches_jax(rng):
 
 def test_permutation_matches_jax(rng):
     for k in raw_keys(rng, 3):
-        # 2000 elements need two sorting rounds, 5 and 100 one.
-        for n in (0, 1, 5, 100, 2000):
+        # 2000 and more elements need two sorting rounds, 5 and 100 one.
+        for n in (0, 1, 5, 100, 2000, 70001):
             got = em.random.permutation(n, key=em.array(k))
             np.testing.assert_array_equal(np.array(got), np.asarray(jax.random.permutation(k, n)))
         x = rng.normal(size=(7, 9)).astype(np.float32)
@@ -481,6 +482,10 @@ def test_engine_rejects_bad_keys_and_kinds():
         _op(lib.EM_P_THREEFRY, [em.random.key(0), em.zeros((3,), em.uint32)])
     with pytest.raises(TypeError, match=r"\[random\] cannot draw normals of dtype int32"):
         _op(lib.EM_P_RANDOM, [em.random.key(0)], (lib.EM_RANDOM_NORMAL, em.int32.value, 3))
+    with pytest.raises(TypeError, match=r"\[random\] cannot draw permutations of dtype int64"):
+        _op(lib.EM_P_RANDOM, [em.random.key(0)], (lib.EM_RANDOM_PERMUTATION, em.int64.value, 3))
+    with pytest.raises(ValueError, match=r"\[random\] a permutation has one axis"):
+        _op(lib.EM_P_RANDOM, [em.random.key(0)], (lib.EM_RANDOM_PERMUTATION, em.int32.value, 3, 2))
 
 
 # ---- transform rules (called directly) ----
@@ -502,6 +507,12 @@ def test_random_rules(rng):
     for i in range(3):
         np.testing.assert_array_equal(np.array(out)[i],
                                       np.array(em.random.normal((4, 5), key=em.array(keys[:, i]))))
+    perm_node = node_of(em.random.permutation(9, key=em.random.key(0)))
+    perms, axis = rules_of(lib.EM_P_RANDOM).vmap(perm_node, [em.array(keys)], [1])
+    assert axis == 0 and perms.shape == (3, 9)
+    for i in range(3):
+        np.testing.assert_array_equal(np.array(perms)[i],
+                                      np.asarray(jax.random.permutation(keys[:, i].copy(), 9)))
     assert rules_of(lib.EM_P_RANDOM).jvp(node, [None]) is None
     assert rules_of(lib.EM_P_RANDOM).vjp(node, em.ones((4, 5))) == [None]
 

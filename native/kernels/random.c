@@ -13,6 +13,7 @@
  * writing and re-reading the bits: UNIFORM gives JAX's [0, 1) floats (random
  * mantissa bits under exponent 0, minus 1), NORMAL gives JAX's standard
  * normals sqrt(2) * erfinv(u) with u uniform on [nextafter(-1, 0), 1).
+ * PERMUTATION gives JAX's shuffle of range(n): positions sorted by bits.
  */
 #include <math.h>
 #include <stdlib.h>
@@ -234,6 +235,61 @@ static void gather_u32(const em_array* a, uint32_t* dst) {
   }
 }
 
+/* ---- permutations ---- */
+
+/* Sorts vals by keys, stably: least significant digit radix sort, one pass
+ * per byte. tmp_keys and tmp_vals hold n elements each. */
+static void radix_sort_pairs(int64_t n, uint32_t* keys, int32_t* vals, uint32_t* tmp_keys,
+                             int32_t* tmp_vals) {
+  for (int shift = 0; shift < 32; shift += 8) {
+    int64_t count[257] = {0};
+    for (int64_t i = 0; i < n; i++) count[((keys[i] >> shift) & 0xFF) + 1]++;
+    for (int b = 0; b < 256; b++) count[b + 1] += count[b];
+    for (int64_t i = 0; i < n; i++) {
+      int64_t at = count[(keys[i] >> shift) & 0xFF]++;
+      tmp_keys[at] = keys[i];
+      tmp_vals[at] = vals[i];
+    }
+    uint32_t* k = keys;
+    keys = tmp_keys;
+    tmp_keys = k;
+    int32_t* v = vals;
+    vals = tmp_vals;
+    tmp_vals = v;
+  }
+  /* Four passes: the sorted data is back in the caller's arrays. */
+}
+
+/* JAX's shuffle of range(n): each round splits the key, gives position i the
+ * 32 bits of counter i under the second half and sorts stably by them; the
+ * rounds (3 log n / log(2**32 - 1), rounded up) make ties negligible. */
+static int draw_permutation(const uint32_t* key, int64_t n, int32_t* out) {
+  uint32_t* sort_keys = malloc(sizeof(uint32_t) * 2 * (size_t)n);
+  int32_t* tmp_vals = malloc(sizeof(int32_t) * (size_t)n);
+  if (!sort_keys || !tmp_vals) {
+    free(sort_keys);
+    free(tmp_vals);
+    em_fail(EM_MEMORY_ERROR, "[random] out of memory permuting %lld elements", (long long)n);
+    return EM_MEMORY_ERROR;
+  }
+  for (int64_t i = 0; i < n; i++) out[i] = (int32_t)i;
+  int rounds = (int)ceil(3.0 * log(n > 1 ? (double)n : 1.0) / log(4294967295.0));
+  uint32_t k[2] = {key[0], key[1]};
+  for (int r = 0; r < rounds; r++) {
+    uint32_t next0 = 0, next1 = 0, sub[2] = {0, 1};
+    threefry_block(k[0], k[1], 1, &next0, &next1);
+    threefry_block(k[0], k[1], 1, &sub[0], &sub[1]);
+    k[0] = next0;
+    k[1] = next1;
+    draw_job job = {sub, n, EM_RANDOM_BITS, EM_UINT32, (char*)sort_keys};
+    em_parallel_for(n, 16384, pick_draw_range(), &job);
+    radix_sort_pairs(n, sort_keys, out, sort_keys + n, tmp_vals);
+  }
+  free(sort_keys);
+  free(tmp_vals);
+  return EM_OK;
+}
+
 int em_kernel_random(em_array* out) {
   em_array* key = out->inputs[0];
   int64_t nkeys = key->size / 2;
@@ -247,13 +303,19 @@ int em_kernel_random(em_array* out) {
   }
   gather_u32(key, keys);
   int status = em_alloc_output(out);
-  if (status != EM_OK) {
-    if (keys != local) free(keys);
-    return status;
+  int64_t per_key = out->size / nkeys;
+  if (status == EM_OK && out->ip[0] == EM_RANDOM_PERMUTATION) {
+    for (int64_t k = 0; k < nkeys && status == EM_OK; k++)
+      status = draw_permutation(keys + 2 * k, per_key, (int32_t*)out->buf->data + k * per_key);
+    if (status != EM_OK) {
+      em_buffer_release(out->buf);
+      out->buf = NULL;
+    }
+  } else if (status == EM_OK) {
+    draw_job job = {keys, per_key, (int)out->ip[0], out->dtype, out->buf->data};
+    /* Hashing costs far more than a copy: split work above ~16K elements. */
+    em_parallel_for(out->size, 16384, pick_draw_range(), &job);
   }
-  draw_job job = {keys, out->size / nkeys, (int)out->ip[0], out->dtype, out->buf->data};
-  /* Hashing costs far more than a copy: split work above ~16K elements. */
-  em_parallel_for(out->size, 16384, pick_draw_range(), &job);
   if (keys != local) free(keys);
-  return EM_OK;
+  return status;
 }
