@@ -7,17 +7,19 @@
 
 A key is two uint32 words, as mlx.core.random's and JAX's raw PRNGKey. Every
 sampler draws with Threefry-2x32 the way JAX does under its default
-`jax_threefry_partitionable=True`, so the same key gives the same keys, bits
-and samples as JAX: bits, uniform, bernoulli, randint, permutation bit for
-bit; normal and truncated_normal too where ember's float32 erfinv/erf match
-XLA's; gumbel, laplace and categorical within a few ulp (they use libm's log).
+`jax_threefry_partitionable=True`, so the same key gives the same keys and
+samples as JAX: bits, uniform, normal, truncated_normal, bernoulli, randint,
+categorical and permutation equal JAX's (ember's float32 erf and erfinv are
+XLA's, and float32/float64 multiply-adds round once as XLA fuses them);
+gumbel and laplace agree within a few ulp (they use libm's log and log1p).
+Rounding follows mlx where JAX has no counterpart (normal's loc and scale).
 
 Two primitives do the work (native/kernels/random.c): THREEFRY hashes counter
 pairs under keys (split, fold_in) and RANDOM draws a whole array per key:
 bits, bits already mapped to uniform or normal floats in the same pass, or a
-permutation (positions sorted by bits). The
-rest is composed from ember ops, so transforms come from the parts. Without
-`key=`, a sampler takes the next key of a global sequence (`seed` resets it).
+permutation (positions sorted by their bits). The rest is composed from ember
+ops, so transforms come from the parts. Without `key=`, a sampler takes the
+next key of a global sequence (`seed` resets it).
 """
 import math
 import operator
@@ -31,7 +33,7 @@ from .bitcast import view
 from .creation import arange, zeros
 from .fma import batch_first, fma
 from .indexing import take
-from .manipulation import broadcast_shapes, expand_dims, moveaxis, reshape, stack, where
+from .manipulation import broadcast_shapes, expand_dims, moveaxis, stack, where
 from .primitives import register, zero_cotangents, zero_tangent
 from .reductions import argmax
 
@@ -150,7 +152,7 @@ def _shape(shape, name):
 
 
 def _float_dtype(dtype, name):
-    dtype = _dt.as_dtype(dtype)
+    dtype = _dt.float32 if dtype is None else _dt.as_dtype(dtype)
     if dtype not in _FLOATS:
         raise TypeError(f"[random.{name}] dtype must be a real floating dtype, got {dtype}")
     return dtype
@@ -318,7 +320,7 @@ def randint(low, high, shape=(), dtype=_dt.int32, key=None, *, stream=None):
     span (JAX's algorithm: nearly unbiased for spans much below 2**bits).
     Types narrower than 32 bits are drawn as int32 and converted, as JAX does."""
     k = _check_key(key, "randint")
-    dtype = _dt.as_dtype(dtype)
+    dtype = _dt.int32 if dtype is None else _dt.as_dtype(dtype)
     if not _dt.is_integer(dtype):
         raise TypeError(f"[random.randint] dtype must be an integer dtype, got {dtype}")
     shape = _shape(shape, "randint")

@@ -23,7 +23,8 @@
  *   SCATTER_ALONG_AXIS      ip: axis, mode
  *   THREEFRY        (keys (..., 2), counters (..., 2), both uint32, batch axes broadcast)
  *   RANDOM          ip: kind (enum em_random_kind), dtype, shape...  (keys (..., 2) uint32;
- *                   the output is the keys' batch shape followed by shape)
+ *                   the output is the keys' batch shape followed by shape; a
+ *                   PERMUTATION is int32 with one axis)
  *   BITCAST         ip: dtype
  *   FMA             (a, b, c broadcast and promoted: a * b + c rounded once)
  */

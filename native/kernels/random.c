@@ -30,8 +30,8 @@ static inline uint32_t rotl(uint32_t x, int d) { return (x << d) | (x >> (32 - d
 
 /* Threefry-2x32 with 20 rounds on n counter pairs under one key. Written as
  * plain loops over arrays so that the compiler turns them into SIMD code. */
-static inline __attribute__((always_inline)) void threefry_block(uint32_t k0, uint32_t k1, int64_t n, uint32_t* x0,
-                                  uint32_t* x1) {
+static inline __attribute__((always_inline)) void threefry_block(
+    uint32_t k0, uint32_t k1, int64_t n, uint32_t* x0, uint32_t* x1) {
   static const int rot[2][4] = {{13, 15, 26, 6}, {17, 29, 16, 24}};
   const uint32_t ks[3] = {k0, k1, k0 ^ k1 ^ 0x1BD11BDAu};
   for (int64_t i = 0; i < n; i++) {
@@ -94,7 +94,8 @@ typedef struct {
 } draw_job;
 
 /* Bits of an unsigned dtype's width: JAX keeps the low bits of y0 ^ y1. */
-static inline __attribute__((always_inline)) void store_bits(int dtype, const uint32_t* y0, const uint32_t* y1, int64_t n, void* dst) {
+static inline __attribute__((always_inline)) void store_bits(
+    int dtype, const uint32_t* y0, const uint32_t* y1, int64_t n, void* dst) {
   switch (dtype) {
     case EM_UINT8:
       for (int64_t i = 0; i < n; i++) ((uint8_t*)dst)[i] = (uint8_t)(y0[i] ^ y1[i]);
@@ -113,8 +114,8 @@ static inline __attribute__((always_inline)) void store_bits(int dtype, const ui
 /* Uniform [0, 1) floats: the top mantissa bits of the dtype's width of bits
  * under the exponent of 1.0, minus 1. bfloat16 has 7 mantissa bits, fewer
  * than 8, so JAX draws 8 bits for it. */
-static inline __attribute__((always_inline)) void store_uniform(int dtype, const uint32_t* y0, const uint32_t* y1, int64_t n,
-                          void* dst) {
+static inline __attribute__((always_inline)) void store_uniform(
+    int dtype, const uint32_t* y0, const uint32_t* y1, int64_t n, void* dst) {
   switch (dtype) {
     case EM_FLOAT32:
       for (int64_t i = 0; i < n; i++)
@@ -178,7 +179,8 @@ static inline __attribute__((always_inline)) void store_normal_half(
 }
 
 /* Draws output elements [lo, hi): key k = e / per_key, counter e % per_key. */
-static inline __attribute__((always_inline)) void draw_range_body(const draw_job* job, int64_t lo, int64_t hi) {
+static inline __attribute__((always_inline)) void draw_range_body(
+    const draw_job* job, int64_t lo, int64_t hi) {
   _Alignas(64) uint32_t y0[BLOCK], y1[BLOCK];
   int item = em_dtype_size(job->dtype);
   for (int64_t e = lo; e < hi;) {
