@@ -1,11 +1,11 @@
 """ember.core.random against JAX (the oracle for keys and samples) and scipy.stats.
 
 JAX runs with its defaults (jax_threefry_partitionable=True, 32-bit types).
-Keys, split, fold_in, bits, uniform, bernoulli, randint, categorical and
-permutation must equal JAX's exactly; normal and truncated_normal within 2
-ulp (they are equal on x86 with FMA, where this was written); gumbel and
-laplace go through libm's log and compare with a tolerance. 64-bit types are
-compared with JAX in x64 mode in a child process. Every
+Keys, split, fold_in, bits, uniform, bernoulli, randint, categorical,
+permutation, laplace and gumbel must equal JAX's exactly (float16 gumbel
+within float16 rounding); normal and truncated_normal within 2 ulp, the bound the issue
+sets (they are equal on x86 with FMA, where this was written). 64-bit types
+are compared with JAX in x64 mode in a child process. Every
 distribution also passes a Kolmogorov-Smirnov or chi-square test on 200k
 samples with a fresh seed, and the transform rules of the new primitives are
 checked by calling them directly.
@@ -299,19 +299,20 @@ def test_permutation_matches_jax(rng):
 
 
 @pytest.mark.parametrize("dtype", HALF_AND_SINGLE)
-def test_gumbel_and_laplace_close_to_jax(rng, dtype):
-    # Both use libm's log / log1p, which differ from XLA's by an ulp or two.
-    rtol = {"float16": 4e-3, "bfloat16": 3e-2, "float32": 2e-5}[dtype]
+def test_gumbel_and_laplace_match_jax(rng, dtype):
     for k in raw_keys(rng, 3):
         for shape in [(), (0,), (9,), (40, 50)]:
+            lp = em.random.laplace(shape, getattr(em, dtype), key=em.array(k))
+            np.testing.assert_array_equal(as_bits(lp), as_bits(jax.random.laplace(k, shape, JAX_FLOAT[dtype])))
             g = em.random.gumbel(shape, getattr(em, dtype), key=em.array(k))
             want = jax.random.gumbel(k, shape, JAX_FLOAT[dtype])
-            np.testing.assert_allclose(to_numpy(g).astype(np.float64),
-                                       np.asarray(want).astype(np.float64), rtol=rtol, atol=rtol)
-            lp = em.random.laplace(shape, getattr(em, dtype), key=em.array(k))
-            want = jax.random.laplace(k, shape, JAX_FLOAT[dtype])
-            np.testing.assert_allclose(to_numpy(lp).astype(np.float64),
-                                       np.asarray(want).astype(np.float64), rtol=rtol, atol=rtol)
+            if dtype != "float16":
+                np.testing.assert_array_equal(as_bits(g), as_bits(want))
+            else:
+                # XLA's fused float16 -log(-log(u)) rounds differently in a few
+                # percent of the samples (by float16 rounding steps of log(u)).
+                np.testing.assert_allclose(to_numpy(g).astype(np.float32),
+                                           np.asarray(want).astype(np.float32), rtol=5e-3, atol=1e-2)
 
 
 # ---- statistics ----

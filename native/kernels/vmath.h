@@ -56,18 +56,15 @@ static inline uint32_t em_float_to_bits(float f) {
   return u;
 }
 
-/* The float32 log, log1p and erfinv that XLA's CPU backend computes, so that
- * samples built on them (random.normal, truncated_normal) equal JAX's.
+/* The float32 log, log1p, erf and erfinv that XLA's CPU backend computes, so
+ * that ember's ops and the samples built on them (random.normal, gumbel, ...)
+ * equal JAX's.
  * Where XLA fuses a multiply and an add into one rounding, these call fmaf
  * at the same place; a caller compiled for FMA hardware gets one
  * instruction, any other gets libm's exactly rounded fmaf, same result.
  * They are always inlined so that they take the caller's target, and pick
  * between computed values with em_select so that loops over them vectorise. */
 
-/* log(x): x = 2^e * m with m in [sqrt(1/2), sqrt(2)), log(m) from Cephes'
- * degree 8 polynomial in m - 1 evaluated in three interleaved parts (the
- * order Eigen and XLA use), ln 2 split in two for exactness. Subnormal
- * inputs count as zero, as XLA flushes them. */
 /* cond ? a : b through bit masks: a plain ?: between two computed floats
  * stays a branch (the compiler may not speculate float operations), which
  * keeps the loop from vectorising. */
@@ -76,10 +73,18 @@ static inline __attribute__((always_inline)) float em_select(int cond, float a, 
   return em_bits_to_float((em_float_to_bits(a) & mask) | (em_float_to_bits(b) & ~mask));
 }
 
+/* log(x): x = 2^e * m with m in [sqrt(1/2), sqrt(2)), log(m) from Cephes'
+ * degree 8 polynomial in m - 1 evaluated in three interleaved parts (the
+ * order Eigen and XLA use), ln 2 split in two for exactness. Subnormal
+ * inputs are scaled by 2^23 first (XLA flushes them to zero and returns
+ * -inf; nothing in random produces them). */
 static inline __attribute__((always_inline)) float em_logf_xla(float x) {
   const float min_normal = 1.17549435e-38f;
-  float m = em_bits_to_float((em_float_to_bits(x) & 0x807fffffu) | 0x3f000000u);
-  float e = (float)((int32_t)(em_float_to_bits(x) >> 23) - 126);
+  int subnormal = x < min_normal;
+  float xs = em_select(subnormal, x * 8388608.0f, x);
+  float m = em_bits_to_float((em_float_to_bits(xs) & 0x807fffffu) | 0x3f000000u);
+  float e = (float)((int32_t)(em_float_to_bits(xs) >> 23) - 126);
+  e = e - em_select(subnormal, 23.0f, 0.0f);
   int below = m < 0.707106781186547524f;
   float r = em_select(below, (m + m) - 1.0f, m - 1.0f);
   e = em_select(below, e - 1.0f, e);
@@ -96,7 +101,7 @@ static inline __attribute__((always_inline)) float em_logf_xla(float x) {
   r = r - r2 * 0.5f;
   r = r + y;
   r = r + e * 0.693359375f;
-  r = em_select(x < min_normal, -__builtin_inff(), r);
+  r = em_select(x == 0.0f, -__builtin_inff(), r);
   r = em_select(x == __builtin_inff(), x, r);
   r = em_select(x < 0.0f, __builtin_nanf(""), r);
   return em_select(x != x, x, r);
