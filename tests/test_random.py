@@ -3,9 +3,9 @@
 JAX runs with its defaults (jax_threefry_partitionable=True, 32-bit types).
 Keys, split, fold_in, bits, uniform, bernoulli, randint, categorical,
 permutation, laplace and gumbel must equal JAX's exactly (float16 gumbel
-within float16 rounding); normal and truncated_normal within 2 ulp, the bound the issue
-sets (they are equal on x86 with FMA, where this was written). 64-bit types
-are compared with JAX in x64 mode in a child process. Every
+within float16 rounding); normal and truncated_normal within 2 ulp, the bound
+the issue sets (they are equal on x86 with FMA, where this was written).
+64-bit types are compared with JAX in x64 mode in a child process. Every
 distribution also passes a Kolmogorov-Smirnov or chi-square test on 200k
 samples with a fresh seed, and the transform rules of the new primitives are
 checked by calling them directly.
