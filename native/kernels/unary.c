@@ -54,7 +54,6 @@ static double erfinv_f64(double y) {
   return x;
 }
 
-
 static inline float sigmoid1_f32(float x) {
   if (x >= 0) return 1.0f / (1.0f + expf(-x));
   float e = expf(x);
@@ -124,7 +123,7 @@ FLOAT_FN(arcsinh, asinhf(x), asinh(x), casinhf(x))
 FLOAT_FN(arccosh, acoshf(x), acosh(x), cacoshf(x))
 FLOAT_FN(arctanh, atanhf(x), atanh(x), catanhf(x))
 FLOAT_FN(sigmoid, sigmoid1_f32(x), sigmoid1_f64(x), 1.0f / (1.0f + cexpf(-x)))
-/* float32 erf and erfinv are XLA's (vmath.h), so that ember and JAX agree bit for bit. */
+/* float32 erf and erfinv are XLA's (vmath.h): ember and JAX agree bit for bit. */
 UNARY(erf_f32, float, float, em_erff_xla(x))
 UNARY(erf_f64, double, double, erf(x))
 UNARY(erfinv_f32_fn, float, float, em_erfinvf_xla(x))
@@ -173,10 +172,6 @@ __attribute__((target("avx2,fma"))) static void erf_f32_hw(int64_t n, const void
   for (int64_t i = 0; i < n; i++) o[i] = em_erff_xla(a[i]);
 }
 
-static int has_fma(void) {
-  __builtin_cpu_init();
-  return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-}
 __attribute__((target("avx2,fma"))) static void log_f32_hw(int64_t n, const void* const* in,
                                                            void* out) {
   const float* a = in[0];
@@ -189,6 +184,11 @@ __attribute__((target("avx2,fma"))) static void log1p_f32_hw(int64_t n, const vo
   const float* a = in[0];
   float* o = out;
   for (int64_t i = 0; i < n; i++) o[i] = em_log1pf_xla(a[i]);
+}
+
+static int has_fma(void) {
+  __builtin_cpu_init();
+  return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
 }
 
 static em_ew_fn erfinv_f32_best(void) { return has_fma() ? erfinv_f32_hw : erfinv_f32_fn; }
