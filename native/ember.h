@@ -73,6 +73,8 @@ enum em_prim {
   EM_P_SORT, EM_P_ARGSORT, EM_P_PARTITION, EM_P_ARGPARTITION,
   /* discrete Fourier transform along one axis */
   EM_P_FFT,
+  /* random numbers (Threefry-2x32 keys), bit casts, fused multiply-add */
+  EM_P_THREEFRY, EM_P_RANDOM, EM_P_BITCAST, EM_P_FMA,
   EM_NUM_PRIMS
 };
 
@@ -87,6 +89,11 @@ enum em_scatter_mode {
  * complex (n//2+1 outputs), complex (n//2+1 inputs) to real. */
 enum em_fft_kind {
   EM_FFT_FORWARD = 0, EM_FFT_INVERSE, EM_FFT_REAL_FORWARD, EM_FFT_REAL_INVERSE
+};
+
+/* What EM_P_RANDOM returns for each key (iparam 0). */
+enum em_random_kind {
+  EM_RANDOM_BITS = 0, EM_RANDOM_UNIFORM, EM_RANDOM_NORMAL, EM_RANDOM_PERMUTATION
 };
 
 /* errors */
