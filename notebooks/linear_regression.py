@@ -4,12 +4,10 @@
 0.5 * mean((X @ w - y)**2). Expected output is near
 `Loss 0.00005, |w-w*| = 0.00364`.
 
-The data are drawn with numpy at the edge; the gradient comes from em.grad,
-and everything else runs on ember arrays.
+Everything runs on ember: the data come from em.random (JAX's Threefry
+generator), the gradient from em.grad.
 """
 import time
-
-import numpy as np
 
 import ember.core as em
 
@@ -18,12 +16,12 @@ num_examples = 1_000
 num_iters = 10_000
 lr = 0.01
 
-rng = np.random.default_rng(0)
-w_star = em.array(rng.standard_normal(num_features).astype(np.float32))
-X = em.array(rng.standard_normal((num_examples, num_features)).astype(np.float32))
-eps = 1e-2 * em.array(rng.standard_normal(num_examples).astype(np.float32))
+em.random.seed(0)
+w_star = em.random.normal((num_features,))
+X = em.random.normal((num_examples, num_features))
+eps = 1e-2 * em.random.normal((num_examples,))
 y = X @ w_star + eps
-w = 1e-2 * em.array(rng.standard_normal(num_features).astype(np.float32))
+w = 1e-2 * em.random.normal((num_features,))
 
 
 def loss_fn(w):
