@@ -63,6 +63,9 @@ enum em_prim {
   EM_P_TAKE, EM_P_TAKE_ALONG_AXIS, EM_P_SCATTER_ALONG_AXIS,
   /* products */
   EM_P_MATMUL,
+  /* linear algebra (LAPACK); decompositions pack their results in one output */
+  EM_P_SOLVE, EM_P_INV, EM_P_SOLVE_TRIANGULAR, EM_P_CHOLESKY, EM_P_QR, EM_P_SVD,
+  EM_P_EIGH, EM_P_EIG, EM_P_LU,
   EM_NUM_PRIMS
 };
 
