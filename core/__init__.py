@@ -9,11 +9,12 @@
 
 Modules: array (the array object), dtypes, device (devices, streams),
 creation, elementwise, reductions, manipulation, indexing, products,
-evaluation, memory, io, utils (tree utilities, also ember.core.utils).
+evaluation, memory, io, linalg (LAPACK-backed linear algebra, also
+ember.core.linalg), utils (tree utilities, also ember.core.utils).
 """
 import math as _math
 
-from . import utils
+from . import linalg, utils
 from .array import array, asarray
 from .creation import (arange, empty, empty_like, eye, full, full_like, identity, linspace,
                        meshgrid, ones, ones_like, tri, zeros, zeros_like)
