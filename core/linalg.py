@@ -132,11 +132,19 @@ def _matrix_diagonal(x, stream=None):
 # ---- solves and inverses ----
 
 
+def _check_vector_rhs(a, b, name):
+    _check_matrices(a, name)
+    if a.shape[-1] != b.shape[0]:
+        raise ValueError(f"[{name}] a of shape {a.shape} and b of shape {b.shape} do not match: "
+                         f"b needs {a.shape[-1]} rows")
+
+
 def solve(a, b, *, stream=None):
     """The solution x of a @ x = b (LAPACK gesv). A 1-D b is a vector; otherwise
     b is (..., n, k), and the batch axes of a and b broadcast."""
     a, b = asarray(a), asarray(b)
     if b.ndim == 1:
+        _check_vector_rhs(a, b, "solve")
         x = _op(lib.EM_P_SOLVE, [a, _mp.expand_dims(b, -1, stream=stream)], stream=stream)
         return _mp.squeeze(x, -1, stream=stream)
     return _op(lib.EM_P_SOLVE, [a, b], stream=stream)
@@ -152,6 +160,7 @@ def solve_triangular(a, b, *, upper=False, stream=None):
     (LAPACK trtrs). Raises on an exact zero on the diagonal."""
     a, b = asarray(a), asarray(b)
     if b.ndim == 1:
+        _check_vector_rhs(a, b, "solve_triangular")
         x = _op(lib.EM_P_SOLVE_TRIANGULAR, [a, _mp.expand_dims(b, -1, stream=stream)],
                 (int(bool(upper)),), stream=stream)
         return _mp.squeeze(x, -1, stream=stream)
@@ -279,10 +288,17 @@ def _lu_parts(a, name, stream):
     return d, parity
 
 
+def _singular(d, stream):
+    """Whether U has an exact zero pivot: numpy then answers det 0 (even
+    beside NaNs), as LAPACK reports the matrix singular."""
+    return _rd.any(d == 0, axis=-1, stream=stream)
+
+
 def det(a, *, stream=None):
     """The determinant, from the LU factorization (as numpy)."""
     d, parity = _lu_parts(asarray(a), "det", stream)
-    return _rd.prod(d, axis=-1, stream=stream) * parity
+    value = _rd.prod(d, axis=-1, stream=stream) * parity
+    return _mp.where(_singular(d, stream), 0.0, value, stream=stream)
 
 
 def slogdet(a, *, stream=None):
@@ -293,8 +309,10 @@ def slogdet(a, *, stream=None):
         unit = d / _mp.where(size == 0, 1.0, size, stream=stream).astype(d.dtype, stream=stream)
     else:
         unit = _ew.sign(d, stream=stream)
-    sign = _rd.prod(unit, axis=-1, stream=stream) * parity
-    return sign, _rd.sum(_ew.log(size, stream=stream), axis=-1, stream=stream)
+    singular = _singular(d, stream)
+    sign = _mp.where(singular, 0.0, _rd.prod(unit, axis=-1, stream=stream) * parity, stream=stream)
+    logdet = _rd.sum(_ew.log(size, stream=stream), axis=-1, stream=stream)
+    return sign, _mp.where(singular, float("-inf"), logdet, stream=stream)
 
 
 # ---- norm and cross ----

@@ -446,7 +446,9 @@ static int svd_one(job* j, int64_t b, char* scratch) {
   } else {
     int info = lp_gesdd(j->dtype, uv ? 'A' : 'N', m, n, a_matrix(j, b), s, u, vt,
                         scratch + l.work, (int)l.lwork, (int*)(scratch + l.iwork));
-    if (info != 0) return info;
+    /* gesdd rejects a matrix holding NaN as a bad argument; numpy reports it
+     * as no convergence, and so do we (the other arguments are always valid). */
+    if (info != 0) return info < 0 ? 1 : info;
   }
   if (!uv) {
     memcpy(out, s, (size_t)(k * j->esize));
