@@ -15,10 +15,10 @@ cotangent of the whole packed output (zero where a result went unused), the
 jvp returns the packed tangent. One primitive per result would recompute the
 factorization once per result and give each rule a partial view.
 
-Dtypes: float64 is kept (as numpy does) and complex64 where LAPACK's routine
-allows it (solve, inv, solve_triangular, cholesky, qr, lu and what is built
-on them); every other dtype computes and returns float32, as mlx.core does.
-eig and eigvals return complex64 (ember has no complex128).
+Dtypes: float64 and complex64 are kept (numpy keeps float64); every other
+dtype computes and returns float32, as mlx.core does. eig and eigvals return
+complex64 (ember has no complex128); singular values and eigh's eigenvalues
+are real.
 
 Errors: shapes are checked when an op is created. Where numpy.linalg raises
 LinAlgError (a singular matrix in solve or inv, a matrix that is not positive
@@ -119,6 +119,11 @@ def _float_dtype(a):
     return a.dtype if a.dtype in (_dt.float64, _dt.complex64) else _dt.float32
 
 
+def _real(x, stream=None):
+    """The real part of a complex64 result that LAPACK returns real (S, w)."""
+    return _ew.real(x, stream=stream) if x.dtype == _dt.complex64 else x
+
+
 def _diag_matrix(v, stream=None):
     """A batch of diagonal matrices from a batch of vectors (..., n)."""
     n = v.shape[-1]
@@ -204,8 +209,8 @@ def pinv(a, *, stream=None):
     cutoff = 1e-15 * _rd.max(s, axis=-1, keepdims=True, stream=stream)
     large = s > cutoff
     s_inv = _mp.where(large, 1.0 / _mp.where(large, s, 1.0, stream=stream), 0.0, stream=stream)
-    return matmul(_mT(vt, stream) * _mp.expand_dims(s_inv, -2, stream=stream), _mT(u, stream),
-                  stream=stream)
+    scaled = _mH(vt, stream) * _mp.expand_dims(s_inv, -2, stream=stream).astype(vt.dtype, stream=stream)
+    return matmul(scaled, _mH(u, stream), stream=stream)
 
 
 # ---- decompositions ----
@@ -222,7 +227,10 @@ def svd(a, compute_uv=True, *, stream=None):
     """The SVD a = U @ diag(S) @ Vt with full U (m, m) and Vt (n, n) (LAPACK
     gesdd); only S (..., min(m, n)), descending, when compute_uv is False."""
     pieces = _decompose(lib.EM_P_SVD, asarray(a), (int(bool(compute_uv)),), stream)
-    return tuple(pieces) if compute_uv else pieces[0]
+    if not compute_uv:
+        return _real(pieces[0], stream)
+    u, s, vt = pieces
+    return u, _real(s, stream), vt
 
 
 def _uplo(UPLO, name):
@@ -232,26 +240,28 @@ def _uplo(UPLO, name):
 
 
 def eigh(a, UPLO="L", *, stream=None):
-    """Eigenvalues (ascending) and eigenvectors (columns) of symmetric matrices,
-    reading the lower (UPLO='L') or upper triangle (LAPACK syevd)."""
+    """Eigenvalues (ascending) and eigenvectors (columns) of symmetric (or
+    Hermitian) matrices, reading the lower (UPLO='L') or upper triangle
+    (LAPACK syevd, heevd)."""
     w, v = _decompose(lib.EM_P_EIGH, asarray(a), (_uplo(UPLO, "eigh"), 1), stream)
-    return w, v
+    return _real(w, stream), v
 
 
 def eigvalsh(a, UPLO="L", *, stream=None):
-    """Eigenvalues (ascending) of symmetric matrices."""
-    return _decompose(lib.EM_P_EIGH, asarray(a), (_uplo(UPLO, "eigvalsh"), 0), stream)[0]
+    """Eigenvalues (ascending) of symmetric (or Hermitian) matrices."""
+    w = _decompose(lib.EM_P_EIGH, asarray(a), (_uplo(UPLO, "eigvalsh"), 0), stream)[0]
+    return _real(w, stream)
 
 
 def eig(a, *, stream=None):
-    """Eigenvalues and right eigenvectors (unit-norm columns) of general real
+    """Eigenvalues and right eigenvectors (unit-norm columns) of general
     matrices, as complex64 (LAPACK geev)."""
     w, v = _decompose(lib.EM_P_EIG, asarray(a), (1,), stream)
     return w, v
 
 
 def eigvals(a, *, stream=None):
-    """Eigenvalues of general real matrices, as complex64."""
+    """Eigenvalues of general matrices, as complex64."""
     return _decompose(lib.EM_P_EIG, asarray(a), (0,), stream)[0]
 
 
@@ -419,13 +429,16 @@ def cross(a, b, axis=-1, *, stream=None):
 
 # ---- transform rules ----
 #
-# The standard matrix-calculus formulas, written with ember ops. They are
-# derived for real matrices; solve, inv, solve_triangular and lu are
-# holomorphic, so their rules hold for complex64 as written (plain
-# transposes). eigh and cholesky rules treat the input as the symmetric
-# matrix its one triangle defines: tangents and cotangents are symmetrized
-# (as JAX does). Every vmap moves the batch axis to the front: the kernels
-# batch over leading axes and the solves broadcast them.
+# The standard matrix-calculus formulas, written with ember ops and derived
+# for real matrices. solve, inv, solve_triangular, lu and eigenvalues (eig)
+# are holomorphic, so their rules hold for complex64 as written (plain
+# transposes; a vjp is the transpose under the pairing Re(sum(a * b)), as in
+# JAX). cholesky, qr, svd and eigh are not holomorphic: their rules refuse
+# complex64 inputs rather than answer with the real formulas. eigh and
+# cholesky rules treat the input as the symmetric matrix its one triangle
+# defines: tangents and cotangents are symmetrized (as JAX does). Every vmap
+# moves the batch axis to the front: the kernels batch over leading axes and
+# the solves broadcast them.
 
 
 def _solve_op(a, b, upper=None):
@@ -440,6 +453,11 @@ def _tri(x, upper):
 
 def _sym(x):
     return (x + _mT(x)) * 0.5
+
+
+def _real_only(node):
+    if node.inputs[0].dtype == _dt.complex64:
+        raise NotImplementedError(f"[{node.name}] derivatives for complex64 inputs are not implemented")
 
 
 def _times_inv_upper(x, r):
@@ -525,6 +543,7 @@ def _phi(x):
 
 
 def _cholesky_jvp(node, tangents):
+    _real_only(node)
     (da,) = tangents
     if da is None:
         return None
@@ -537,6 +556,7 @@ def _cholesky_jvp(node, tangents):
 
 
 def _cholesky_vjp(node, cotangent):
+    _real_only(node)
     upper = node.ip[0]
     lower = _mT(node.out) if upper else node.out
     cl = _mT(cotangent) if upper else cotangent
@@ -566,6 +586,7 @@ def _qr_tall_vjp(q, r, cq, cr):
 
 
 def _qr_jvp(node, tangents):
+    _real_only(node)
     (da,) = tangents
     if da is None:
         return None
@@ -582,6 +603,7 @@ def _qr_jvp(node, tangents):
 
 
 def _qr_vjp(node, cotangent):
+    _real_only(node)
     a = node.inputs[0]
     m, n = a.shape[-2:]
     q, r = _results(node)
@@ -613,6 +635,7 @@ def _eigh_parts(node):
 
 
 def _eigh_jvp(node, tangents):
+    _real_only(node)
     (da,) = tangents
     if da is None:
         return None
@@ -625,6 +648,7 @@ def _eigh_jvp(node, tangents):
 
 
 def _eigh_vjp(node, cotangent):
+    _real_only(node)
     w, v = _eigh_parts(node)
     pieces = _unpack(cotangent, w.shape[:-1], _layout(node.prim, node.inputs[0].shape, node.ip))
     inner = _diag_matrix(pieces[0])
@@ -652,6 +676,7 @@ def _safe_inverse(s):
 
 
 def _svd_jvp(node, tangents):
+    _real_only(node)
     (da,) = tangents
     if da is None:
         return None
@@ -681,6 +706,7 @@ def _svd_jvp(node, tangents):
 
 
 def _svd_vjp(node, cotangent):
+    _real_only(node)
     m, n = node.inputs[0].shape[-2:]
     k = min(m, n)
     u, s, vt = _svd_parts(node)

@@ -27,6 +27,7 @@
  *   QR     -> (..., m*k + k*n): Q (m, k), R (k, n); k = min(m, n)
  *   SVD             ip: compute_uv -> (..., m*m + k + n*n): U, S, Vt; or S (..., k)
  *   EIGH            ip: upper, vectors -> (..., n + n*n): w, V; or w (..., n)
+ *                   (S and w are real: complex64 inputs store them with zero imaginary parts)
  *   EIG             ip: vectors -> complex64 (..., n + n*n): w, V; or w (..., n)
  *   LU     -> (..., m*n + k + m): LU (m, n), pivots (k), p (m), as floats;
  *                  pivots are 0-based row swaps, p the row indices with A = L[p] @ U
@@ -628,13 +629,8 @@ static em_array* rule_matmul(int prim, int nin, em_array** in, int nip, const in
 
 /* The dtype LAPACK runs in: float64 and complex64 stay, everything else is
  * computed (and returned) as float32. */
-static int linalg_dtype(int prim, int dtype, int allow_complex, int* out) {
-  if (dtype == EM_COMPLEX64 && !allow_complex) {
-    em_fail(EM_TYPE_ERROR, "[%s] complex64 inputs are not supported", em_prim_name(prim));
-    return 0;
-  }
-  *out = (dtype == EM_FLOAT64 || dtype == EM_COMPLEX64) ? dtype : EM_FLOAT32;
-  return 1;
+static int linalg_dtype(int dtype) {
+  return (dtype == EM_FLOAT64 || dtype == EM_COMPLEX64) ? dtype : EM_FLOAT32;
 }
 
 static int check_matrices(int prim, const em_array* a, int square) {
@@ -662,10 +658,8 @@ static em_array* rule_decomposition(int prim, int nin, em_array** in, int nip, c
               : prim == EM_P_EIGH ? 2 : 0;
   if (nip != want_ip)
     return em_fail(EM_VALUE_ERROR, "[%s] expected %d parameters, got %d", em_prim_name(prim), want_ip, nip);
-  int real_only = prim == EM_P_SVD || prim == EM_P_EIGH || prim == EM_P_EIG;
-  int dtype;
-  if (!check_matrices(prim, a, square) || !linalg_dtype(prim, a->dtype, !real_only, &dtype))
-    return NULL;
+  if (!check_matrices(prim, a, square)) return NULL;
+  int dtype = linalg_dtype(a->dtype);
   int nd = a->ndim;
   int64_t m = a->shape[nd - 2], n = a->shape[nd - 1], k = m < n ? m : n;
   int64_t shape[EM_MAX_NDIM];
@@ -713,8 +707,7 @@ static em_array* rule_solve(int prim, int nin, em_array** in, int nip, const int
                      em_prim_name(prim), shape_str(b1, a), shape_str(b2, b));
     shape[d] = sa == 1 ? sb : sa;
   }
-  int dtype;
-  if (!linalg_dtype(prim, em_promote_types(a->dtype, b->dtype), 1, &dtype)) return NULL;
+  int dtype = linalg_dtype(em_promote_types(a->dtype, b->dtype));
   /* Broadcast both inputs to the output's batch shape. */
   em_array* full[2] = {NULL, NULL};
   em_array* out = NULL;

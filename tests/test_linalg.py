@@ -346,6 +346,29 @@ def test_complex_cholesky(rng):
     np.testing.assert_allclose(npa(la.cholesky(em.array(a))), np.linalg.cholesky(a), rtol=1e-4, atol=1e-5)
 
 
+def test_complex_svd_eigh_eig(rng):
+    t = dict(rtol=1e-4, atol=1e-4)
+    a = (rng.standard_normal((2, 5, 3)) + 1j * rng.standard_normal((2, 5, 3))).astype(np.complex64)
+    u, s, vt = (npa(x) for x in la.svd(em.array(a)))
+    assert s.dtype == np.float32 and u.dtype == np.complex64
+    np.testing.assert_allclose(s, np.linalg.svd(a, compute_uv=False), **t)
+    np.testing.assert_allclose((u[..., :, :3] * s[..., None, :]) @ vt[..., :3, :], a, **t)
+    np.testing.assert_allclose(npa(la.svd(em.array(a), compute_uv=False)), s, **t)
+    np.testing.assert_allclose(npa(la.pinv(em.array(a))), np.linalg.pinv(a), **t)
+    x = a[:, :3]
+    h = x @ np.conj(np.swapaxes(x, -1, -2))
+    for uplo in ("L", "U"):
+        w, v = (npa(y) for y in la.eigh(em.array(h), UPLO=uplo))
+        assert w.dtype == np.float32
+        np.testing.assert_allclose(w, np.linalg.eigvalsh(h), **t)
+        np.testing.assert_allclose(h @ v, v * w[..., None, :], **t)
+        np.testing.assert_allclose(npa(la.eigvalsh(em.array(h), UPLO=uplo)), np.linalg.eigvalsh(h), **t)
+    w, v = (npa(y) for y in la.eig(em.array(x)))
+    np.testing.assert_allclose(np.sort_complex(w), np.sort_complex(np.linalg.eigvals(x)), **t)
+    np.testing.assert_allclose(x @ v, v * w[..., None, :], **t)
+    np.testing.assert_allclose(npa(la.norm(em.array(x), 2, axis=(1, 2))), np.linalg.norm(x, 2, axis=(1, 2)), **t)
+
+
 # ---- norm and cross ----
 
 VECTOR_ORDS = [None, 2, 1, 0, np.inf, -np.inf, 3, 0.5, -1, -2]
@@ -467,8 +490,6 @@ def test_mismatched_right_hand_sides():
 def test_argument_errors():
     with pytest.raises(ValueError, match=r"\[eigh\] UPLO must be 'L' or 'U'"):
         la.eigh(em.eye(2), UPLO="X")
-    with pytest.raises(TypeError, match=r"\[svd\] complex64 inputs are not supported"):
-        la.svd(em.array(np.eye(2, dtype=np.complex64)))
     with pytest.raises(ValueError, match=r"\[norm\] invalid norm order 'fro' for vectors"):
         la.norm(em.zeros(3), "fro")
     with pytest.raises(ValueError, match=r"\[norm\] invalid norm order 3 for matrices"):
@@ -520,6 +541,21 @@ RULE_CASES = {
     "lu_square": (lib.EM_P_LU, (), lambda r: [r.standard_normal((2, 4, 4))]),
     "lu_tall": (lib.EM_P_LU, (), lambda r: [r.standard_normal((5, 3))]),
     "lu_wide": (lib.EM_P_LU, (), lambda r: [r.standard_normal((2, 3, 5))]),
+}
+
+def complex_matrix(r, shape, well_conditioned=True):
+    a = (r.standard_normal(shape) + 1j * r.standard_normal(shape)) / np.sqrt(shape[-1]) * 0.5
+    return (a + 2 * np.eye(shape[-1]) if well_conditioned else a).astype(np.complex64)
+
+
+# complex64 inputs of the holomorphic primitives (their rules hold as written)
+COMPLEX_RULE_CASES = {
+    "solve": (lib.EM_P_SOLVE, (), lambda r: [complex_matrix(r, (2, 3, 3)), complex_matrix(r, (2, 3, 2), False)]),
+    "inv": (lib.EM_P_INV, (), lambda r: [complex_matrix(r, (3, 3))]),
+    "solve_triangular": (lib.EM_P_SOLVE_TRIANGULAR, (1,),
+                         lambda r: [complex_matrix(r, (3, 3)), complex_matrix(r, (3, 2), False)]),
+    "lu": (lib.EM_P_LU, (), lambda r: [complex_matrix(r, (2, 4, 3), False)]),
+    "eigvals": (lib.EM_P_EIG, (0,), lambda r: [complex_matrix(r, (3, 3), False)]),
 }
 
 SYMMETRIC_INPUT = {lib.EM_P_CHOLESKY, lib.EM_P_EIGH}
@@ -611,6 +647,40 @@ def test_eig_vector_derivatives_are_refused(rng):
         rules_of(lib.EM_P_EIG).jvp(node, [em.array(a)])
     with pytest.raises(NotImplementedError, match=r"\[eig\] derivatives of eigenvectors"):
         rules_of(lib.EM_P_EIG).vjp(node, node.out)
+
+
+@pytest.mark.parametrize("case", sorted(COMPLEX_RULE_CASES))
+def test_complex_holomorphic_rules(rng, case):
+    prim, ip, make = COMPLEX_RULE_CASES[case]
+    inputs = make(rng)
+    node = node_of(prim, [em.array(x) for x in inputs], ip)
+    tangents = [complex_matrix(rng, x.shape, False) for x in inputs]
+    shape = node.out.shape
+    cotangent = (rng.standard_normal(shape) + 1j * rng.standard_normal(shape)).astype(np.complex64)
+    jvp = npa(rules_of(prim).jvp(node, [em.array(t) for t in tangents]))
+    eps = 1e-2
+    plus = outputs(prim, [x + eps * t for x, t in zip(inputs, tangents)], ip)
+    minus = outputs(prim, [x - eps * t for x, t in zip(inputs, tangents)], ip)
+    a_shape = inputs[0].shape
+    np.testing.assert_allclose(compared(prim, ip, a_shape, jvp),
+                               compared(prim, ip, a_shape, (plus - minus) / (2 * eps)), rtol=2e-3, atol=2e-3)
+    vjp = rules_of(prim).vjp(node, em.array(cotangent))
+    lhs = np.real(np.sum(cotangent.astype(np.complex128) * jvp))
+    rhs = np.real(sum(np.sum(npa(c).astype(np.complex128) * t) for c, t in zip(vjp, tangents)))
+    np.testing.assert_allclose(lhs, rhs, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("prim, ip", [(lib.EM_P_CHOLESKY, (0,)), (lib.EM_P_QR, ()), (lib.EM_P_SVD, (1,)),
+                                      (lib.EM_P_EIGH, (0, 1))])
+def test_non_holomorphic_rules_refuse_complex(rng, prim, ip):
+    x = complex_matrix(rng, (3, 3))
+    a = x @ np.conj(x.T)
+    node = node_of(prim, [em.array(a)], ip)
+    name = rules_of(prim).name
+    with pytest.raises(NotImplementedError, match=rf"\[{name}\] derivatives for complex64 inputs"):
+        rules_of(prim).jvp(node, [em.array(a)])
+    with pytest.raises(NotImplementedError, match=rf"\[{name}\] derivatives for complex64 inputs"):
+        rules_of(prim).vjp(node, node.out)
 
 
 @pytest.mark.parametrize("case", sorted(RULE_CASES))

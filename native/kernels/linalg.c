@@ -397,39 +397,64 @@ int em_kernel_qr(em_array* out) {
   return finish(&j, "QR factorization failed");
 }
 
+/* ---- svd, eigh, eig: real results of complex inputs ---- */
+
+/* Bytes of one real number of dtype's precision (singular values and
+ * Hermitian eigenvalues are real even for complex inputs). */
+static int real_size(int dt) { return dt == EM_COMPLEX64 ? 4 : em_dtype_size(dt); }
+
+/* Writes n real values of dtype `dt`'s precision into a packed output of dtype
+ * dt (complex outputs get a zero imaginary part; core/linalg.py takes the real part). */
+static void store_reals(int dt, char* dst, const char* src, int64_t n) {
+  if (dt != EM_COMPLEX64) {
+    memcpy(dst, src, (size_t)(n * em_dtype_size(dt)));
+    return;
+  }
+  for (int64_t i = 0; i < n; i++) ((c64*)dst)[i] = ((const float*)src)[i];
+}
+
+static int64_t align16(int64_t bytes) { return (bytes + 15) / 16 * 16; }
+
 /* ---- svd (ip0: compute_uv): packed U (m x m), S (k), Vt (n x n), or S ---- */
 
 static int lp_gesdd(int dt, char jobz, int m, int n, void* a, void* s, void* u, void* vt,
-                    void* work, int lwork, int* iwork) {
+                    void* work, int lwork, void* rwork, int* iwork) {
   int lda = lapack_dim(m), ldu = lapack_dim(m), ldvt = lapack_dim(n);
   if (dt == EM_FLOAT32)
     return scipy_LAPACKE_sgesdd_work(COL, jobz, m, n, a, lda, s, u, ldu, vt, ldvt, work, lwork, iwork);
-  return scipy_LAPACKE_dgesdd_work(COL, jobz, m, n, a, lda, s, u, ldu, vt, ldvt, work, lwork, iwork);
+  if (dt == EM_FLOAT64)
+    return scipy_LAPACKE_dgesdd_work(COL, jobz, m, n, a, lda, s, u, ldu, vt, ldvt, work, lwork, iwork);
+  return scipy_LAPACKE_cgesdd_work(COL, jobz, m, n, a, lda, s, u, ldu, vt, ldvt, work, lwork, rwork,
+                                   iwork);
 }
 
 typedef struct {
-  int64_t u, vt, s, iwork, work, lwork; /* byte offsets in scratch; lwork in elements */
+  int64_t u, vt, s, iwork, rwork, work, lwork; /* byte offsets in scratch; lwork in elements */
 } svd_scratch;
 
 static svd_scratch svd_layout(int dt, int64_t m, int64_t n, int compute_uv) {
   svd_scratch l;
   int es = em_dtype_size(dt);
-  int64_t k = m < n ? m : n;
+  int64_t k = m < n ? m : n, big = m > n ? m : n;
   char query[16] = {0}, dummy[16] = {0};
   int idummy[8] = {0};
   l.lwork = 1;
   if (k > 0) {
     lp_gesdd(dt, compute_uv ? 'A' : 'N', (int)m, (int)n, dummy, dummy, dummy, dummy, query, -1,
-             idummy);
+             dummy, idummy);
     l.lwork = queried_size(dt, query);
   }
+  /* cgesdd's real workspace, as its documentation sizes it. */
+  int64_t rwork = dt != EM_COMPLEX64 ? 0
+                : compute_uv ? k * (5 * k + 7 > 2 * big + 2 * k + 1 ? 5 * k + 7 : 2 * big + 2 * k + 1)
+                : 7 * k + 1;
   int64_t usize = compute_uv ? m * m : 1, vtsize = compute_uv ? n * n : 1;
   l.u = 0;
   l.vt = l.u + usize * es;
   l.s = l.vt + vtsize * es;
-  l.iwork = l.s + (k + 1) * es;
-  l.work = l.iwork + (8 * k + 2) * (int64_t)sizeof(int);
-  l.work = (l.work + 15) / 16 * 16;
+  l.iwork = align16(l.s + (k + 1) * real_size(dt));
+  l.rwork = align16(l.iwork + (8 * k + 2) * (int64_t)sizeof(int));
+  l.work = align16(l.rwork + (rwork + 1) * real_size(dt));
   return l;
 }
 
@@ -444,18 +469,18 @@ static int svd_one(job* j, int64_t b, char* scratch) {
       set_identity(j->dtype, vt, j->n);
     }
   } else {
-    int info = lp_gesdd(j->dtype, uv ? 'A' : 'N', m, n, a_matrix(j, b), s, u, vt,
-                        scratch + l.work, (int)l.lwork, (int*)(scratch + l.iwork));
+    int info = lp_gesdd(j->dtype, uv ? 'A' : 'N', m, n, a_matrix(j, b), s, u, vt, scratch + l.work,
+                        (int)l.lwork, scratch + l.rwork, (int*)(scratch + l.iwork));
     /* gesdd rejects a matrix holding NaN as a bad argument; numpy reports it
      * as no convergence, and so do we (the other arguments are always valid). */
     if (info != 0) return info < 0 ? 1 : info;
   }
   if (!uv) {
-    memcpy(out, s, (size_t)(k * j->esize));
+    store_reals(j->dtype, out, s, k);
     return 0;
   }
   store_rowmajor(j->esize, out, u, j->m, j->m, lapack_dim(m), FULL);
-  memcpy(out + j->m * j->m * j->esize, s, (size_t)(k * j->esize));
+  store_reals(j->dtype, out + j->m * j->m * j->esize, s, k);
   store_rowmajor(j->esize, out + (j->m * j->m + k) * j->esize, vt, j->n, j->n, lapack_dim(n), FULL);
   return 0;
 }
@@ -475,32 +500,38 @@ int em_kernel_svd(em_array* out) {
 
 /* ---- eigh (ip0: upper, ip1: eigenvectors): packed w (n), V (n x n), or w ---- */
 
+/* lwork, lrwork, liwork < 0 ask for the sizes (work[0], rwork[0], iwork[0]). */
 static int lp_syevd(int dt, char jobz, char uplo, int n, void* a, void* w, void* work, int lwork,
-                    int* iwork, int liwork) {
+                    void* rwork, int lrwork, int* iwork, int liwork) {
   int ld = lapack_dim(n);
   if (dt == EM_FLOAT32)
     return scipy_LAPACKE_ssyevd_work(COL, jobz, uplo, n, a, ld, w, work, lwork, iwork, liwork);
-  return scipy_LAPACKE_dsyevd_work(COL, jobz, uplo, n, a, ld, w, work, lwork, iwork, liwork);
+  if (dt == EM_FLOAT64)
+    return scipy_LAPACKE_dsyevd_work(COL, jobz, uplo, n, a, ld, w, work, lwork, iwork, liwork);
+  return scipy_LAPACKE_cheevd_work(COL, jobz, uplo, n, a, ld, w, work, lwork, rwork, lrwork, iwork,
+                                   liwork);
 }
 
 typedef struct {
-  int64_t w, iwork, work, lwork, liwork;
+  int64_t w, iwork, liwork, rwork, lrwork, work, lwork;
 } eigh_scratch;
 
 static eigh_scratch eigh_layout(int dt, int64_t n, int vectors) {
   eigh_scratch l;
   char query[16] = {0}, dummy[16] = {0};
+  float rquery[4] = {0};
   int iquery = 1;
-  l.lwork = l.liwork = 1;
+  l.lwork = l.liwork = l.lrwork = 1;
   if (n > 0) {
-    lp_syevd(dt, vectors ? 'V' : 'N', 'L', (int)n, dummy, dummy, query, -1, &iquery, -1);
+    lp_syevd(dt, vectors ? 'V' : 'N', 'L', (int)n, dummy, dummy, query, -1, rquery, -1, &iquery, -1);
     l.lwork = queried_size(dt, query);
     l.liwork = iquery + 1;
+    if (dt == EM_COMPLEX64) l.lrwork = (int64_t)rquery[0] + 1;
   }
   l.w = 0;
-  l.iwork = (n + 2) * em_dtype_size(dt);
-  l.work = l.iwork + l.liwork * (int64_t)sizeof(int);
-  l.work = (l.work + 15) / 16 * 16;
+  l.iwork = align16((n + 2) * real_size(dt));
+  l.rwork = align16(l.iwork + l.liwork * (int64_t)sizeof(int));
+  l.work = align16(l.rwork + l.lrwork * real_size(dt));
   return l;
 }
 
@@ -511,10 +542,11 @@ static int eigh_one(job* j, int64_t b, char* scratch) {
   char* out = out_matrix(j, b);
   if (n > 0) {
     int info = lp_syevd(j->dtype, vectors ? 'V' : 'N', j->ip0 ? 'U' : 'L', n, a, scratch + l.w,
-                        scratch + l.work, (int)l.lwork, (int*)(scratch + l.iwork), (int)l.liwork);
+                        scratch + l.work, (int)l.lwork, scratch + l.rwork, (int)l.lrwork,
+                        (int*)(scratch + l.iwork), (int)l.liwork);
     if (info != 0) return info;
   }
-  memcpy(out, scratch + l.w, (size_t)(j->n * j->esize));
+  store_reals(j->dtype, out, scratch + l.w, j->n);
   if (vectors) store_rowmajor(j->esize, out + j->n * j->esize, a, j->n, j->n, lapack_dim(n), FULL);
   return 0;
 }
@@ -532,21 +564,26 @@ int em_kernel_eigh(em_array* out) {
   return finish(&j, "eigenvalues did not converge");
 }
 
-/* ---- eig (ip0: eigenvectors): complex64 packed w (n), V (n x n), or w ---- */
+/* ---- eig (ip0: eigenvectors): complex64 packed w (n), V (n x n), or w ----
+ * Real inputs: geev returns w as (wr, wi) and a complex pair's vectors as the
+ * real and imaginary parts in two columns. Complex inputs: w and V as they are. */
 
 static int lp_geev(int dt, char jobvr, int n, void* a, void* wr, void* wi, void* vr, void* work,
-                   int lwork) {
+                   int lwork, void* rwork) {
   int ld = lapack_dim(n);
   char vl[16];
   if (dt == EM_FLOAT32)
     return scipy_LAPACKE_sgeev_work(COL, 'N', jobvr, n, a, ld, wr, wi, (float*)vl, 1, vr, ld, work,
                                     lwork);
-  return scipy_LAPACKE_dgeev_work(COL, 'N', jobvr, n, a, ld, wr, wi, (double*)vl, 1, vr, ld, work,
-                                  lwork);
+  if (dt == EM_FLOAT64)
+    return scipy_LAPACKE_dgeev_work(COL, 'N', jobvr, n, a, ld, wr, wi, (double*)vl, 1, vr, ld, work,
+                                    lwork);
+  return scipy_LAPACKE_cgeev_work(COL, 'N', jobvr, n, a, ld, wr, (c64*)vl, 1, vr, ld, work, lwork,
+                                  rwork);
 }
 
 typedef struct {
-  int64_t wr, wi, vr, work, lwork;
+  int64_t wr, wi, vr, rwork, work, lwork;
 } eig_scratch;
 
 static eig_scratch eig_layout(int dt, int64_t n, int vectors) {
@@ -555,19 +592,42 @@ static eig_scratch eig_layout(int dt, int64_t n, int vectors) {
   char query[16] = {0}, dummy[16] = {0};
   l.lwork = 1;
   if (n > 0) {
-    lp_geev(dt, vectors ? 'V' : 'N', (int)n, dummy, dummy, dummy, dummy, query, -1);
+    lp_geev(dt, vectors ? 'V' : 'N', (int)n, dummy, dummy, dummy, dummy, query, -1, dummy);
     l.lwork = queried_size(dt, query);
   }
   l.wr = 0;
   l.wi = (n + 1) * es;
   l.vr = l.wi + (n + 1) * es;
-  l.work = l.vr + (vectors ? n * n : 1) * es;
-  l.work = (l.work + 15) / 16 * 16;
+  l.rwork = align16(l.vr + (vectors ? n * n : 1) * es);
+  l.work = align16(l.rwork + (2 * n + 1) * real_size(dt));
   return l;
 }
 
 static double real_at(int dt, const char* p, int64_t i) {
   return dt == EM_FLOAT32 ? ((const float*)p)[i] : ((const double*)p)[i];
+}
+
+/* Writes a real geev's eigenvalues and vectors as complex64. */
+static void store_real_eig(int dt, int64_t n, const char* wr, const char* wi, const char* vr,
+                           c64* out, int vectors) {
+  for (int64_t k = 0; k < n; k++) out[k] = (float)real_at(dt, wr, k) + I * (float)real_at(dt, wi, k);
+  if (!vectors) return;
+  /* A complex pair (w_k, conj w_k) stores v_k = vr[:, k] + i vr[:, k + 1]. */
+  c64* v = out + n;
+  for (int64_t k = 0; k < n; k++) {
+    double im = real_at(dt, wi, k);
+    for (int64_t r = 0; r < n; r++) {
+      double re = real_at(dt, vr, r + k * n);
+      if (im == 0) {
+        v[r * n + k] = (float)re;
+      } else if (im > 0 && k + 1 < n) {
+        double ii = real_at(dt, vr, r + (k + 1) * n);
+        v[r * n + k] = (float)re + I * (float)ii;
+        v[r * n + k + 1] = (float)re - I * (float)ii;
+      }
+    }
+    if (im > 0) k++;
+  }
 }
 
 static int eig_one(job* j, int64_t b, char* scratch) {
@@ -577,25 +637,13 @@ static int eig_one(job* j, int64_t b, char* scratch) {
   c64* out = (c64*)data_of(j->out) + b * j->packed;
   if (n == 0) return 0;
   int info = lp_geev(dt, vectors ? 'V' : 'N', n, a_matrix(j, b), wr, wi, vr, scratch + l.work,
-                     (int)l.lwork);
+                     (int)l.lwork, scratch + l.rwork);
   if (info != 0) return info;
-  for (int64_t k = 0; k < j->n; k++) out[k] = (float)real_at(dt, wr, k) + I * (float)real_at(dt, wi, k);
-  if (!vectors) return 0;
-  /* A complex pair (w_k, conj w_k) stores v_k = vr[:, k] + i vr[:, k + 1]. */
-  c64* v = out + j->n;
-  for (int64_t k = 0; k < j->n; k++) {
-    double im = real_at(dt, wi, k);
-    for (int64_t r = 0; r < j->n; r++) {
-      double re = real_at(dt, vr, r + k * j->n);
-      if (im == 0) {
-        v[r * j->n + k] = (float)re;
-      } else if (im > 0 && k + 1 < j->n) {
-        double ii = real_at(dt, vr, r + (k + 1) * j->n);
-        v[r * j->n + k] = (float)re + I * (float)ii;
-        v[r * j->n + k + 1] = (float)re - I * (float)ii;
-      }
-    }
-    if (im > 0) k++;
+  if (dt != EM_COMPLEX64) {
+    store_real_eig(dt, j->n, wr, wi, vr, out, vectors);
+  } else {
+    memcpy(out, wr, (size_t)(j->n * sizeof(c64)));
+    if (vectors) store_rowmajor(sizeof(c64), (char*)(out + j->n), vr, j->n, j->n, lapack_dim(n), FULL);
   }
   return 0;
 }
