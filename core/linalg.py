@@ -410,12 +410,18 @@ def norm(a, /, ord=None, axis=None, keepdims=False, *, stream=None):
 
 
 def cross(a, b, axis=-1, *, stream=None):
-    """The cross product of 3-element vectors along `axis` (inputs broadcast)."""
+    """The cross product of vectors along `axis` (inputs broadcast); a vector
+    of 2 elements has a third one of zero (as in mlx.core)."""
     a, b = asarray(a), asarray(b)
+    padded = []
     for name, x in (("a", a), ("b", b)):
-        if x.ndim == 0 or not -x.ndim <= axis < x.ndim or x.shape[axis] != 3:
-            raise ValueError(f"[cross] {name} of shape {x.shape} needs 3 elements on axis {axis}")
-    a, b = _mp.broadcast_arrays(a, b, stream=stream)
+        if x.ndim == 0 or not -x.ndim <= axis < x.ndim or x.shape[axis] not in (2, 3):
+            raise ValueError(f"[cross] {name} of shape {x.shape} needs 2 or 3 elements on axis {axis}")
+        if x.shape[axis] == 2:
+            zero_shape = tuple(1 if d == axis % x.ndim else s for d, s in enumerate(x.shape))
+            x = _mp.concatenate([x, zeros(zero_shape, x.dtype, stream=stream)], axis=axis, stream=stream)
+        padded.append(x)
+    a, b = _mp.broadcast_arrays(*padded, stream=stream)
     ax = axis % a.ndim
 
     def part(x, i):

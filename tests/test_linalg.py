@@ -422,10 +422,20 @@ def test_cross(rng, axis):
     b = rng.standard_normal(shape).astype(np.float32)
     np.testing.assert_allclose(npa(la.cross(em.array(a), em.array(b), axis=axis)),
                                np.cross(a, b, axis=axis), rtol=1e-5, atol=1e-6)
-    v = rng.standard_normal(3).astype(np.float32)
-    np.testing.assert_allclose(npa(la.cross(em.array(a), em.array(v), axis=-1)) if axis in (-1, 2) else
-                               npa(la.cross(em.array(np.moveaxis(a, axis, -1)), em.array(v))),
-                               np.cross(np.moveaxis(a, axis, -1), v), rtol=1e-5, atol=1e-6)
+    v = rng.standard_normal(3).astype(np.float32)  # broadcast against a batch
+    last = np.moveaxis(a, axis, -1)
+    np.testing.assert_allclose(npa(la.cross(em.array(last), em.array(v))), np.cross(last, v),
+                               rtol=1e-5, atol=1e-6)
+
+
+def test_cross_pads_two_element_vectors(rng):
+    a = rng.standard_normal((4, 2)).astype(np.float32)
+    b = rng.standard_normal((4, 3)).astype(np.float32)
+    padded = np.concatenate([a, np.zeros((4, 1), np.float32)], axis=-1)
+    np.testing.assert_allclose(npa(la.cross(em.array(a), em.array(b))), np.cross(padded, b),
+                               rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(npa(la.cross(em.array(a), em.array(a[::-1]))),
+                               np.cross(padded, padded[::-1]), rtol=1e-5, atol=1e-6)
 
 
 def test_linalg_is_reachable_as_em_linalg():
@@ -498,7 +508,7 @@ def test_argument_errors():
         la.norm(em.zeros((2, 3, 3)), 2)
     with pytest.raises(ValueError, match=r"\[norm\] axis 3 is out of bounds"):
         la.norm(em.zeros((3, 3)), axis=3)
-    with pytest.raises(ValueError, match=r"\[cross\] a of shape \(4,\) needs 3 elements on axis -1"):
+    with pytest.raises(ValueError, match=r"\[cross\] a of shape \(4,\) needs 2 or 3 elements on axis -1"):
         la.cross(em.zeros(4), em.zeros(3))
 
 
