@@ -633,9 +633,13 @@ def test_vjp_is_adjoint_of_jvp(rng, case):
 
 
 def test_vjp_matches_jax_for_cholesky_and_eigh(rng):
-    jax = pytest.importorskip("jax")
-    jax.config.update("jax_enable_x64", True)
+    import jax
     import jax.numpy as jnp
+    with jax.enable_x64(True):  # scoped: other test files use JAX in float32
+        check_against_jax(rng, jax, jnp)
+
+
+def check_against_jax(rng, jax, jnp):
     a = spd(rng, (4, 4), np.float64)
     ct = rng.standard_normal((4, 4))
     node = node_of(lib.EM_P_CHOLESKY, [em.array(a)], (0,))

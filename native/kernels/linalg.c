@@ -95,7 +95,7 @@ static void set_identity(int dtype, char* a, int64_t n) {
 
 /* ---- LAPACK by dtype (float32, float64, complex64) ---- */
 
-#define COL LAPACK_COL_MAJOR
+static const int COL = LAPACK_COL_MAJOR;
 
 static int lp_gesv(int dt, int n, int nrhs, void* a, int* ipiv, void* b) {
   int ld = lapack_dim(n);
@@ -166,14 +166,17 @@ struct job {
   int64_t ip0, ip1;     /* the primitive's parameters */
   const void* layout;   /* the kernel's scratch layout, computed once */
   matrix_fn fn;
-  int* infos;           /* per matrix; error codes < 0 are out-of-memory */
+  int* infos;           /* LAPACK's info per matrix, or NO_SCRATCH */
 };
+
+/* The info of a matrix whose thread could not allocate its scratch space. */
+enum { NO_SCRATCH = -1000000 };
 
 static void run_range(void* ctx, int64_t lo, int64_t hi) {
   job* j = ctx;
   char* scratch = j->scratch_bytes ? malloc((size_t)j->scratch_bytes) : NULL;
   if (j->scratch_bytes && !scratch) {
-    for (int64_t b = lo; b < hi; b++) j->infos[b] = -1000;
+    for (int64_t b = lo; b < hi; b++) j->infos[b] = NO_SCRATCH;
     return;
   }
   for (int64_t b = lo; b < hi; b++) j->infos[b] = j->fn(j, b, scratch);
@@ -204,7 +207,7 @@ static int run_batch(job* j, int64_t count, const char* what) {
   for (int64_t b = 0; b < count && status == EM_OK; b++) {
     int info = j->infos[b];
     if (info == 0) continue;
-    if (info == -1000) {
+    if (info == NO_SCRATCH) {
       status = EM_MEMORY_ERROR;
       em_fail(status, "[%s] out of memory", op);
     } else if (info < 0) {
@@ -220,8 +223,7 @@ static int run_batch(job* j, int64_t count, const char* what) {
   return status;
 }
 
-/* Sets up j for out and its first input (and second, for solves): copies
- * the inputs column-major and allocates out. */
+/* Sets up j for out (dims from its first input) and allocates out. */
 static int begin(job* j, em_array* out, matrix_fn fn, int64_t packed, int64_t scratch_bytes) {
   em_array* x = out->inputs[0];
   memset(j, 0, sizeof *j);
