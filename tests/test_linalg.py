@@ -734,3 +734,25 @@ def test_every_linalg_primitive_has_rules():
                  lib.EM_P_QR, lib.EM_P_SVD, lib.EM_P_EIGH, lib.EM_P_EIG, lib.EM_P_LU):
         rules = rules_of(prim)
         assert callable(rules.jvp) and callable(rules.vjp) and callable(rules.vmap)
+
+
+def test_vmap_of_solves_over_the_right_hand_side(rng):
+    a = general(rng, (3, 4, 4), np.float64)
+    bs = rng.standard_normal((5, 3, 4, 2))
+    for prim, ip in ((lib.EM_P_SOLVE, ()), (lib.EM_P_SOLVE_TRIANGULAR, (1,))):
+        node = node_of(prim, [em.array(a), em.array(bs[0])], ip)
+        out, out_axis = rules_of(prim).vmap(node, [em.array(a), em.array(np.moveaxis(bs, 0, 2))], [None, 2])
+        out = np.moveaxis(npa(out), out_axis, 0)
+        for i in range(5):
+            np.testing.assert_allclose(out[i], outputs(prim, [a, bs[i]], ip), rtol=1e-12, atol=1e-12)
+
+
+def test_ops_take_a_stream(rng):
+    a = spd(rng, (3, 3), np.float32)
+    s = em.new_stream(em.cpu)
+    results = [la.inv(a, stream=s), la.det(a, stream=s), la.cholesky(a, stream=s),
+               la.norm(a, "nuc", stream=s), la.pinv(a, stream=s), la.eigvalsh(a, stream=s),
+               *la.qr(a, stream=s), *la.svd(a, stream=s), *la.lu(a, stream=s),
+               la.cross(a, a, stream=s), la.cholesky_inv(np.linalg.cholesky(a), stream=s)]
+    em.eval(*results)
+    np.testing.assert_allclose(npa(results[0]), np.linalg.inv(a), rtol=1e-4, atol=1e-5)
