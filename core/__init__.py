@@ -9,12 +9,15 @@
 
 Modules: array (the array object), dtypes, device (devices, streams),
 creation, elementwise, reductions, manipulation, indexing, products,
-evaluation, memory, io, linalg (LAPACK-backed linear algebra, also
-ember.core.linalg), utils (tree utilities, also ember.core.utils).
+evaluation, memory, io, sorting, fft (also ember.core.fft), linalg
+(LAPACK-backed linear algebra, also ember.core.linalg), utils (tree
+utilities, also ember.core.utils); transforms: autodiff (grad, vjp, jvp, ...),
+vmap, custom (custom_function, checkpoint) and compile, with the
+per-primitive rules in primitives (the registry) and rules/.
 """
 import math as _math
 
-from . import linalg, utils
+from . import fft, linalg, utils
 from .array import array, asarray
 from .creation import (arange, empty, empty_like, eye, full, full_like, identity, linspace,
                        meshgrid, ones, ones_like, tri, zeros, zeros_like)
@@ -48,7 +51,13 @@ from .memory import (clear_cache, get_active_memory, get_cache_memory, get_peak_
 from .products import addmm, inner, matmul, outer, tensordot
 from .reductions import (all, any, argmax, argmin, cummax, cummin, cumprod, cumsum,
                          logcumsumexp, logsumexp, max, mean, min, prod, softmax, std, sum, var)
+from .sorting import argpartition, argsort, partition, sort, topk
 from .dlpack import from_dlpack
+from . import rules as _rules  # noqa: F401  (registers the primitives' transform rules)
+from .autodiff import grad, hessian, jacfwd, jacrev, jvp, value_and_grad, vjp
+from .compile import compile, disable_compile, enable_compile
+from .custom import checkpoint, custom_function
+from .vmap import vmap
 from . import methods as _methods  # noqa: F401  (attaches a.sum(), a.reshape(), ...)
 
 bitwise_not = bitwise_invert

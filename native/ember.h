@@ -63,6 +63,16 @@ enum em_prim {
   EM_P_TAKE, EM_P_TAKE_ALONG_AXIS, EM_P_SCATTER_ALONG_AXIS,
   /* products */
   EM_P_MATMUL,
+  /* transforms: a traced input (a zero-copy view) and a value-less stand-in */
+  EM_P_IDENTITY, EM_P_PLACEHOLDER,
+  /* custom_function: inputs are the function's outputs then its primals */
+  EM_P_CUSTOM,
+  /* compile: a chain of elementwise ops run in one pass (kernels/fused.c) */
+  EM_P_FUSED,
+  /* sorting along one axis */
+  EM_P_SORT, EM_P_ARGSORT, EM_P_PARTITION, EM_P_ARGPARTITION,
+  /* discrete Fourier transform along one axis */
+  EM_P_FFT,
   /* linear algebra (LAPACK); decompositions pack their results in one output */
   EM_P_SOLVE, EM_P_INV, EM_P_SOLVE_TRIANGULAR, EM_P_CHOLESKY, EM_P_QR, EM_P_SVD,
   EM_P_EIGH, EM_P_EIG, EM_P_LU,
@@ -73,6 +83,13 @@ enum em_prim {
 enum em_scatter_mode {
   EM_SCATTER_SET = 0, EM_SCATTER_ADD, EM_SCATTER_MULTIPLY, EM_SCATTER_DIVIDE,
   EM_SCATTER_MAXIMUM, EM_SCATTER_MINIMUM
+};
+
+/* Kinds of EM_P_FFT (iparam after the axis): complex to complex forward
+ * (exp(-2 pi i jk/n)) and inverse (exp(+2 pi i jk/n), unscaled), real to
+ * complex (n//2+1 outputs), complex (n//2+1 inputs) to real. */
+enum em_fft_kind {
+  EM_FFT_FORWARD = 0, EM_FFT_INVERSE, EM_FFT_REAL_FORWARD, EM_FFT_REAL_INVERSE
 };
 
 /* errors */
@@ -100,7 +117,7 @@ int em_stream(em_array* a);
 int em_is_evaluated(em_array* a);
 void* em_data(em_array* a);               /* first element; evaluated only */
 int em_is_row_contiguous(em_array* a);
-int em_prim_of(em_array* a);              /* -1 once evaluated */
+int em_prim_of(em_array* a);              /* -1 for a leaf */
 int em_num_inputs(em_array* a);
 em_array* em_input(em_array* a, int i);   /* borrowed */
 int em_num_iparams(em_array* a);
@@ -128,6 +145,23 @@ em_array* em_binary(int prim, em_array* a, em_array* b, int stream);
 
 /* evaluation: 0 on success, else an error kind with the message set */
 int em_eval(int n, em_array** arrays);
+/* Transforms call em_keep_graph(1) before tracing and em_keep_graph(0) after:
+ * in between, evaluated nodes keep their inputs. Returns the new depth. */
+int em_keep_graph(int on);
+
+/* compiled programs (program.c): a traced graph replayed over new inputs.
+ * Slots: the inputs, then the constants, then each instruction's result;
+ * in_slots/ips/fps hold every instruction's entries one after another. */
+typedef struct em_program em_program;
+em_program* em_program_new(int n_inputs, int n_consts, em_array** consts, int n_instr,
+                           const int* prims, const int* streams, const int* nins,
+                           const int* in_slots, const int* nips, const int64_t* ips,
+                           const int* nfps, const double* fps, int n_outputs,
+                           const int* out_slots);
+/* Builds the program's nodes over inputs; writes new references to outputs. */
+int em_program_run(em_program* p, em_array** inputs, em_array** outputs);
+int em_program_num_outputs(em_program* p);
+void em_program_free(em_program* p);
 
 /* memory */
 size_t em_get_active_memory(void);

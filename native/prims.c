@@ -21,6 +21,16 @@
  *   scans           ip: axis, reverse, inclusive
  *   TAKE, TAKE_ALONG_AXIS   ip: axis
  *   SCATTER_ALONG_AXIS      ip: axis, mode
+ *   PLACEHOLDER     ip: transform (0 vmap, 1 compile), dtype, shape...
+ *   CUSTOM          ip: rules key, which output, number of outputs
+ *   FUSED           ip: out dtype and a program (see kernels/fused.c)
+ *   SORT, ARGSORT           ip: axis
+ *   PARTITION, ARGPARTITION ip: axis, kth
+ *   FFT             ip: axis, kind (enum em_fft_kind), n (the transform length)
+ *                   fp: scale applied to the result
+ *                   The input's axis is cropped or zero-padded to n (to
+ *                   n//2+1 for REAL_INVERSE); the output's axis has n entries
+ *                   (n//2+1 for REAL_FORWARD).
  *   SOLVE, INV      a (..., n, n) [, b (..., n, k)]; batch axes broadcast
  *   SOLVE_TRIANGULAR        ip: upper
  *   CHOLESKY        ip: upper
@@ -185,7 +195,8 @@ static em_array* rule_reshape(int prim, int nin, em_array** in, int nip, const i
   if (known != in[0]->size)
     return em_fail(EM_VALUE_ERROR, "[reshape] cannot reshape array of size %lld and shape %s into shape %s",
                    (long long)in[0]->size, shape_str(b1, in[0]), em_fmt_shape(b2, SHAPE_BUF, nip, shape));
-  return em_node_new(prim, in[0]->dtype, nip, shape, 1, in, 0, NULL, 0, NULL, stream);
+  /* the resolved shape is the node's parameter, so the node can be rebuilt */
+  return em_node_new(prim, in[0]->dtype, nip, shape, 1, in, nip, shape, 0, NULL, stream);
 }
 
 static em_array* rule_transpose(int prim, int nin, em_array** in, int nip, const int64_t* ip,
@@ -220,7 +231,7 @@ static em_array* rule_broadcast(int prim, int nin, em_array** in, int nip, const
   if (!ok)
     return em_fail(EM_VALUE_ERROR, "[broadcast_to] cannot broadcast an array of shape %s to shape %s",
                    shape_str(b1, a), em_fmt_shape(b2, SHAPE_BUF, nip, ip));
-  return em_node_new(prim, a->dtype, nip, ip, 1, in, 0, NULL, 0, NULL, stream);
+  return em_node_new(prim, a->dtype, nip, ip, 1, in, nip, ip, 0, NULL, stream);
 }
 
 /* Length of range(start, stop, step). */
@@ -625,6 +636,92 @@ static em_array* rule_matmul(int prim, int nin, em_array** in, int nip, const in
   return node_with_casts(prim, dtype, nd, shape, 2, in, dtypes, 0, NULL, 0, NULL, stream);
 }
 
+/* A stand-in for a traced input of known shape and dtype that has no value:
+ * vmap and compile trace a function over placeholders, then rewrite the graph. */
+static em_array* rule_placeholder(int prim, int nin, em_array** in, int nip, const int64_t* ip,
+                                  int nfp, const double* fp, int stream) {
+  (void)nin; (void)in;
+  if (nip < 2 || ip[1] < 0 || ip[1] >= EM_NUM_DTYPES)
+    return em_fail(EM_VALUE_ERROR, "[placeholder] bad parameters");
+  return em_node_new(prim, (int)ip[1], nip - 2, ip + 2, 0, NULL, nip, ip, nfp, fp, stream);
+}
+
+/* The output of a custom_function: a view of one of the function's outputs,
+ * with the primals as further inputs so custom rules can read them. */
+static em_array* rule_custom(int prim, int nin, em_array** in, int nip, const int64_t* ip,
+                             int nfp, const double* fp, int stream) {
+  if (nip != 3 || ip[2] < 1 || ip[2] > nin || ip[1] < 0 || ip[1] >= ip[2])
+    return em_fail(EM_VALUE_ERROR, "[custom_function] bad parameters");
+  em_array* src = in[ip[1]];
+  return em_node_new(prim, src->dtype, src->ndim, src->shape, nin, in, nip, ip, nfp, fp, stream);
+}
+
+static int em_kernel_custom(em_array* out) {
+  em_array* in = out->inputs[out->ip[1]];
+  em_set_view(out, in, in->strides, in->offset);
+  return EM_OK;
+}
+
+static int em_kernel_placeholder(em_array* out) {
+  em_fail(EM_VALUE_ERROR,
+          out->ip[0] == 0
+              ? "[vmap] cannot evaluate a value that depends on a vmapped input inside the "
+                "function (no item(), numpy conversion or eval of traced values)"
+              : "[compile] cannot evaluate a traced value inside a compiled function: "
+                "item(), numpy conversion and eval need concrete values, which exist only "
+                "when the compiled function runs; return the value instead");
+  return EM_VALUE_ERROR;
+}
+
+/* ---- sorting ---- */
+
+static em_array* rule_sort(int prim, int nin, em_array** in, int nip, const int64_t* ip,
+                           int nfp, const double* fp, int stream) {
+  (void)nin; (void)nfp; (void)fp;
+  em_array* a = in[0];
+  const char* name = em_prim_name(prim);
+  int partition = prim == EM_P_PARTITION || prim == EM_P_ARGPARTITION;
+  if (nip != 1 + partition)
+    return em_fail(EM_VALUE_ERROR, "[%s] expected %s", name, partition ? "an axis and kth" : "an axis");
+  int axis;
+  if (!normalize_axis(prim, ip[0], a->ndim, &axis)) return NULL;
+  int64_t n = a->shape[axis], params[2] = {axis, 0};
+  if (n > UINT32_MAX)
+    return em_fail(EM_VALUE_ERROR, "[%s] axis %d has %lld elements; at most 2**32 - 1 are supported",
+                   name, axis, (long long)n);
+  if (partition) {
+    int64_t kth = ip[1];
+    if (kth < -n || kth >= n)
+      return em_fail(EM_VALUE_ERROR, "[%s] kth %lld is out of bounds for axis %d of size %lld", name,
+                     (long long)kth, axis, (long long)n);
+    params[1] = kth < 0 ? kth + n : kth;
+  }
+  int dtype = prim == EM_P_ARGSORT || prim == EM_P_ARGPARTITION ? EM_UINT32 : a->dtype;
+  return em_node_new(prim, dtype, a->ndim, a->shape, 1, in, 1 + partition, params, 0, NULL, stream);
+}
+
+/* ---- fft ---- */
+
+static em_array* rule_fft(int prim, int nin, em_array** in, int nip, const int64_t* ip,
+                          int nfp, const double* fp, int stream) {
+  (void)nin;
+  em_array* a = in[0];
+  if (nip != 3 || nfp != 1 || ip[1] < EM_FFT_FORWARD || ip[1] > EM_FFT_REAL_INVERSE)
+    return em_fail(EM_VALUE_ERROR, "[fft] expected an axis, a kind, a length and a scale");
+  int axis;
+  if (!normalize_axis(prim, ip[0], a->ndim, &axis)) return NULL;
+  int64_t kind = ip[1], n = ip[2];
+  if (n < 1)
+    return em_fail(EM_VALUE_ERROR, "[fft] invalid number of data points (%lld) along axis %d",
+                   (long long)n, axis);
+  int64_t shape[EM_MAX_NDIM], params[3] = {axis, kind, n};
+  memcpy(shape, a->shape, sizeof(int64_t) * (size_t)a->ndim);
+  shape[axis] = kind == EM_FFT_REAL_FORWARD ? n / 2 + 1 : n;
+  int in_dtype = kind == EM_FFT_REAL_FORWARD ? EM_FLOAT32 : EM_COMPLEX64;
+  int out_dtype = kind == EM_FFT_REAL_INVERSE ? EM_FLOAT32 : EM_COMPLEX64;
+  return node_with_casts(prim, out_dtype, a->ndim, shape, 1, in, &in_dtype, 3, params, 1, fp, stream);
+}
+
 /* ---- linear algebra ---- */
 
 /* The dtype LAPACK runs in: float64 and complex64 stay, everything else is
@@ -830,6 +927,15 @@ static const prim_entry table[EM_NUM_PRIMS] = {
     [EM_P_TAKE_ALONG_AXIS] = {"take_along_axis", 2, rule_take_along_axis, em_kernel_take_along_axis},
     [EM_P_SCATTER_ALONG_AXIS] = {"scatter_along_axis", 3, rule_scatter_along_axis, em_kernel_scatter_along_axis},
     [EM_P_MATMUL] = {"matmul", 2, rule_matmul, em_kernel_matmul},
+    [EM_P_IDENTITY] = {"identity", 1, rule_same, em_kernel_view},
+    [EM_P_PLACEHOLDER] = {"placeholder", 0, rule_placeholder, em_kernel_placeholder},
+    [EM_P_CUSTOM] = {"custom", -1, rule_custom, em_kernel_custom},
+    [EM_P_FUSED] = {"fused", -1, em_rule_fused, em_kernel_fused},
+    [EM_P_SORT] = {"sort", 1, rule_sort, em_kernel_sort},
+    [EM_P_ARGSORT] = {"argsort", 1, rule_sort, em_kernel_sort},
+    [EM_P_PARTITION] = {"partition", 1, rule_sort, em_kernel_sort},
+    [EM_P_ARGPARTITION] = {"argpartition", 1, rule_sort, em_kernel_sort},
+    [EM_P_FFT] = {"fft", 1, rule_fft, em_kernel_fft},
     [EM_P_SOLVE] = {"solve", 2, rule_solve, em_kernel_solve},
     [EM_P_INV] = {"inv", 1, rule_decomposition, em_kernel_inv},
     [EM_P_SOLVE_TRIANGULAR] = {"solve_triangular", 2, rule_solve, em_kernel_solve_triangular},

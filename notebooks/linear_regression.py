@@ -4,9 +4,8 @@
 0.5 * mean((X @ w - y)**2). Expected output is near
 `Loss 0.00005, |w-w*| = 0.00364`.
 
-The data are drawn with numpy at the edge (ember.core.random is still to be
-built), and the gradient X.T @ (X @ w - y) / n is written out by hand until
-ember.core.grad lands; everything else runs on ember arrays.
+The data are drawn with numpy at the edge; the gradient comes from em.grad,
+and everything else runs on ember arrays.
 """
 import time
 
@@ -31,13 +30,13 @@ def loss_fn(w):
     return 0.5 * em.mean(em.square(X @ w - y))
 
 
-def grad_fn(w):
-    return X.T @ (X @ w - y) / num_examples
+grad_fn = em.grad(loss_fn)
 
 
 tic = time.perf_counter()
 for _ in range(num_iters):
-    w = w - lr * grad_fn(w)
+    grad = grad_fn(w)
+    w = w - lr * grad
     em.eval(w)
 toc = time.perf_counter()
 

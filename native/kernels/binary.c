@@ -194,6 +194,8 @@ static em_ew_fn select(int prim, int cls, int* out_cls) {
   return NULL;
 }
 
+em_ew_fn em_binary_loop(int prim, int cls, int* out_cls) { return select(prim, cls, out_cls); }
+
 int em_kernel_binary(em_array* out) {
   em_array* a = out->inputs[0];
   int cls = em_class_of(a->dtype), out_cls;
@@ -224,6 +226,11 @@ SELECT(select_u64, uint64_t)
 SELECT(select_f32, float)
 SELECT(select_f64, double)
 SELECT(select_c64, c64)
+
+em_ew_fn em_where_loop(int cls) {
+  em_ew_fn fns[CL_COUNT] = {NULL, select_i64, select_u64, select_f32, select_f64, select_c64};
+  return fns[cls];
+}
 
 int em_kernel_where(em_array* out) {
   int cls = em_class_of(out->dtype);

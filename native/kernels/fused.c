@@ -1,0 +1,213 @@
+/* fused.c: a chain of elementwise ops in one pass over memory.
+ *
+ * compile() replaces groups of unary, binary, where and astype nodes of one
+ * shape by a FUSED node. Its parameters are a small program; the kernel runs
+ * the whole program over one chunk of elements at a time, so intermediates
+ * live in per-thread chunk buffers (in cache) instead of full arrays.
+ *
+ * Parameters (ip):
+ *   out dtype,
+ *   n_loads, then (input index, class) per load: input arrays read into a
+ *     slot in a compute class (broadcast to the output's shape),
+ *   n_instr, then (prim, out class, a, b, c) per instruction: operands are
+ *     slots (loads first, then each instruction's result), -1 when unused.
+ * The last instruction's slot is the output. The output's shape is the
+ * broadcast of the inputs' shapes.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "elementwise.h"
+
+#define FUSED_CHUNK 1024
+#define FUSED_MAX_SLOTS 96
+/* Bytes between slot buffers: a chunk plus a little, so that the buffers do not
+ * all start at the same offset modulo 4 KB (which makes loads stall on stores
+ * to other buffers: 4K aliasing). */
+#define SLOT_BYTES (FUSED_CHUNK * 8 + 320)
+
+typedef struct {
+  int prim, out_cls, a, b, c;
+  em_ew_fn fn;
+} instr;
+
+typedef struct {
+  int out_dtype, n_loads, n_instr, n_slots;
+  int load_input[EM_ITER_MAX_OPS - 1];
+  int slot_cls[FUSED_MAX_SLOTS];
+  instr code[FUSED_MAX_SLOTS];
+} program;
+
+/* Decodes and checks the program; fills slot classes and loop functions. */
+static int decode(const int64_t* ip, int nip, int nin, program* p) {
+  int at = 0;
+#define NEXT() (at < nip ? ip[at++] : (int64_t)-999)
+  p->out_dtype = (int)NEXT();
+  p->n_loads = (int)NEXT();
+  if (p->out_dtype < 0 || p->out_dtype >= EM_NUM_DTYPES || p->n_loads < 1 ||
+      p->n_loads > EM_ITER_MAX_OPS - 1)
+    return 0;
+  for (int k = 0; k < p->n_loads; k++) {
+    int64_t input = NEXT(), cls = NEXT();
+    if (input < 0 || input >= nin || cls < 0 || cls >= CL_COUNT) return 0;
+    p->load_input[k] = (int)input;
+    p->slot_cls[k] = (int)cls;
+  }
+  p->n_instr = (int)NEXT();
+  if (p->n_instr < 1 || p->n_loads + p->n_instr > FUSED_MAX_SLOTS) return 0;
+  for (int i = 0; i < p->n_instr; i++) {
+    instr* in = &p->code[i];
+    in->prim = (int)NEXT();
+    in->out_cls = (int)NEXT();
+    in->a = (int)NEXT();
+    in->b = (int)NEXT();
+    in->c = (int)NEXT();
+    int slot = p->n_loads + i;
+    if (in->out_cls < 0 || in->out_cls >= CL_COUNT) return 0;
+    if (in->a < 0 || in->a >= slot || in->b >= slot || in->c >= slot) return 0;
+    int cls = p->slot_cls[in->a], out_cls = -1;
+    if (in->prim == EM_P_ASTYPE) {
+      in->fn = NULL;
+      out_cls = in->out_cls;
+    } else if (in->prim == EM_P_WHERE) {
+      if (in->b < 0 || in->c < 0 || cls != CL_BOOL) return 0;
+      cls = p->slot_cls[in->b];
+      if (p->slot_cls[in->c] != cls) return 0;
+      in->fn = em_where_loop(cls);
+      out_cls = cls;
+    } else if (in->b >= 0) {
+      if (p->slot_cls[in->b] != cls) return 0;
+      in->fn = em_binary_loop(in->prim, cls, &out_cls);
+    } else {
+      in->fn = em_unary_loop(in->prim, cls, &out_cls);
+    }
+    if (in->prim != EM_P_ASTYPE && !in->fn) return 0;
+    if (out_cls != in->out_cls) return 0;
+    p->slot_cls[slot] = out_cls;
+  }
+#undef NEXT
+  p->n_slots = p->n_loads + p->n_instr;
+  int last = p->slot_cls[p->n_slots - 1];
+  return at == nip && (last == em_class_of(p->out_dtype) ||
+                       (last == CL_BOOL && p->out_dtype == EM_BOOL));
+}
+
+typedef struct {
+  const program* prog;
+  em_iter it;
+  const char* in_base[EM_ITER_MAX_OPS - 1];
+  int in_dtype[EM_ITER_MAX_OPS - 1];
+  char* out_base;
+  int64_t inner, chunks_per_run;
+} fused_job;
+
+static void fused_range(void* ctx, int64_t lo, int64_t hi) {
+  fused_job* job = ctx;
+  const program* p = job->prog;
+  char* scratch = malloc((size_t)p->n_slots * SLOT_BYTES);
+  if (!scratch) abort(); /* a few KB per thread; nothing sensible to do without it */
+  const void* slot[FUSED_MAX_SLOTS];
+  /* A broadcast (stride 0) input fills its chunk once per source element. */
+  const char* filled_from[EM_ITER_MAX_OPS - 1] = {NULL};
+  int64_t offsets[EM_ITER_MAX_OPS];
+  int last = job->it.ndim - 1, out_slot = p->n_slots - 1;
+  int64_t ostride = job->it.strides[0][last];
+  int direct_out = ostride == 1 && p->out_dtype == em_class_dtype(p->slot_cls[out_slot]);
+  for (int64_t item = lo; item < hi; item++) {
+    int64_t run = item / job->chunks_per_run, chunk = item % job->chunks_per_run;
+    em_iter_offsets(&job->it, run, offsets);
+    int64_t start = chunk * FUSED_CHUNK;
+    int64_t n = job->inner - start < FUSED_CHUNK ? job->inner - start : FUSED_CHUNK;
+    char* dst = job->out_base + (offsets[0] + start * ostride) * em_dtype_size(p->out_dtype);
+    for (int k = 0; k < p->n_loads; k++) {
+      int input = p->load_input[k], cls = p->slot_cls[k], dt = job->in_dtype[input];
+      int64_t stride = job->it.strides[input + 1][last];
+      const char* src = job->in_base[input] + (offsets[input + 1] + start * stride) * em_dtype_size(dt);
+      char* buf = scratch + (size_t)k * SLOT_BYTES;
+      if (stride == 1 && dt == em_class_dtype(cls)) {
+        slot[k] = src;
+      } else if (stride == 0) {
+        if (filled_from[k] != src) {
+          em_load(buf, cls, src, dt, 0, FUSED_CHUNK);
+          filled_from[k] = src;
+        }
+        slot[k] = buf;
+      } else {
+        em_load(buf, cls, src, dt, stride, n);
+        slot[k] = buf;
+      }
+    }
+    for (int i = 0; i < p->n_instr; i++) {
+      const instr* in = &p->code[i];
+      int s = p->n_loads + i;
+      char* buf = (s == out_slot && direct_out) ? dst : scratch + (size_t)s * SLOT_BYTES;
+      if (in->prim == EM_P_ASTYPE) {
+        em_load(buf, in->out_cls, slot[in->a], em_class_dtype(p->slot_cls[in->a]), 1, n);
+      } else {
+        const void* args[3] = {slot[in->a], in->b >= 0 ? slot[in->b] : NULL,
+                               in->c >= 0 ? slot[in->c] : NULL};
+        in->fn(n, args, buf);
+      }
+      slot[s] = buf;
+    }
+    if (!direct_out) em_store(dst, p->out_dtype, ostride, slot[out_slot], p->slot_cls[out_slot], n);
+  }
+  free(scratch);
+}
+
+int em_kernel_fused(em_array* out) {
+  program p;
+  if (!decode(out->ip, out->nip, out->ninputs, &p)) {
+    em_fail(EM_VALUE_ERROR, "[fused] invalid program");
+    return EM_VALUE_ERROR;
+  }
+  int status = em_alloc_output_donated(out);
+  if (status != EM_OK || out->size == 0) return status;
+  fused_job job;
+  job.prog = &p;
+  int64_t bstrides[EM_ITER_MAX_OPS - 1][EM_MAX_NDIM];
+  const int64_t* strides[EM_ITER_MAX_OPS];
+  strides[0] = out->strides;
+  for (int k = 0; k < out->ninputs; k++) {
+    em_array* in = out->inputs[k];
+    em_broadcast_strides(in, out->ndim, out->shape, bstrides[k]);
+    strides[k + 1] = bstrides[k];
+    job.in_dtype[k] = in->dtype;
+    job.in_base[k] = (const char*)in->buf->data + in->offset * em_dtype_size(in->dtype);
+  }
+  em_iter_init(&job.it, out->ndim, out->shape, out->ninputs + 1, strides);
+  job.out_base = (char*)out->buf->data + out->offset * em_dtype_size(out->dtype);
+  job.inner = job.it.shape[job.it.ndim - 1];
+  job.chunks_per_run = (job.inner + FUSED_CHUNK - 1) / FUSED_CHUNK;
+  int64_t items = em_iter_outer(&job.it) * job.chunks_per_run;
+  int64_t per_item = job.inner < FUSED_CHUNK ? job.inner : FUSED_CHUNK;
+  int64_t grain = (16384 + per_item - 1) / per_item;
+  em_parallel_for(items, grain, fused_range, &job);
+  return EM_OK;
+}
+
+/* Shape rule: the inputs broadcast together; the program must decode. */
+em_array* em_rule_fused(int prim, int nin, em_array** in, int nip, const int64_t* ip,
+                        int nfp, const double* fp, int stream) {
+  program p;
+  if (nin < 1 || nin > EM_ITER_MAX_OPS - 1)
+    return em_fail(EM_VALUE_ERROR, "[fused] between 1 and %d inputs, got %d",
+                   EM_ITER_MAX_OPS - 1, nin);
+  if (!decode(ip, nip, nin, &p)) return em_fail(EM_VALUE_ERROR, "[fused] invalid program");
+  int64_t shape[EM_MAX_NDIM];
+  int nd = 0;
+  for (int k = 0; k < nin; k++) nd = in[k]->ndim > nd ? in[k]->ndim : nd;
+  for (int d = 0; d < nd; d++) {
+    int64_t size = 1;
+    for (int k = 0; k < nin; k++) {
+      int ad = d - (nd - in[k]->ndim);
+      if (ad < 0) continue;
+      int64_t s = in[k]->shape[ad];
+      if (s == size || s == 1) continue;
+      if (size != 1) return em_fail(EM_VALUE_ERROR, "[fused] input shapes cannot be broadcast");
+      size = s;
+    }
+    shape[d] = size;
+  }
+  return em_node_new(prim, p.out_dtype, nd, shape, nin, in, nip, ip, nfp, fp, stream);
+}
