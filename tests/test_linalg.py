@@ -756,3 +756,72 @@ def test_ops_take_a_stream(rng):
                la.cross(a, a, stream=s), la.cholesky_inv(np.linalg.cholesky(a), stream=s)]
     em.eval(*results)
     np.testing.assert_allclose(npa(results[0]), np.linalg.inv(a), rtol=1e-4, atol=1e-5)
+
+
+# ---- end to end: em.grad, em.vmap, em.hessian on linalg functions, against JAX ----
+
+GRAD_CASES = {
+    # name: (ember function, JAX function, input kind)
+    "det": (lambda x: la.det(x), lambda j, x: j.numpy.linalg.det(x), "general"),
+    "slogdet": (lambda x: la.slogdet(x)[1], lambda j, x: j.numpy.linalg.slogdet(x)[1], "general"),
+    "inv": (lambda x: em.sum(la.inv(x) ** 2), lambda j, x: (j.numpy.linalg.inv(x) ** 2).sum(), "general"),
+    "solve": (lambda x: em.sum(la.solve(x, x[:, :2]) ** 3),
+              lambda j, x: (j.numpy.linalg.solve(x, x[:, :2]) ** 3).sum(), "general"),
+    "cholesky": (lambda x: em.sum(la.cholesky(x) ** 3), lambda j, x: (j.numpy.linalg.cholesky(x) ** 3).sum(),
+                 "spd"),
+    "cholesky_inv": (lambda x: em.sum(la.cholesky_inv(la.cholesky(x)) ** 2),
+                     lambda j, x: (j.numpy.linalg.inv(x) ** 2).sum(), "spd"),
+    "eigvalsh": (lambda x: em.sum(la.eigvalsh(x) ** 3), lambda j, x: (j.numpy.linalg.eigvalsh(x) ** 3).sum(),
+                 "spd"),
+    "eigh_vectors": (lambda x: em.sum(em.abs(la.eigh(x)[1]) ** 3),
+                     lambda j, x: (abs(j.numpy.linalg.eigh(x)[1]) ** 3).sum(), "spd"),
+    "svd_values": (lambda x: em.sum(la.svd(x, compute_uv=False) ** 3),
+                   lambda j, x: (j.numpy.linalg.svd(x, compute_uv=False) ** 3).sum(), "tall"),
+    "svd_vectors": (lambda x: em.sum(em.abs(la.svd(x)[0][:, :3]) ** 3) + em.sum(em.abs(la.svd(x)[2]) ** 3),
+                    lambda j, x: (abs(j.numpy.linalg.svd(x, full_matrices=False)[0]) ** 3).sum()
+                    + (abs(j.numpy.linalg.svd(x, full_matrices=False)[2]) ** 3).sum(), "tall"),
+    "qr": (lambda x: em.sum(la.qr(x)[0] ** 3) + em.sum(la.qr(x)[1] ** 3),
+           lambda j, x: (j.numpy.linalg.qr(x)[0] ** 3).sum() + (j.numpy.linalg.qr(x)[1] ** 3).sum(), "tall"),
+    "qr_wide": (lambda x: em.sum(la.qr(x.T)[0] ** 3) + em.sum(la.qr(x.T)[1] ** 3),
+                lambda j, x: (j.numpy.linalg.qr(x.T)[0] ** 3).sum() + (j.numpy.linalg.qr(x.T)[1] ** 3).sum(),
+                "tall"),
+    "lu": (lambda x: em.sum(la.lu(x)[1] ** 3) + em.sum(la.lu(x)[2] ** 3),
+           lambda j, x: (j.scipy.linalg.lu(x)[1] ** 3).sum() + (j.scipy.linalg.lu(x)[2] ** 3).sum(), "general"),
+    "pinv": (lambda x: em.sum(la.pinv(x) ** 2), lambda j, x: (j.numpy.linalg.pinv(x) ** 2).sum(), "tall"),
+    "norm_nuc": (lambda x: la.norm(x, "nuc"), lambda j, x: j.numpy.linalg.norm(x, "nuc"), "tall"),
+    "eigvals": (lambda x: em.sum(em.real(la.eigvals(x) ** 2)),
+                lambda j, x: j.numpy.real(j.numpy.linalg.eigvals(x) ** 2).sum(), "general"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(GRAD_CASES))
+def test_grad_matches_jax(rng, name):
+    import jax
+    import jax.scipy.linalg  # noqa: F401  (jax.scipy.linalg.lu)
+    ours_fn, jax_fn, kind = GRAD_CASES[name]
+    x = {"general": lambda: general(rng, (4, 4), np.float64), "spd": lambda: spd(rng, (4, 4), np.float64),
+         "tall": lambda: rng.standard_normal((5, 3))}[kind]()
+    ours = npa(em.grad(ours_fn)(em.array(x)))
+    with jax.enable_x64(True):
+        ref = np.asarray(jax.grad(lambda y: jax_fn(jax, y))(jax.numpy.asarray(x)))
+    # eig computes in float64 but returns complex64
+    t = dict(rtol=1e-5, atol=1e-5) if name == "eigvals" else dict(rtol=1e-8, atol=1e-10)
+    np.testing.assert_allclose(ours, ref, **t)
+
+
+def test_vmap_hessian_and_compile_of_linalg(rng):
+    import jax
+    xs = general(rng, (3, 4, 4), np.float64)
+    np.testing.assert_allclose(npa(em.vmap(la.det)(em.array(xs))), np.linalg.det(xs), rtol=1e-12)
+    moved = em.array(np.moveaxis(xs, 0, 2))
+    np.testing.assert_allclose(npa(em.vmap(lambda x: la.svd(x, compute_uv=False), in_axes=2)(moved)),
+                               np.linalg.svd(xs, compute_uv=False), rtol=1e-12)
+    vs = rng.standard_normal((3, 4))
+    out = em.vmap(lambda v: la.solve(em.array(xs[0]), v))(em.array(vs))
+    np.testing.assert_allclose(npa(out), np.linalg.solve(xs[0], vs.T).T, rtol=1e-12)
+    hess = npa(em.hessian(lambda x: la.slogdet(x)[1])(em.array(xs[0])))
+    with jax.enable_x64(True):
+        ref = np.asarray(jax.hessian(lambda x: jax.numpy.linalg.slogdet(x)[1])(jax.numpy.asarray(xs[0])))
+    np.testing.assert_allclose(hess, ref, rtol=1e-8, atol=1e-10)
+    compiled = em.compile(em.grad(lambda x: la.slogdet(x)[1]))
+    np.testing.assert_allclose(npa(compiled(em.array(xs[1]))), np.linalg.inv(xs[1]).T, rtol=1e-10)
