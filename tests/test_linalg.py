@@ -533,7 +533,10 @@ def symmetrized(x):
     return (x + np.swapaxes(x, -1, -2)) / 2
 
 
-# prim, ip, input factories, the compared slice of the packed output (None: all)
+# Added to a matrix: eigenvalues far apart, a well-conditioned eigenvector basis (eig).
+SEPARATED = np.diag([0.0, 4.0, 8.0, 12.0])
+
+# prim, ip, input factories
 RULE_CASES = {
     "solve": (lib.EM_P_SOLVE, (), lambda r: [general(r, (2, 4, 4), np.float64), r.standard_normal((2, 4, 3))]),
     "inv": (lib.EM_P_INV, (), lambda r: [general(r, (2, 4, 4), np.float64)]),
@@ -552,7 +555,7 @@ RULE_CASES = {
     "svd_wide": (lib.EM_P_SVD, (1,), lambda r: [r.standard_normal((2, 3, 5))]),
     "eigh": (lib.EM_P_EIGH, (0, 1), lambda r: [symmetric(r, (2, 4, 4), np.float64)]),
     "eigh_upper_values": (lib.EM_P_EIGH, (1, 0), lambda r: [symmetric(r, (4, 4), np.float64)]),
-    "eigvals": (lib.EM_P_EIG, (0,), lambda r: [r.standard_normal((2, 4, 4))]),
+    "eigvals": (lib.EM_P_EIG, (0,), lambda r: [r.standard_normal((2, 4, 4)) + SEPARATED]),
     "lu_square": (lib.EM_P_LU, (), lambda r: [r.standard_normal((2, 4, 4))]),
     "lu_tall": (lib.EM_P_LU, (), lambda r: [r.standard_normal((5, 3))]),
     "lu_wide": (lib.EM_P_LU, (), lambda r: [r.standard_normal((2, 3, 5))]),
@@ -571,7 +574,7 @@ COMPLEX_RULE_CASES = {
                          lambda r: [complex_matrix(r, (3, 3)), complex_matrix(r, (3, 2), False)]),
     # diagonally dominant, so that the perturbations keep LU's pivots
     "lu": (lib.EM_P_LU, (), lambda r: [complex_matrix(r, (2, 4, 3))]),
-    "eigvals": (lib.EM_P_EIG, (0,), lambda r: [complex_matrix(r, (3, 3), False)]),
+    "eigvals": (lib.EM_P_EIG, (0,), lambda r: [complex_matrix(r, (4, 4), False) + SEPARATED]),
 }
 
 SYMMETRIC_INPUT = {lib.EM_P_CHOLESKY, lib.EM_P_EIGH}
@@ -806,8 +809,7 @@ def test_grad_matches_jax(rng, name):
     ours_fn, jax_fn, kind = GRAD_CASES[name]
     x = {"general": lambda: general(rng, (4, 4), np.float64), "spd": lambda: spd(rng, (4, 4), np.float64),
          "tall": lambda: rng.standard_normal((5, 3)),
-         # eigenvalues far apart: a well-conditioned eigenvector basis
-         "separated": lambda: rng.standard_normal((4, 4)) + np.diag([0.0, 4.0, 8.0, 12.0])}[kind]()
+         "separated": lambda: rng.standard_normal((4, 4)) + SEPARATED}[kind]()
     ours = npa(em.grad(ours_fn)(em.array(x)))
     with jax.enable_x64(True):
         ref = np.asarray(jax.grad(lambda y: jax_fn(jax, y))(jax.numpy.asarray(x)))
