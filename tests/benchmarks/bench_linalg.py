@@ -6,7 +6,9 @@ Two regimes: one large matrix (LAPACK and OpenBLAS threads do the work) and a
 batch of many small matrices (ember spreads the batch over its thread pool,
 numpy loops in C). Prints the median time of each library and ember's time
 divided by numpy's (below 1 means ember is faster). Machines are shared and
-noisy: read the ratios, not the absolute times.
+noisy: read the ratios, not the absolute times. Both libraries run OpenBLAS
+(ember the scipy-openblas32 wheel, numpy its own); on a busy machine its
+threads fight other work, and OPENBLAS_NUM_THREADS=1 gives steadier ratios.
 """
 import statistics
 import time
