@@ -253,17 +253,24 @@ def build_program(placeholders, outputs, out_spec, fuse=True):
 
 
 def _fuse(program, out_slots, base, dtypes, shapes):
-    """Merges single-consumer chains of elementwise instructions of one shape
-    into FUSED instructions; returns the new program and output slots."""
+    """Merges chains of elementwise instructions of one shape into FUSED
+    instructions; returns the new program and output slots.
+
+    A group grows from a root (the last instruction of the chain) through the
+    producers of its operands. A producer whose value is also needed outside
+    the group joins as an extra output of the group, if every outside consumer
+    comes after the root (so no cycle can form) and it has the root's dtype;
+    an optimizer's new moments and new parameters are then one pass."""
     n = len(program)
-    consumers = [0] * n
-    for op in program:
-        for s in set(op.ins):  # an instruction reading a value twice is one consumer
+    users = [set() for _ in range(n)]
+    for j, op in enumerate(program):
+        for s in op.ins:
             if s >= base:
-                consumers[s - base] += 1
+                users[s - base].add(j)
+    is_output = [False] * n
     for s in out_slots:
         if s >= base:
-            consumers[s - base] += 10**9  # outputs are always materialized
+            is_output[s - base] = True
     group_of = [None] * n
     groups = []
     for r in range(n - 1, -1, -1):
@@ -271,20 +278,25 @@ def _fuse(program, out_slots, base, dtypes, shapes):
         if group_of[r] is not None or root.out_class() is None:
             continue
         members, frontier = {r}, [r]
-        externals = set()
         while frontier:
-            j = frontier.pop()
-            op = program[j]
-            needed = op.operand_classes(lambda s: dtypes[s])
-            for s, cls in zip(op.ins, needed):
+            op = program[frontier.pop()]
+            for s, cls in zip(op.ins, op.operand_classes(lambda s: dtypes[s])):
                 k = s - base
-                if (k >= 0 and group_of[k] is None and k not in members and consumers[k] == 1
-                        and program[k].out_class() == cls and program[k].shape == root.shape
-                        and len(members) < _MAX_FUSED_SLOTS - _MAX_FUSED_INPUTS):
-                    members.add(k)
-                    frontier.append(k)
-                else:
-                    externals.add(s)
+                if k < 0 or k in members or group_of[k] is not None:
+                    continue
+                producer = program[k]
+                if producer.out_class() != cls or producer.shape != root.shape:
+                    continue
+                outside = users[k] - members
+                if any(c < r for c in outside):
+                    continue
+                if (outside or is_output[k]) and (producer.dtype != root.dtype
+                                                  or cls == CL_BOOL):
+                    continue
+                if len(members) >= _MAX_FUSED_SLOTS - _MAX_FUSED_INPUTS:
+                    continue
+                members.add(k)
+                frontier.append(k)
         if len(members) < 2:
             continue
         ext_slots = {s for j in members for s in program[j].ins if s - base not in members}
@@ -302,22 +314,23 @@ def _fuse(program, out_slots, base, dtypes, shapes):
     def remap(s):
         return new_slot.get(s, s) if s >= base else s
 
+    def emit(op):
+        new_program.append(op)
+        return base + len(new_program) - 1
+
     roots = {g[-1]: gi for gi, g in enumerate(groups)}
     for j, op in enumerate(program):
         gi = group_of[j]
-        if gi is not None and j not in roots:
-            continue
         if gi is None:
-            new_slot[base + j] = base + len(new_program)
-            new_program.append(_Instr(op.prim, op.stream, [remap(s) for s in op.ins], op.ip,
-                                      op.fp, op.dtype, op.shape))
+            new_slot[base + j] = emit(_Instr(op.prim, op.stream, [remap(s) for s in op.ins],
+                                             op.ip, op.fp, op.dtype, op.shape))
+            continue
+        if j not in roots:
             continue
         members = groups[gi]
-        local = {}          # original slot -> slot inside the fused program
-        inputs, loads = [], []
-        load_of = {}
-        code = []
         member_set = set(members)
+        outputs = [k for k in members if users[k] - member_set or is_output[k] or k == j]
+        inputs, loads, load_of, local, code = [], [], {}, {}, []
         for k in members:
             for s, cls in zip(program[k].ins, program[k].operand_classes(lambda s: dtypes[s])):
                 if s - base in member_set or (s, cls) in load_of:
@@ -328,22 +341,30 @@ def _fuse(program, out_slots, base, dtypes, shapes):
                 loads.append((inputs.index(s), cls))
         for k in members:
             mop = program[k]
-            cls_needed = mop.operand_classes(lambda s: dtypes[s])
-            refs = []
-            for s, cls in zip(mop.ins, cls_needed):
-                refs.append(local[s] if s - base in member_set else load_of[(s, cls)])
-            refs += [-1] * (3 - len(refs))
+            refs = [local[s] if s - base in member_set else load_of[(s, cls)]
+                    for s, cls in zip(mop.ins, mop.operand_classes(lambda s: dtypes[s]))]
             local[base + k] = len(loads) + len(code)
-            code.append((mop.prim, mop.out_class(), *refs))
+            code.append((mop.prim, mop.out_class(), *refs, *[-1] * (3 - len(refs))))
         ip = [int(op.dtype.value), len(loads)]
         for inp, cls in loads:
             ip += [inp, cls]
         ip.append(len(code))
         for c in code:
             ip += list(c)
-        new_slot[base + j] = base + len(new_program)
-        new_program.append(_Instr(lib.EM_P_FUSED, op.stream, [remap(s) for s in inputs],
-                                  tuple(ip), (), op.dtype, op.shape))
+        ip.append(len(outputs))
+        ip += [local[base + k] for k in outputs]
+        shape = op.shape if len(outputs) == 1 else (len(outputs),) + op.shape
+        fused = emit(_Instr(lib.EM_P_FUSED, op.stream, [remap(s) for s in inputs], tuple(ip),
+                            (), op.dtype, shape))
+        if len(outputs) == 1:
+            new_slot[base + j] = fused
+            continue
+        for i, k in enumerate(outputs):  # output i is row i of the stacked result
+            rows = (i, i + 1, 1) + tuple(v for d in op.shape for v in (0, d, 1))
+            row = emit(_Instr(lib.EM_P_SLICE, op.stream, [fused], rows, (), op.dtype,
+                              (1,) + op.shape))
+            new_slot[base + k] = emit(_Instr(lib.EM_P_RESHAPE, op.stream, [row], op.shape, (),
+                                             op.dtype, op.shape))
     return new_program, [remap(s) for s in out_slots]
 
 
@@ -351,14 +372,11 @@ def _fuse(program, out_slots, base, dtypes, shapes):
 
 def _expand(node):
     """The FUSED node's computation as ordinary (unfused) nodes over its inputs."""
+    from .manipulation import stack
     ip = node.ip
     n_loads = ip[1]
-    at = 2
-    slots = []
-    for _ in range(n_loads):
-        inp, _cls = ip[at], ip[at + 1]
-        slots.append(node.inputs[inp])
-        at += 2
+    slots = [node.inputs[ip[2 + 2 * k]] for k in range(n_loads)]
+    at = 2 + 2 * n_loads
     n_code = ip[at]
     at += 1
     for _ in range(n_code):
@@ -366,17 +384,16 @@ def _expand(node):
         at += 5
         args = [slots[r] for r in (a, b, c) if r >= 0]
         if prim == lib.EM_P_ASTYPE:
-            slots.append(args[0].astype(_class_dtype(out_cls, node, at == len(ip))))
+            slots.append(args[0].astype(_CLASS_DTYPE[out_cls]))
         else:
             slots.append(_op(prim, args))
-    return slots[-1]
+    n_out = ip[at]
+    outs = [slots[k].astype(node.out.dtype) for k in ip[at + 1:at + 1 + n_out]]
+    return outs[0] if n_out == 1 else stack(outs)
 
 
-def _class_dtype(cls, node, is_last):
-    if is_last:
-        return node.out.dtype
-    return {CL_BOOL: _dt.bool_, CL_I64: _dt.int64, CL_U64: _dt.uint64, CL_F32: _dt.float32,
-            CL_F64: _dt.float64, CL_C64: _dt.complex64}[cls]
+_CLASS_DTYPE = {CL_BOOL: _dt.bool_, CL_I64: _dt.int64, CL_U64: _dt.uint64, CL_F32: _dt.float32,
+                CL_F64: _dt.float64, CL_C64: _dt.complex64}
 
 
 def _fused_vjp(node, g):

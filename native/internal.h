@@ -113,6 +113,10 @@ em_array* em_rule_fused(int prim, int nin, em_array** in, int nip, const int64_t
                         int nfp, const double* fp, int stream);
 int em_kernel_sort(em_array* out);          /* SORT, ARGSORT, PARTITION, ARGPARTITION */
 int em_kernel_fft(em_array* out);
+int em_kernel_threefry(em_array* out);
+int em_kernel_random(em_array* out);
+int em_kernel_bitcast(em_array* out);
+int em_kernel_fma(em_array* out);
 int em_kernel_solve(em_array* out);
 int em_kernel_inv(em_array* out);
 int em_kernel_solve_triangular(em_array* out);

@@ -31,6 +31,12 @@
  *                   The input's axis is cropped or zero-padded to n (to
  *                   n//2+1 for REAL_INVERSE); the output's axis has n entries
  *                   (n//2+1 for REAL_FORWARD).
+ *   THREEFRY        (keys (..., 2), counters (..., 2), both uint32, batch axes broadcast)
+ *   RANDOM          ip: kind (enum em_random_kind), dtype, shape...  (keys (..., 2) uint32;
+ *                   the output is the keys' batch shape followed by shape; a
+ *                   PERMUTATION is int32 with one axis)
+ *   BITCAST         ip: dtype
+ *   FMA             (a, b, c broadcast and promoted: a * b + c rounded once)
  *   SOLVE, INV      a (..., n, n) [, b (..., n, k)]; batch axes broadcast
  *   SOLVE_TRIANGULAR        ip: upper
  *   CHOLESKY        ip: upper
@@ -466,7 +472,11 @@ static em_array* rule_reduce(int prim, int nin, em_array** in, int nip, const in
   }
   int dtype = a->dtype;
   if (prim == EM_P_ALL || prim == EM_P_ANY) dtype = EM_BOOL;
-  else if ((prim == EM_P_SUM || prim == EM_P_PROD) && dtype == EM_BOOL) dtype = EM_INT32;
+  else if (prim == EM_P_SUM || prim == EM_P_PROD) {
+    /* as mlx.core: small integers accumulate in 32 bits */
+    if (dtype == EM_BOOL || dtype == EM_INT8 || dtype == EM_INT16) dtype = EM_INT32;
+    else if (dtype == EM_UINT8 || dtype == EM_UINT16) dtype = EM_UINT32;
+  }
   if ((prim == EM_P_MAX || prim == EM_P_MIN) && dtype == EM_COMPLEX64)
     return em_fail(EM_TYPE_ERROR, "[%s] not defined for complex64", name);
   return em_node_new(prim, dtype, a->ndim, shape, 1, in, n, axes, 0, NULL, stream);
@@ -722,6 +732,113 @@ static em_array* rule_fft(int prim, int nin, em_array** in, int nip, const int64
   return node_with_casts(prim, out_dtype, a->ndim, shape, 1, in, &in_dtype, 3, params, 1, fp, stream);
 }
 
+/* ---- random numbers, bit casts, fused multiply-add ---- */
+
+/* Keys are uint32 arrays whose last axis holds the two words. */
+static int check_keys(int prim, const char* what, const em_array* a) {
+  char b1[SHAPE_BUF];
+  if (a->dtype != EM_UINT32) {
+    em_fail(EM_TYPE_ERROR, "[%s] %s must be uint32, got %s", em_prim_name(prim), what,
+            em_dtype_name(a->dtype));
+    return 0;
+  }
+  if (a->ndim < 1 || a->shape[a->ndim - 1] != 2) {
+    em_fail(EM_VALUE_ERROR, "[%s] %s must have shape (..., 2), got %s", em_prim_name(prim), what,
+            shape_str(b1, a));
+    return 0;
+  }
+  return 1;
+}
+
+static em_array* rule_threefry(int prim, int nin, em_array** in, int nip, const int64_t* ip,
+                               int nfp, const double* fp, int stream) {
+  (void)nin; (void)nip; (void)ip; (void)nfp; (void)fp;
+  if (!check_keys(prim, "keys", in[0]) || !check_keys(prim, "counters", in[1])) return NULL;
+  int64_t shape[EM_MAX_NDIM];
+  int ndim;
+  if (!broadcast_shapes(prim, 2, in, shape, &ndim)) return NULL;
+  return em_node_new(prim, EM_UINT32, ndim, shape, 2, in, 0, NULL, 0, NULL, stream);
+}
+
+static em_array* rule_random(int prim, int nin, em_array** in, int nip, const int64_t* ip,
+                             int nfp, const double* fp, int stream) {
+  (void)nin; (void)nfp; (void)fp;
+  em_array* key = in[0];
+  if (!check_keys(prim, "key", key)) return NULL;
+  if (nip < 2) return em_fail(EM_VALUE_ERROR, "[random] expected kind, dtype and shape");
+  int64_t kind = ip[0], dtype = ip[1];
+  int ok = 0;
+  switch (kind) {
+    case EM_RANDOM_BITS:
+      ok = dtype == EM_UINT8 || dtype == EM_UINT16 || dtype == EM_UINT32 || dtype == EM_UINT64;
+      break;
+    case EM_RANDOM_UNIFORM:
+      ok = dtype == EM_FLOAT16 || dtype == EM_BFLOAT16 || dtype == EM_FLOAT32 || dtype == EM_FLOAT64;
+      break;
+    case EM_RANDOM_NORMAL:
+      ok = dtype == EM_FLOAT16 || dtype == EM_BFLOAT16 || dtype == EM_FLOAT32;
+      break;
+    case EM_RANDOM_PERMUTATION:
+      if (nip != 3 || ip[2] > INT32_MAX)
+        return em_fail(EM_VALUE_ERROR, "[random] a permutation has one axis of at most 2**31 - 1 elements");
+      ok = dtype == EM_INT32;
+      break;
+    default:
+      return em_fail(EM_VALUE_ERROR, "[random] unknown kind %lld", (long long)kind);
+  }
+  if (!ok)
+    return em_fail(EM_TYPE_ERROR, "[random] cannot draw %s of dtype %s",
+                   kind == EM_RANDOM_BITS ? "bits" : kind == EM_RANDOM_UNIFORM ? "uniforms"
+                   : kind == EM_RANDOM_NORMAL ? "normals" : "permutations",
+                   dtype >= 0 && dtype < EM_NUM_DTYPES ? em_dtype_name((int)dtype) : "unknown");
+  int ndim = key->ndim - 1 + (nip - 2);
+  if (ndim > EM_MAX_NDIM) return em_fail(EM_VALUE_ERROR, "[random] too many dimensions (%d)", ndim);
+  int64_t shape[EM_MAX_NDIM];
+  for (int d = 0; d < key->ndim - 1; d++) shape[d] = key->shape[d];
+  for (int d = 2; d < nip; d++) {
+    if (ip[d] < 0)
+      return em_fail(EM_VALUE_ERROR, "[random] negative dimension %lld", (long long)ip[d]);
+    shape[key->ndim - 1 + d - 2] = ip[d];
+  }
+  return em_node_new(prim, (int)dtype, ndim, shape, 1, in, nip, ip, 0, NULL, stream);
+}
+
+static em_array* rule_bitcast(int prim, int nin, em_array** in, int nip, const int64_t* ip,
+                              int nfp, const double* fp, int stream) {
+  (void)nin; (void)nfp; (void)fp;
+  em_array* a = in[0];
+  if (nip != 1 || ip[0] < 0 || ip[0] >= EM_NUM_DTYPES)
+    return em_fail(EM_TYPE_ERROR, "[view] unknown dtype");
+  int dtype = (int)ip[0];
+  int from = em_dtype_size(a->dtype), to = em_dtype_size(dtype);
+  int64_t shape[EM_MAX_NDIM];
+  char b1[SHAPE_BUF];
+  memcpy(shape, a->shape, sizeof(int64_t) * (size_t)a->ndim);
+  if (from != to) {
+    if (a->ndim == 0)
+      return em_fail(EM_VALUE_ERROR, "[view] cannot view a 0-d %s array as %s: item sizes differ",
+                     em_dtype_name(a->dtype), em_dtype_name(dtype));
+    int64_t bytes = a->shape[a->ndim - 1] * from;
+    if (bytes % to != 0)
+      return em_fail(EM_VALUE_ERROR, "[view] the last axis of a %s array of shape %s (%lld bytes) "
+                     "is not a multiple of the size of %s", em_dtype_name(a->dtype), shape_str(b1, a),
+                     (long long)bytes, em_dtype_name(dtype));
+    shape[a->ndim - 1] = bytes / to;
+  }
+  return em_node_new(prim, dtype, a->ndim, shape, 1, in, nip, ip, 0, NULL, stream);
+}
+
+static em_array* rule_fma(int prim, int nin, em_array** in, int nip, const int64_t* ip,
+                          int nfp, const double* fp, int stream) {
+  (void)nin; (void)nip; (void)ip; (void)nfp; (void)fp;
+  int64_t shape[EM_MAX_NDIM];
+  int ndim;
+  if (!broadcast_shapes(prim, 3, in, shape, &ndim)) return NULL;
+  int dtype = em_promote_types(em_promote_types(in[0]->dtype, in[1]->dtype), in[2]->dtype);
+  int dtypes[3] = {dtype, dtype, dtype};
+  return node_with_casts(prim, dtype, ndim, shape, 3, in, dtypes, 0, NULL, 0, NULL, stream);
+}
+
 /* ---- linear algebra ---- */
 
 /* The dtype LAPACK runs in: float64 and complex64 stay, everything else is
@@ -936,6 +1053,10 @@ static const prim_entry table[EM_NUM_PRIMS] = {
     [EM_P_PARTITION] = {"partition", 1, rule_sort, em_kernel_sort},
     [EM_P_ARGPARTITION] = {"argpartition", 1, rule_sort, em_kernel_sort},
     [EM_P_FFT] = {"fft", 1, rule_fft, em_kernel_fft},
+    [EM_P_THREEFRY] = {"threefry2x32", 2, rule_threefry, em_kernel_threefry},
+    [EM_P_RANDOM] = {"random", 1, rule_random, em_kernel_random},
+    [EM_P_BITCAST] = {"view", 1, rule_bitcast, em_kernel_bitcast},
+    [EM_P_FMA] = {"fma", 3, rule_fma, em_kernel_fma},
     [EM_P_SOLVE] = {"solve", 2, rule_solve, em_kernel_solve},
     [EM_P_INV] = {"inv", 1, rule_decomposition, em_kernel_inv},
     [EM_P_SOLVE_TRIANGULAR] = {"solve_triangular", 2, rule_solve, em_kernel_solve_triangular},

@@ -225,3 +225,23 @@ def test_decorator_forms():
 
     _close(f(em.ones(2)), [3, 3])
     _close(g(em.ones(2), 4), [4, 4])
+
+
+def test_a_chain_with_values_needed_elsewhere_is_one_multi_output_pass(rng):
+    """An Adam-like update: new moments and new parameters from one fused node."""
+    def update(p, g, m, v):
+        m2 = 0.9 * m + 0.1 * g
+        v2 = 0.999 * v + 0.001 * g * g
+        return p - 0.01 * m2 / (em.sqrt(v2) + 1e-8), m2, v2
+
+    cf = em.compile(update)
+    args = [em.array(rng.standard_normal((33, 17)).astype(np.float32)) for _ in range(4)]
+    for got, want in zip(cf(*args), update(*args)):
+        _close(got, want, 1e-6)
+    ops = [name for name, _ in _program(cf).ops]
+    assert ops.count("fused") == 1 and "multiply" not in ops and "sqrt" not in ops
+    # and its rules (through the stacked outputs) still differentiate
+    loss = lambda p, g, m, v: em.sum(cf(p, g, m, v)[0] * cf(p, g, m, v)[1])
+    _close(em.grad(loss, argnums=(0, 1))(*args)[1],
+           em.grad(lambda *a: em.sum(update(*a)[0] * update(*a)[1]), argnums=(0, 1))(*args)[1],
+           1e-4)

@@ -10,9 +10,12 @@
  *   n_loads, then (input index, class) per load: input arrays read into a
  *     slot in a compute class (broadcast to the output's shape),
  *   n_instr, then (prim, out class, a, b, c) per instruction: operands are
- *     slots (loads first, then each instruction's result), -1 when unused.
- * The last instruction's slot is the output. The output's shape is the
- * broadcast of the inputs' shapes.
+ *     slots (loads first, then each instruction's result), -1 when unused,
+ *   n_outputs, then the slot of each output (all of the out dtype).
+ * With one output, the node's shape is the broadcast S of the inputs' shapes;
+ * with k > 1 outputs it is (k, *S), output i at index i of the first axis (a
+ * chain whose intermediates are also needed elsewhere, like an optimizer's
+ * new moments and new parameters, is still one pass).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -32,8 +35,10 @@ typedef struct {
 } instr;
 
 typedef struct {
-  int out_dtype, n_loads, n_instr, n_slots;
+  int out_dtype, n_loads, n_instr, n_slots, n_outputs;
   int load_input[EM_ITER_MAX_OPS - 1];
+  int out_slot[FUSED_MAX_SLOTS];
+  int is_output[FUSED_MAX_SLOTS];     /* 1 + output index, or 0 */
   int slot_cls[FUSED_MAX_SLOTS];
   instr code[FUSED_MAX_SLOTS];
 } program;
@@ -85,11 +90,21 @@ static int decode(const int64_t* ip, int nip, int nin, program* p) {
     if (out_cls != in->out_cls) return 0;
     p->slot_cls[slot] = out_cls;
   }
-#undef NEXT
   p->n_slots = p->n_loads + p->n_instr;
-  int last = p->slot_cls[p->n_slots - 1];
-  return at == nip && (last == em_class_of(p->out_dtype) ||
-                       (last == CL_BOOL && p->out_dtype == EM_BOOL));
+  p->n_outputs = (int)NEXT();
+  if (p->n_outputs < 1 || p->n_outputs > p->n_instr) return 0;
+  memset(p->is_output, 0, sizeof p->is_output);
+  for (int k = 0; k < p->n_outputs; k++) {
+    int64_t slot = NEXT();
+    if (slot < p->n_loads || slot >= p->n_slots || p->is_output[slot]) return 0;
+    int cls = p->slot_cls[slot];
+    if (cls != em_class_of(p->out_dtype) && !(cls == CL_BOOL && p->out_dtype == EM_BOOL))
+      return 0;
+    p->out_slot[k] = (int)slot;
+    p->is_output[slot] = k + 1;
+  }
+#undef NEXT
+  return at == nip;
 }
 
 typedef struct {
@@ -98,6 +113,7 @@ typedef struct {
   const char* in_base[EM_ITER_MAX_OPS - 1];
   int in_dtype[EM_ITER_MAX_OPS - 1];
   char* out_base;
+  int64_t out_size;           /* elements of one output */
   int64_t inner, chunks_per_run;
 } fused_job;
 
@@ -110,15 +126,17 @@ static void fused_range(void* ctx, int64_t lo, int64_t hi) {
   /* A broadcast (stride 0) input fills its chunk once per source element. */
   const char* filled_from[EM_ITER_MAX_OPS - 1] = {NULL};
   int64_t offsets[EM_ITER_MAX_OPS];
-  int last = job->it.ndim - 1, out_slot = p->n_slots - 1;
+  int last = job->it.ndim - 1;
   int64_t ostride = job->it.strides[0][last];
-  int direct_out = ostride == 1 && p->out_dtype == em_class_dtype(p->slot_cls[out_slot]);
+  size_t out_item = (size_t)em_dtype_size(p->out_dtype);
+  /* Results of a class stored as the out dtype go straight into the output. */
+  int direct = ostride == 1 && p->out_dtype == em_class_dtype(em_class_of(p->out_dtype));
   for (int64_t item = lo; item < hi; item++) {
     int64_t run = item / job->chunks_per_run, chunk = item % job->chunks_per_run;
     em_iter_offsets(&job->it, run, offsets);
     int64_t start = chunk * FUSED_CHUNK;
     int64_t n = job->inner - start < FUSED_CHUNK ? job->inner - start : FUSED_CHUNK;
-    char* dst = job->out_base + (offsets[0] + start * ostride) * em_dtype_size(p->out_dtype);
+    char* dst = job->out_base + (offsets[0] + start * ostride) * (int64_t)out_item;
     for (int k = 0; k < p->n_loads; k++) {
       int input = p->load_input[k], cls = p->slot_cls[k], dt = job->in_dtype[input];
       int64_t stride = job->it.strides[input + 1][last];
@@ -139,8 +157,10 @@ static void fused_range(void* ctx, int64_t lo, int64_t hi) {
     }
     for (int i = 0; i < p->n_instr; i++) {
       const instr* in = &p->code[i];
-      int s = p->n_loads + i;
-      char* buf = (s == out_slot && direct_out) ? dst : scratch + (size_t)s * SLOT_BYTES;
+      int s = p->n_loads + i, k = p->is_output[s] - 1;
+      char* buf = (k >= 0 && direct && p->slot_cls[s] != CL_BOOL)
+                      ? dst + (size_t)k * (size_t)job->out_size * out_item
+                      : scratch + (size_t)s * SLOT_BYTES;
       if (in->prim == EM_P_ASTYPE) {
         em_load(buf, in->out_cls, slot[in->a], em_class_dtype(p->slot_cls[in->a]), 1, n);
       } else {
@@ -150,7 +170,12 @@ static void fused_range(void* ctx, int64_t lo, int64_t hi) {
       }
       slot[s] = buf;
     }
-    if (!direct_out) em_store(dst, p->out_dtype, ostride, slot[out_slot], p->slot_cls[out_slot], n);
+    for (int k = 0; k < p->n_outputs; k++) {
+      int s = p->out_slot[k];
+      char* out_k = dst + (size_t)k * (size_t)job->out_size * out_item;
+      if (slot[s] != out_k)
+        em_store(out_k, p->out_dtype, ostride, slot[s], p->slot_cls[s], n);
+    }
   }
   free(scratch);
 }
@@ -167,16 +192,18 @@ int em_kernel_fused(em_array* out) {
   job.prog = &p;
   int64_t bstrides[EM_ITER_MAX_OPS - 1][EM_MAX_NDIM];
   const int64_t* strides[EM_ITER_MAX_OPS];
-  strides[0] = out->strides;
+  int lead = p.n_outputs > 1;  /* the outputs' axis, outside the iteration */
+  strides[0] = out->strides + lead;
   for (int k = 0; k < out->ninputs; k++) {
     em_array* in = out->inputs[k];
-    em_broadcast_strides(in, out->ndim, out->shape, bstrides[k]);
+    em_broadcast_strides(in, out->ndim - lead, out->shape + lead, bstrides[k]);
     strides[k + 1] = bstrides[k];
     job.in_dtype[k] = in->dtype;
     job.in_base[k] = (const char*)in->buf->data + in->offset * em_dtype_size(in->dtype);
   }
-  em_iter_init(&job.it, out->ndim, out->shape, out->ninputs + 1, strides);
+  em_iter_init(&job.it, out->ndim - lead, out->shape + lead, out->ninputs + 1, strides);
   job.out_base = (char*)out->buf->data + out->offset * em_dtype_size(out->dtype);
+  job.out_size = lead ? out->size / out->shape[0] : out->size;
   job.inner = job.it.shape[job.it.ndim - 1];
   job.chunks_per_run = (job.inner + FUSED_CHUNK - 1) / FUSED_CHUNK;
   int64_t items = em_iter_outer(&job.it) * job.chunks_per_run;
@@ -208,6 +235,12 @@ em_array* em_rule_fused(int prim, int nin, em_array** in, int nip, const int64_t
       size = s;
     }
     shape[d] = size;
+  }
+  if (p.n_outputs > 1) {
+    if (nd == EM_MAX_NDIM) return em_fail(EM_VALUE_ERROR, "[fused] too many dimensions");
+    memmove(shape + 1, shape, sizeof(int64_t) * (size_t)nd);
+    shape[0] = p.n_outputs;
+    nd++;
   }
   return em_node_new(prim, p.out_dtype, nd, shape, nin, in, nip, ip, nfp, fp, stream);
 }
