@@ -75,6 +75,9 @@ enum em_prim {
   EM_P_FFT,
   /* random numbers (Threefry-2x32 keys), bit casts, fused multiply-add */
   EM_P_THREEFRY, EM_P_RANDOM, EM_P_BITCAST, EM_P_FMA,
+  /* linear algebra (LAPACK); decompositions pack their results in one output */
+  EM_P_SOLVE, EM_P_INV, EM_P_SOLVE_TRIANGULAR, EM_P_CHOLESKY, EM_P_QR, EM_P_SVD,
+  EM_P_EIGH, EM_P_EIG, EM_P_LU,
   EM_NUM_PRIMS
 };
 

@@ -37,6 +37,17 @@
  *                   PERMUTATION is int32 with one axis)
  *   BITCAST         ip: dtype
  *   FMA             (a, b, c broadcast and promoted: a * b + c rounded once)
+ *   SOLVE, INV      a (..., n, n) [, b (..., n, k)]; batch axes broadcast
+ *   SOLVE_TRIANGULAR        ip: upper
+ *   CHOLESKY        ip: upper
+ *   QR     -> (..., m*k + k*n): Q (m, k), R (k, n); k = min(m, n)
+ *   SVD             ip: compute_uv -> (..., m*m + k + n*n): U, S, Vt; or S (..., k)
+ *   EIGH            ip: upper, vectors -> (..., n + n*n): w, V; or w (..., n)
+ *                   (S and w are real: complex64 inputs store them with zero imaginary parts)
+ *   EIG             ip: vectors -> complex64 (..., n + n*n): w, V; or w (..., n)
+ *   LU     -> (..., m*n + k + m): LU (m, n), pivots (k), p (m), as floats;
+ *                  pivots are 0-based row swaps, p the row indices with A = L[p] @ U
+ *   (decompositions pack their results row-major, one after the other)
  */
 #include <stdlib.h>
 #include <string.h>
@@ -828,6 +839,110 @@ static em_array* rule_fma(int prim, int nin, em_array** in, int nip, const int64
   return node_with_casts(prim, dtype, ndim, shape, 3, in, dtypes, 0, NULL, 0, NULL, stream);
 }
 
+/* ---- linear algebra ---- */
+
+/* The dtype LAPACK runs in: float64 and complex64 stay, everything else is
+ * computed (and returned) as float32. */
+static int linalg_dtype(int dtype) {
+  return (dtype == EM_FLOAT64 || dtype == EM_COMPLEX64) ? dtype : EM_FLOAT32;
+}
+
+static int check_matrices(int prim, const em_array* a, int square) {
+  char b1[SHAPE_BUF];
+  if (a->ndim < 2) {
+    em_fail(EM_VALUE_ERROR, "[%s] expected an array with at least 2 dimensions, got shape %s",
+            em_prim_name(prim), shape_str(b1, a));
+    return 0;
+  }
+  if (square && a->shape[a->ndim - 1] != a->shape[a->ndim - 2]) {
+    em_fail(EM_VALUE_ERROR, "[%s] expected square matrices in the last two axes, got shape %s",
+            em_prim_name(prim), shape_str(b1, a));
+    return 0;
+  }
+  return 1;
+}
+
+/* Rules for the one-input decompositions. */
+static em_array* rule_decomposition(int prim, int nin, em_array** in, int nip, const int64_t* ip,
+                                    int nfp, const double* fp, int stream) {
+  (void)nin; (void)nfp; (void)fp;
+  em_array* a = in[0];
+  int square = prim == EM_P_INV || prim == EM_P_CHOLESKY || prim == EM_P_EIGH || prim == EM_P_EIG;
+  int want_ip = (prim == EM_P_CHOLESKY || prim == EM_P_SVD || prim == EM_P_EIG) ? 1
+              : prim == EM_P_EIGH ? 2 : 0;
+  if (nip != want_ip)
+    return em_fail(EM_VALUE_ERROR, "[%s] expected %d parameters, got %d", em_prim_name(prim), want_ip, nip);
+  if (!check_matrices(prim, a, square)) return NULL;
+  int dtype = linalg_dtype(a->dtype);
+  int nd = a->ndim;
+  int64_t m = a->shape[nd - 2], n = a->shape[nd - 1], k = m < n ? m : n;
+  int64_t shape[EM_MAX_NDIM];
+  memcpy(shape, a->shape, sizeof(int64_t) * (size_t)nd);
+  int out_nd = nd - 1, out_dtype = dtype;
+  switch (prim) {
+    case EM_P_INV: case EM_P_CHOLESKY: out_nd = nd; break;
+    case EM_P_QR: shape[nd - 2] = m * k + k * n; break;
+    case EM_P_SVD: shape[nd - 2] = ip[0] ? m * m + k + n * n : k; break;
+    case EM_P_EIGH: shape[nd - 2] = ip[1] ? n + n * n : n; break;
+    case EM_P_EIG: shape[nd - 2] = ip[0] ? n + n * n : n; out_dtype = EM_COMPLEX64; break;
+    case EM_P_LU: shape[nd - 2] = m * n + k + m; break;
+  }
+  int64_t params[2] = {0, 0};
+  for (int i = 0; i < nip; i++) params[i] = ip[i] != 0;
+  return node_with_casts(prim, out_dtype, out_nd, shape, 1, in, &dtype, nip, params, 0, NULL, stream);
+}
+
+/* SOLVE and SOLVE_TRIANGULAR: a (..., n, n) and b (..., n, k), batch axes
+ * broadcast (both inputs are broadcast to the output's batch shape). */
+static em_array* rule_solve(int prim, int nin, em_array** in, int nip, const int64_t* ip,
+                            int nfp, const double* fp, int stream) {
+  (void)nin; (void)nfp; (void)fp;
+  em_array* a = in[0];
+  em_array* b = in[1];
+  char b1[SHAPE_BUF], b2[SHAPE_BUF];
+  int want_ip = prim == EM_P_SOLVE_TRIANGULAR ? 1 : 0;
+  if (nip != want_ip)
+    return em_fail(EM_VALUE_ERROR, "[%s] expected %d parameters, got %d", em_prim_name(prim), want_ip, nip);
+  if (!check_matrices(prim, a, 1)) return NULL;
+  if (b->ndim < 2)
+    return em_fail(EM_VALUE_ERROR, "[%s] expected b with at least 2 dimensions, got shape %s",
+                   em_prim_name(prim), shape_str(b1, b));
+  int64_t n = a->shape[a->ndim - 1];
+  if (b->shape[b->ndim - 2] != n)
+    return em_fail(EM_VALUE_ERROR, "[%s] a of shape %s and b of shape %s do not match: b needs %lld rows",
+                   em_prim_name(prim), shape_str(b1, a), shape_str(b2, b), (long long)n);
+  int nd = a->ndim > b->ndim ? a->ndim : b->ndim;
+  int64_t shape[EM_MAX_NDIM];
+  for (int d = 0; d < nd - 2; d++) {
+    int da = d - (nd - a->ndim), db = d - (nd - b->ndim);
+    int64_t sa = da >= 0 ? a->shape[da] : 1, sb = db >= 0 ? b->shape[db] : 1;
+    if (sa != sb && sa != 1 && sb != 1)
+      return em_fail(EM_VALUE_ERROR, "[%s] batch shapes of a %s and b %s cannot be broadcast",
+                     em_prim_name(prim), shape_str(b1, a), shape_str(b2, b));
+    shape[d] = sa == 1 ? sb : sa;
+  }
+  int dtype = linalg_dtype(em_promote_types(a->dtype, b->dtype));
+  /* Broadcast both inputs to the output's batch shape. */
+  em_array* full[2] = {NULL, NULL};
+  em_array* out = NULL;
+  for (int i = 0; i < 2; i++) {
+    em_array* x = in[i];
+    shape[nd - 2] = x->shape[x->ndim - 2];
+    shape[nd - 1] = x->shape[x->ndim - 1];
+    full[i] = em_op(EM_P_BROADCAST, 1, &x, nd, shape, 0, NULL, stream);
+    if (!full[i]) goto done;
+  }
+  shape[nd - 2] = n;
+  shape[nd - 1] = b->shape[b->ndim - 1];
+  int dtypes[2] = {dtype, dtype};
+  int64_t upper = nip ? ip[0] != 0 : 0;
+  out = node_with_casts(prim, dtype, nd, shape, 2, full, dtypes, nip, &upper, 0, NULL, stream);
+done:
+  for (int i = 0; i < 2; i++)
+    if (full[i]) em_release(full[i]);
+  return out;
+}
+
 /* ---- the table ---- */
 
 static int em_kernel_view(em_array* out) {
@@ -942,6 +1057,15 @@ static const prim_entry table[EM_NUM_PRIMS] = {
     [EM_P_RANDOM] = {"random", 1, rule_random, em_kernel_random},
     [EM_P_BITCAST] = {"view", 1, rule_bitcast, em_kernel_bitcast},
     [EM_P_FMA] = {"fma", 3, rule_fma, em_kernel_fma},
+    [EM_P_SOLVE] = {"solve", 2, rule_solve, em_kernel_solve},
+    [EM_P_INV] = {"inv", 1, rule_decomposition, em_kernel_inv},
+    [EM_P_SOLVE_TRIANGULAR] = {"solve_triangular", 2, rule_solve, em_kernel_solve_triangular},
+    [EM_P_CHOLESKY] = {"cholesky", 1, rule_decomposition, em_kernel_cholesky},
+    [EM_P_QR] = {"qr", 1, rule_decomposition, em_kernel_qr},
+    [EM_P_SVD] = {"svd", 1, rule_decomposition, em_kernel_svd},
+    [EM_P_EIGH] = {"eigh", 1, rule_decomposition, em_kernel_eigh},
+    [EM_P_EIG] = {"eig", 1, rule_decomposition, em_kernel_eig},
+    [EM_P_LU] = {"lu", 1, rule_decomposition, em_kernel_lu},
 };
 
 static const prim_entry* entry(int prim) { return &table[prim]; }

@@ -68,10 +68,26 @@ def _integer_mix(a):
     return (em.left_shift(i, 2) | em.right_shift(i * 8, 1) ^ em.bitwise_invert(i)) + b
 
 
+def _eye(n):
+    return em.eye(n, dtype=em.float64)
+
+
+def _sym(x):
+    return x + em.swapaxes(x, -1, -2)
+
+
+def _spd(x):
+    return x @ em.swapaxes(x, -1, -2) + _eye(x.shape[-1])
+
+
+def _flat(*parts):
+    return em.concatenate([em.reshape(p, (-1,)) for p in parts])
+
+
 _compiled_chain = em.compile(lambda a, b: em.sigmoid(em.exp(a * 0.5) * b - em.log(b)))
 
 # Cases that go through float32 values: linear in x, so a large step is exact.
-FLOAT32_PATH = {"copy_astype", "complex", "fft", "rfft_irfft"}
+FLOAT32_PATH = {"copy_astype", "complex", "fft", "rfft_irfft", "eigvals"}
 
 CASES = {
     # elementwise unary
@@ -195,6 +211,27 @@ CASES = {
     # products
     "matmul": (lambda a, b: a @ b, [_any((2, 3, 4)), _any((4, 5))]),
     "matmul_batched": (lambda a, b: em.matmul(a, b), [_any((3, 1, 2, 3)), _any((4, 3, 2))]),
+    # linalg: inputs shifted or squared into well-conditioned (or SPD, symmetric) matrices;
+    # decompositions flatten the results whose tangents are unique
+    "solve": (lambda a, b: em.linalg.solve(a + 4 * _eye(3), b), [_any((2, 3, 3)), _any((3, 2))]),
+    "inv": (lambda x: em.linalg.inv(x + 4 * _eye(3)), [_any((2, 3, 3))]),
+    "solve_triangular": (lambda a, b: em.linalg.solve_triangular(a + 4 * _eye(3), b, upper=True)
+                         + em.linalg.solve_triangular(a + 4 * _eye(3), b), [_any((3, 3)), _any((3,))]),
+    "cholesky": (lambda x: em.linalg.cholesky(_spd(x)) + em.linalg.cholesky(_spd(x), upper=True),
+                 [_any((2, 3, 3))]),
+    "qr": (lambda a, b: _flat(*em.linalg.qr(a), *em.linalg.qr(b)), [_any((4, 3)), _any((2, 4))]),
+    "svd": (lambda a, b: _flat(em.linalg.svd(a)[0][:, :3], *em.linalg.svd(a)[1:],
+                               em.linalg.svd(b, compute_uv=False)), [_any((4, 3)), _any((2, 5))]),
+    "eigh": (lambda x: _flat(*em.linalg.eigh(_sym(x)), em.linalg.eigvalsh(_sym(x), UPLO="U")),
+             [_any((3, 3))]),
+    # eigenvalues of a triangular matrix are its diagonal: linear in x (complex64 inside)
+    "eigvals": (lambda x: em.real(em.linalg.eigvals(em.triu(x) + 3 * _eye(3))).astype(em.float64),
+                [_any((3, 3))]),
+    "lu": (lambda a, b: _flat(*em.linalg.lu(a)[1:], *em.linalg.lu(b)[1:]),
+           [_any((3, 3)), _any((2, 3))]),
+    "det_slogdet": (lambda x: em.linalg.det(0.3 * x + 2 * _eye(3))
+                    + em.linalg.slogdet(0.3 * x + 2 * _eye(3))[1],
+                    [_any((2, 3, 3))]),
 }
 
 
