@@ -111,31 +111,26 @@ def _required(k, name):
     return k
 
 
-class _KeySequence:
-    """The global key: each sampler called without key= splits it in two,
-    keeps one half as the new state and draws with the other (mlx's)."""
-
-    def __init__(self):
-        self.state = None
-
-    def next(self):
-        if self.state is None:
-            self.state = key(time.time_ns() & 0xFFFFFFFFFFFFFFFF)
-        pair = split(self.state)
-        self.state = pair[0]
-        return pair[1]
-
-
-_global = _KeySequence()
+# The global key, as mlx.core.random.state: a list holding one key, so that a
+# compiled function can take it as implicit state,
+#     em.compile(f, inputs=em.random.state, outputs=em.random.state)
+# and draw fresh samples on every call instead of baking one draw into the trace.
+state = [None]
 
 
 def seed(seed: int) -> None:
     """Reset the global key to key(seed)."""
-    _global.state = key(seed)
+    state[0] = key(seed)
 
 
 def _next_key():
-    return _global.next()
+    """Each sampler called without key= splits the global key in two, keeps
+    one half as the new state and draws with the other (as mlx)."""
+    if state[0] is None:
+        state[0] = key(time.time_ns() & 0xFFFFFFFFFFFFFFFF)
+    pair = split(state[0])
+    state[0] = pair[0]
+    return pair[1]
 
 
 # ---- argument checks ----
@@ -449,6 +444,33 @@ def permutation(x, axis: int = 0, key=None, *, stream=None):
     axis = axis % a.ndim
     order = _draw(k, lib.EM_RANDOM_PERMUTATION, _dt.int32, (a.shape[axis],), stream)
     return take(a, order, axis=axis, stream=stream)
+
+
+def multivariate_normal(mean, cov, shape=None, dtype=_dt.float32, key=None, *, stream=None):
+    """Samples of N(mean, cov): mean + L z with L the Cholesky factor of cov and
+    z standard normal of shape `shape` + mean.shape[-1:] (JAX's default method,
+    so the samples equal jax.random.multivariate_normal's). `shape` defaults
+    to the broadcast of mean's and cov's batch shapes."""
+    from .linalg import cholesky
+    from .products import matmul
+    k = _check_key(key, "multivariate_normal")
+    dtype = _float_dtype(dtype, "multivariate_normal")
+    mean, cov = asarray(mean).astype(dtype), asarray(cov).astype(dtype)
+    if mean.ndim < 1 or cov.ndim < 2 or cov.shape[-2:] != (mean.shape[-1],) * 2:
+        raise ValueError(f"[random.multivariate_normal] mean of shape {mean.shape} needs a cov "
+                         f"of shape (..., {mean.shape[-1] if mean.ndim else 'n'}, "
+                         f"{mean.shape[-1] if mean.ndim else 'n'}), got {cov.shape}")
+    batch = broadcast_shapes(mean.shape[:-1], cov.shape[:-2])
+    shape = batch if shape is None else _shape(shape, "multivariate_normal")
+    try:
+        broadcast_shapes(shape, batch)
+    except ValueError:
+        raise ValueError(f"[random.multivariate_normal] shape {shape} does not broadcast with "
+                         f"the batch shape {batch} of mean and cov") from None
+    z = normal(shape + mean.shape[-1:], dtype, key=k, stream=stream)
+    factor = cholesky(cov, stream=stream)
+    offset = matmul(factor, expand_dims(z, -1, stream=stream), stream=stream)
+    return _ew.add(mean, offset.reshape(offset.shape[:-1]), stream=stream)
 
 
 # ---- transform rules of THREEFRY and RANDOM ----
