@@ -445,6 +445,33 @@ def test_vmap_of_jacrev_and_jacfwd_match_jax(x64, rng):
     _close(em.vmap(em.jacfwd(f(em)))(em.array(x)), want, rtol=1e-10, atol=1e-12)
 
 
+def test_nested_grads_do_not_confuse_perturbations(x64, rng):
+    """The inner grad's closure over the outer variable stays differentiable
+    by the outer grad (Siskind and Pearlmutter's perturbation confusion)."""
+    x0, y0 = rng.standard_normal(()), rng.standard_normal(())
+
+    def f(ns, grad):
+        def outer(x):
+            inner = grad(lambda y: ns.sin(x * y) + x * y * y)
+            return x * inner(ns.asarray(y0)) + inner(x)
+        return outer
+
+    got = em.grad(f(em, em.grad))(em.array(x0))
+    want = jax.grad(f(jnp, jax.grad))(jnp.asarray(x0))
+    _close(got, want, rtol=1e-12, atol=1e-12)
+
+
+def test_jvp_and_vmap_compose_both_ways(x64, rng):
+    x, t = rng.standard_normal((3, 4)), rng.standard_normal((3, 4))
+    f = lambda ns: (lambda v: ns.cumsum(ns.sin(v) * v) / ns.sum(v * v))
+    push = lambda ns, jvp: (lambda v, tv: jvp(f(ns), [v], [tv])[1][0] if ns is em
+                            else jvp(f(ns), (v,), (tv,))[1])
+    want = jax.vmap(push(jnp, jax.jvp))(jnp.asarray(x), jnp.asarray(t))
+    _close(em.vmap(push(em, em.jvp))(em.array(x), em.array(t)), want, rtol=1e-12, atol=1e-12)
+    _, (got,) = em.jvp(em.vmap(f(em)), [em.array(x)], [em.array(t)])
+    _close(got, want, rtol=1e-12, atol=1e-12)
+
+
 def test_jvp_of_grad_is_a_hessian_vector_product(x64, rng):
     x, v = rng.standard_normal(4), rng.standard_normal(4)
     f = lambda ns: (lambda x: ns.sum(ns.exp(x) * ns.sin(x[::-1])) + ns.prod(x))
@@ -542,6 +569,23 @@ def test_hessian_of_a_dict(x64, rng):
     want = jax.hessian(f(jnp))({k: jnp.asarray(v) for k, v in p.items()})
     assert got["a"]["b"].shape == (2,) and got["a"]["a"].shape == (2, 2)
     _assert_trees_close(got, want, rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("which", ["jacfwd", "jacrev", "hessian"])
+@pytest.mark.parametrize("argnums", [2, -3, (0, 2)])
+def test_jacobian_argnums_out_of_range_raise(which, argnums):
+    x = em.array([0.5, 1.5])
+    with pytest.raises(ValueError, match=r"\[grad\] argnums -?\d is out of range for 2 "
+                                         r"positional arguments"):
+        getattr(em, which)(lambda a, b: em.sum(a * b), argnums=argnums)(x, x)
+
+
+@pytest.mark.parametrize("which", ["jacfwd", "jacrev"])
+def test_jacobian_negative_argnums_match_jax(which, rng):
+    (a, ja), (b, jb) = _pair(rng, (3,)), _pair(rng, (2,))
+    f = lambda ns: (lambda a, b: ns.sin(a)[:2] * b)
+    _assert_trees_close(getattr(em, which)(f(em), argnums=(-1, 0))(a, b),
+                        getattr(jax, which)(f(jnp), argnums=(-1, 0))(ja, jb))
 
 
 def test_jacobian_of_integer_input_raises():
