@@ -20,10 +20,10 @@ def _close(actual, expected, rtol=1e-5, atol=1e-6):
 
 def _draw(spec, rng):
     """A numpy input: ("f", shape) floats, ("pos", shape) positive floats,
-    ("i", shape, high) int32 indices in [0, high), ("b", shape) booleans."""
+    ("i", shape, high) int32 indices in [-high, high), ("b", shape) booleans."""
     kind, shape = spec[0], spec[1]
-    if kind == "i":
-        return rng.integers(0, spec[2], size=shape).astype(np.int32)
+    if kind == "i":  # negative indices count from the end
+        return rng.integers(-spec[2], spec[2], size=shape).astype(np.int32)
     if kind == "b":
         return rng.random(shape) < 0.5
     x = rng.standard_normal(shape).astype(np.float32)
@@ -66,6 +66,8 @@ def _at(ns, x, index, method, value):
     """x.at[index].method(value) for ember (maximum/minimum) and JAX (max/min)."""
     if ns is jnp:
         method = {"maximum": "max", "minimum": "min"}.get(method, method)
+        if method == "multiply":  # JAX differentiates scatter-multiply of unique indices only
+            return x.at[index].multiply(value, unique_indices=True)
     return getattr(x.at[index], method)(value)
 
 
@@ -403,6 +405,50 @@ def test_vmap_of_op_families_on_other_axes(name, rng):
     fn, specs, in_axes = FAMILIES[name]
     moved = tuple(None if ax is None else len(spec[1]) for spec, ax in zip(specs, in_axes))
     _check(fn, specs, moved, rng, out_axes=-1)
+
+
+def _batched_args(specs, in_axes, size, rng):
+    args = []
+    for spec, ax in zip(specs, in_axes):
+        shape = list(spec[1])
+        if ax is not None:
+            shape.insert(ax, size)
+        args.append(_draw((spec[0], tuple(shape)) + tuple(spec[2:]), rng))
+    return args
+
+
+DIFFERENTIABLE = sorted(name for name in FAMILIES
+                        if name not in ("comparisons", "integer", "arg_reductions", "all_any",
+                                        "where_condition_only"))
+
+
+@pytest.mark.parametrize("name", DIFFERENTIABLE)
+def test_grad_of_vmap_of_op_families(name, rng):
+    """grad through vmap, and vmap of grad, of each family against JAX."""
+    fn, specs, in_axes = FAMILIES[name]
+    args = _batched_args(specs, in_axes, 3, rng)
+    wrt = tuple(i for i, spec in enumerate(specs) if spec[0] in ("f", "pos"))
+
+    def loss(ns, vmap):
+        def f(*xs):
+            out = vmap(lambda *ys: fn(ns, *ys), in_axes=tuple(in_axes))(*xs)
+            return ns.sum(ns.sin(out.astype(ns.float32)))
+        return f
+
+    got = em.grad(loss(em, em.vmap), argnums=wrt)(*map(em.array, args))
+    want = jax.grad(loss(jnp, jax.vmap), argnums=wrt)(*map(jnp.asarray, args))
+    for g, w in zip(got if len(wrt) > 1 else [got], want):
+        _close(g, w, rtol=1e-4, atol=1e-5)
+
+    def per_example(ns):
+        return lambda *ys: ns.sum(ns.cos(fn(ns, *ys).astype(ns.float32)))
+
+    got = em.vmap(em.grad(per_example(em), argnums=wrt), in_axes=tuple(in_axes))(
+        *map(em.array, args))
+    want = jax.vmap(jax.grad(per_example(jnp), argnums=wrt), in_axes=tuple(in_axes))(
+        *map(jnp.asarray, args))
+    for g, w in zip(got if len(wrt) > 1 else [got], want):
+        _close(g, w, rtol=1e-4, atol=1e-5)
 
 
 def test_vmap_of_a_long_chain_matches_jax(rng):
