@@ -701,6 +701,49 @@ def test_custom_jvp_override_is_used(x64, rng):
     _close(t, jt, rtol=1e-12)
 
 
+def test_each_override_serves_its_own_transform(x64, rng):
+    """As in mlx.core: a jvp override does not change reverse mode and a vjp
+    override does not change forward mode; each falls back to the function's
+    own graph."""
+    x, v = rng.standard_normal(3), rng.standard_normal(3)
+    only_jvp = em.custom_function(lambda x: em.sin(x))
+    only_jvp.jvp(lambda primals, tangents: 3.0 * tangents[0] * em.cos(primals[0]))
+    only_vjp = em.custom_function(lambda x: em.sin(x))
+    only_vjp.vjp(lambda primals, cotangent, output: 3.0 * cotangent * em.cos(primals[0]))
+    cos = jnp.cos(jnp.asarray(x))
+    _close(em.grad(lambda x: em.sum(only_jvp(x)))(em.array(x)), cos, rtol=1e-12)
+    _, (t,) = em.jvp(only_vjp, [em.array(x)], [em.array(v)])
+    _close(t, cos * v, rtol=1e-12)
+    _, (t,) = em.jvp(only_jvp, [em.array(x)], [em.array(v)])
+    _close(t, 3.0 * cos * v, rtol=1e-12)
+
+
+def test_jacobians_and_hessian_use_the_overrides(x64, rng):
+    x = rng.standard_normal(4)
+
+    def f(ns):
+        return lambda x: ns.sin(x) * ns.sum(x)
+
+    def df(ns, x, t):  # a deliberately scaled derivative
+        return 3.0 * (ns.cos(x) * t * ns.sum(x) + ns.sin(x) * ns.sum(t))
+
+    with_jvp = em.custom_function(f(em))
+    with_jvp.jvp(lambda primals, tangents: df(em, primals[0], tangents[0]))
+    jax_jvp = jax.custom_jvp(f(jnp))
+    jax_jvp.defjvp(lambda p, t: (f(jnp)(p[0]), df(jnp, p[0], t[0])))
+    want = jax.jacfwd(jax_jvp)(jnp.asarray(x))
+    _close(em.jacfwd(with_jvp)(em.array(x)), want, rtol=1e-12, atol=1e-12)
+
+    with_vjp = em.custom_function(f(em))
+    # the transpose of df: J^T g with J = 3 (diag(cos x) sum(x) + sin(x) 1^T)
+    with_vjp.vjp(lambda primals, g, out: 3.0 * (em.cos(primals[0]) * g * em.sum(primals[0])
+                                                + em.sum(em.sin(primals[0]) * g)))
+    _close(em.jacrev(with_vjp)(em.array(x)), want, rtol=1e-12, atol=1e-12)
+    h = em.hessian(lambda x: em.sum(with_vjp(x) ** 2))(em.array(x))
+    jh = jax.hessian(lambda x: jnp.sum(jax_jvp(x) ** 2))(jnp.asarray(x))
+    _close(h, jh, rtol=1e-10, atol=1e-12)
+
+
 def test_custom_vmap_override_is_used(rng):
     calls = []
     f = em.custom_function(lambda x, y: x * y)
