@@ -240,7 +240,7 @@ def _model_loss(ns):
 
 def test_grad_of_a_nested_pytree_matches_jax(rng):
     params = _params(rng, em.array)
-    jparams = jax.tree_util.tree_map(jnp.asarray, _params_from(params))
+    jparams = optree.tree_map(lambda a: jnp.asarray(_np(a)), params, namespace="ember")
     xs = rng.standard_normal((3, 3)).astype(np.float32)
     g = em.grad(_model_loss(em))(params, em.array(xs))
     jg = jax.grad(_model_loss(jnp))(jparams, jnp.asarray(xs))
@@ -254,10 +254,6 @@ def test_grad_of_a_nested_pytree_matches_jax(rng):
     jvalue, jg2 = jax.value_and_grad(_model_loss(jnp), argnums=(0, 1))(jparams, jnp.asarray(xs))
     _close(value, jvalue, rtol=1e-5)
     _assert_trees_close(g2, jg2, rtol=1e-4, atol=1e-5)
-
-
-def _params_from(params):
-    return optree.tree_map(np.asarray, params, namespace="ember")
 
 
 def test_grad_of_an_unregistered_dataclass_is_an_error(rng):
@@ -461,15 +457,22 @@ def test_nested_grads_do_not_confuse_perturbations(x64, rng):
     _close(got, want, rtol=1e-12, atol=1e-12)
 
 
+def _tangent(ns):
+    """tangent(f, x, t): the jvp of a one-input, one-output f; ember's jvp
+    takes and returns lists, JAX's tuples."""
+    if ns is em:
+        return lambda f, x, t: em.jvp(f, [x], [t])[1][0]
+    return lambda f, x, t: jax.jvp(f, (x,), (t,))[1]
+
+
 def test_jvp_and_vmap_compose_both_ways(x64, rng):
     x, t = rng.standard_normal((3, 4)), rng.standard_normal((3, 4))
     f = lambda ns: (lambda v: ns.cumsum(ns.sin(v) * v) / ns.sum(v * v))
-    push = lambda ns, jvp: (lambda v, tv: jvp(f(ns), [v], [tv])[1][0] if ns is em
-                            else jvp(f(ns), (v,), (tv,))[1])
-    want = jax.vmap(push(jnp, jax.jvp))(jnp.asarray(x), jnp.asarray(t))
-    _close(em.vmap(push(em, em.jvp))(em.array(x), em.array(t)), want, rtol=1e-12, atol=1e-12)
-    _, (got,) = em.jvp(em.vmap(f(em)), [em.array(x)], [em.array(t)])
-    _close(got, want, rtol=1e-12, atol=1e-12)
+    push = lambda ns: (lambda v, tv: _tangent(ns)(f(ns), v, tv))
+    want = jax.vmap(push(jnp))(jnp.asarray(x), jnp.asarray(t))
+    _close(em.vmap(push(em))(em.array(x), em.array(t)), want, rtol=1e-12, atol=1e-12)
+    _close(_tangent(em)(em.vmap(f(em)), em.array(x), em.array(t)), want, rtol=1e-12,
+           atol=1e-12)
 
 
 def test_jvp_of_grad_is_a_hessian_vector_product(x64, rng):
@@ -481,19 +484,13 @@ def test_jvp_of_grad_is_a_hessian_vector_product(x64, rng):
 
 
 def test_vjp_of_jvp_matches_jax(x64, rng):
-    x, t, u = (rng.standard_normal((2, 3)) for _ in range(3))
+    x, t = rng.standard_normal((2, 3)), rng.standard_normal((2, 3))
+    u = rng.standard_normal((2, 2))
     f = lambda ns: (lambda x: ns.tanh(x) @ ns.transpose(x) * ns.max(x))
-
-    def push(ns, jvp):
-        def g(x):
-            out = jvp(f(ns), [x] if ns is em else (x,), [ns.asarray(t)] if ns is em
-                      else (jnp.asarray(t),))
-            return out[1][0] if ns is em else out[1]
-        return g
-
-    _, (got,) = em.vjp(push(em, em.jvp), [em.array(x)], [em.array(u[:, :2])])
-    _, pull = jax.vjp(push(jnp, jax.jvp), jnp.asarray(x))
-    _close(got, pull(jnp.asarray(u[:, :2]))[0], rtol=1e-10, atol=1e-12)
+    push = lambda ns: (lambda x: _tangent(ns)(f(ns), x, ns.asarray(t)))
+    _, (got,) = em.vjp(push(em), [em.array(x)], [em.array(u)])
+    _, pull = jax.vjp(push(jnp), jnp.asarray(x))
+    _close(got, pull(jnp.asarray(u))[0], rtol=1e-10, atol=1e-12)
 
 
 # ---- Jacobians ----
