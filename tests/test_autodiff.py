@@ -196,6 +196,19 @@ def test_has_aux_needs_a_pair(rng):
         em.grad(lambda x: (em.sum(x), x, x), has_aux=True)(x)
 
 
+def test_grad_of_a_complex_input_matches_jax(rng):
+    z = (rng.standard_normal(4) + 1j * rng.standard_normal(4)).astype(np.complex64)
+    w = (rng.standard_normal(4) + 1j * rng.standard_normal(4)).astype(np.complex64)
+
+    def f(ns):
+        return lambda z, w: ns.sum(ns.real(z * z * w) + ns.imag(z) * 2.0 + ns.abs(z))
+
+    got = em.grad(f(em), argnums=(0, 1))(em.array(z), em.array(w))
+    want = jax.grad(f(jnp), argnums=(0, 1))(jnp.asarray(z), jnp.asarray(w))
+    assert got[0].dtype == em.complex64
+    _assert_trees_close(got, want, rtol=1e-5, atol=1e-6)
+
+
 # ---- pytrees of parameters ----
 
 class Params(NamedTuple):
@@ -826,6 +839,33 @@ def test_eval_and_item_inside_grad(rng):
     (value, g) = em.value_and_grad(f)(x * 2)
     _close(value, jf(jx * 2), rtol=1e-5)
     _close(g, jax.grad(jf)(jx * 2), rtol=1e-5)
+
+
+def test_eval_after_an_inner_grad_keeps_the_outer_graph(x64, rng):
+    """An inner grad (or vjp) finishing its trace must not stop the outer
+    trace from keeping its graph when the function evaluates afterwards."""
+    x = rng.standard_normal(3)
+
+    def f(ns, grad, evaluate):
+        def fn(x):
+            g = grad(lambda y: ns.sum(y * y * x))(x)
+            y = ns.exp(x) * g
+            evaluate(y)
+            return ns.sum(y * x)
+        return fn
+
+    got = em.grad(f(em, em.grad, em.eval))(em.array(x))
+    want = jax.grad(f(jnp, jax.grad, lambda y: None))(jnp.asarray(x))
+    _close(got, want, rtol=1e-12, atol=1e-12)
+
+    def h(x):
+        _, (c,) = em.vjp(lambda a: em.sin(a) * a, [x], [em.ones_like(x)])
+        em.eval(c)
+        return em.sum(c * c)
+
+    want = jax.grad(lambda x: jnp.sum(jax.vjp(lambda a: jnp.sin(a) * a, x)[1](
+        jnp.ones(3))[0] ** 2))(jnp.asarray(x))
+    _close(em.grad(h)(em.array(x)), want, rtol=1e-12, atol=1e-12)
 
 
 def test_eval_of_the_gradient_graph_twice(rng):
