@@ -784,6 +784,41 @@ def test_custom_vmap_override_matches_jax(x64, rng):
     _close(em.vmap(f, in_axes=1)(em.array(xs.T)), jnp.sum(jnp.asarray(xs) ** 2, axis=1))
 
 
+def test_custom_vmap_override_with_several_outputs_and_out_axes(rng):
+    f = em.custom_function(lambda x, y: (x * y, x + y))
+
+    @f.vmap
+    def f_vmap(inputs, axes):
+        (x, y), (ax, ay) = inputs, axes
+        assert ay is None
+        x = em.moveaxis(x, ax, 0)
+        # the second output comes back with its batch axis last
+        return (x * y + 100.0, em.transpose(x + y)), (0, 1)
+
+    xs = rng.standard_normal((3, 2)).astype(np.float32)
+    y = rng.standard_normal(2).astype(np.float32)
+    prod, total = em.vmap(f, in_axes=(1, None), out_axes=(0, 1))(em.array(xs.T), em.array(y))
+    _close(prod, xs * y + 100.0)
+    _close(total, (xs + y).T)
+
+
+def test_custom_function_keyword_arguments_are_not_transformed(rng):
+    x, jx = _pair(rng, (3,))
+    f = em.custom_function(lambda x, scale=1.0: em.sin(x) * scale)
+    _close(f(x, scale=3.0), jnp.sin(jx) * 3.0)
+    _close(em.grad(lambda x: em.sum(f(x, scale=3.0)))(x), jnp.cos(jx) * 3.0)
+    f.vjp(lambda primals, cotangent, output: cotangent * 10.0)
+    _close(em.grad(lambda x: em.sum(f(x, scale=3.0)))(x), jnp.full(3, 10.0))
+
+
+def test_custom_function_returning_its_input(rng):
+    x, jx = _pair(rng, (4,))
+    f = em.custom_function(lambda x: x)
+    _close(em.grad(lambda x: em.sum(f(x) * x))(x), 2 * jx)
+    f.vjp(lambda primals, cotangent, output: cotangent * 5.0)
+    _close(em.grad(lambda x: em.sum(f(x) * x))(x), 6 * jx)
+
+
 def test_checkpoint_gives_the_same_gradients(x64, rng):
     x, w = rng.standard_normal((3, 4)), rng.standard_normal((4, 4))
 
