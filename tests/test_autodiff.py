@@ -1073,3 +1073,18 @@ def test_scatter_extremum_ties_share_the_gradient(mode, x64, rng):
     _, jtan = jax.jvp(lambda a, u: getattr(a.at[jnp.array(idx)], mode)(u),
                       (jnp.asarray(a), jnp.asarray(u)), (jnp.asarray(t[0]), jnp.asarray(t[1])))
     _close(tan, jtan, rtol=1e-12, atol=1e-12)
+
+
+def test_grad_of_a_deep_chain(x64, rng):
+    """The graph walks are iterative: a chain far deeper than Python's
+    recursion limit differentiates."""
+    x = rng.standard_normal(3)
+
+    def f(ns):
+        def fn(x):
+            for _ in range(5000):
+                x = x * 1.0001 + 0.0001
+            return ns.sum(ns.sin(x))
+        return fn
+
+    _close(em.grad(f(em))(em.array(x)), jax.grad(f(jnp))(jnp.asarray(x)), rtol=1e-10)
