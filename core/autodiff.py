@@ -148,6 +148,8 @@ def _normalize_argnums(argnums, argnames):
     for n in nums:
         if not isinstance(n, int):
             raise TypeError(f"[grad] argnums must be ints, got {type(n).__name__}")
+    if not nums and not argnames:
+        raise ValueError("[grad] no argument to differentiate: argnums and argnames are empty")
     if len(set(nums)) != len(nums):
         raise ValueError(f"[grad] argnums has repeated entries: {nums}")
     return nums, single or len(nums) == 1, argnames
