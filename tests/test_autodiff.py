@@ -338,6 +338,12 @@ def test_repeated_and_non_int_argnums_raise():
         em.grad(lambda a: em.sum(a), argnums=("a",))
 
 
+def test_nothing_to_differentiate_raises():
+    with pytest.raises(ValueError, match=r"\[grad\] no argument to differentiate: argnums "
+                                         r"and argnames are empty"):
+        em.grad(lambda a: em.sum(a), argnums=())
+
+
 def test_missing_argname_raises():
     x = em.array([1.0])
     with pytest.raises(ValueError, match=r"\[grad\] argname 'y' was not passed as a keyword"):

@@ -162,6 +162,26 @@ def test_none_arguments_and_non_array_arguments_pass_through(rng):
     _close(got, x * 3.0)
 
 
+def test_none_arguments_and_outputs_are_empty_subtrees(rng):
+    """None is never batched, whatever in_axes/out_axes say (as in JAX)."""
+    x = rng.standard_normal((2, 3)).astype(np.float32)
+
+    def f(ns):
+        return lambda x, nothing, p: (ns.sin(x) * p["w"], None, {"n": p["n"]})
+
+    args = lambda ns: (ns.asarray(x), None, {"w": ns.asarray(x[0] * 2), "n": None})
+    got = em.vmap(f(em), in_axes=(0, 0, None))(*args(em))
+    want = jax.vmap(f(jnp), in_axes=(0, 0, None))(*args(jnp))
+    assert got[1] is None and got[2] == {"n": None}
+    _close(got[0], want[0])
+    got = em.vmap(f(em), in_axes=(1, None, None), out_axes=(1, 0, {"n": 1}))(
+        em.array(x.T), None, args(em)[2])
+    want = jax.vmap(f(jnp), in_axes=(1, None, None), out_axes=(1, 0, {"n": 1}))(
+        jnp.asarray(x.T), None, args(jnp)[2])
+    assert got[1] is None and got[2] == {"n": None}
+    _close(got[0], want[0])
+
+
 def test_unbatched_outputs_are_broadcast(rng):
     x = em.array(rng.standard_normal((4, 3)).astype(np.float32))
     c = em.array(rng.standard_normal(2).astype(np.float32))
