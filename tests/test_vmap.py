@@ -507,3 +507,16 @@ def test_vmap_of_a_deep_chain(rng):
     for _ in range(5000):
         expected = expected * 1.0001 + 0.0001
     _close(em.vmap(f)(em.array(x)), expected.sum(axis=1), rtol=1e-10)
+
+
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16", "float64", "int32", "uint8", "bool_"])
+def test_vmap_keeps_dtypes(dtype, rng):
+    x = em.array((rng.standard_normal((3, 4)) * 4).astype(np.float32)).astype(getattr(em, dtype))
+
+    def f(v):
+        return em.cumsum(v, axis=0)[::-1] + em.max(v) * v[0]
+
+    got = em.vmap(f, in_axes=1)(x)
+    want = em.stack([f(x[:, i]) for i in range(4)])
+    assert got.dtype == want.dtype
+    np.testing.assert_array_equal(_np(got.astype(em.float64)), _np(want.astype(em.float64)))
