@@ -148,9 +148,20 @@ def _normalize_argnums(argnums, argnames):
     for n in nums:
         if not isinstance(n, int):
             raise TypeError(f"[grad] argnums must be ints, got {type(n).__name__}")
+    if not nums and not argnames:
+        raise ValueError("[grad] no argument to differentiate: argnums and argnames are empty")
     if len(set(nums)) != len(nums):
         raise ValueError(f"[grad] argnums has repeated entries: {nums}")
     return nums, single or len(nums) == 1, argnames
+
+
+def _positions(nums, n_args):
+    """argnums as non-negative positions among n_args positional arguments."""
+    for n in nums:
+        if not -n_args <= n < n_args:
+            raise ValueError(f"[grad] argnums {n} is out of range for {n_args} "
+                             "positional arguments")
+    return tuple(n % n_args for n in nums)
 
 
 def _check_differentiable(leaves, where):
@@ -197,11 +208,7 @@ def _value_and_grad(fun, argnums, argnames, has_aux, tuple_is_value):
 
     @functools.wraps(fun)
     def wrapped(*args, **kwargs):
-        for n in nums:
-            if not -len(args) <= n < len(args):
-                raise ValueError(f"[grad] argnums {n} is out of range for {len(args)} "
-                                 "positional arguments")
-        nums_pos = tuple(n % len(args) for n in nums)
+        nums_pos = _positions(nums, len(args))
         for name in names:
             if name not in kwargs:
                 raise ValueError(f"[grad] argname '{name}' was not passed as a keyword "
@@ -270,7 +277,7 @@ def _jacobian(fun, argnums, has_aux, mode):
         from .manipulation import moveaxis, reshape
         from .vmap import vmap
 
-        nums_pos = tuple(n % len(args) for n in nums)
+        nums_pos = _positions(nums, len(args))
         flat, spec = tree_flatten([args[n] for n in nums_pos])
         _check_differentiable(flat, "an argument to differentiate")
         sources = [identity(x) for x in flat]

@@ -18,7 +18,8 @@ from .primitives import rules_of
 
 
 def _flatten(tree):
-    # None leaves count here (an argument may be None); they are never batched.
+    # None leaves count here (an argument or output may be None); they are never
+    # batched.
     return optree.tree_flatten(tree, none_is_leaf=True, namespace=TREE_NAMESPACE)
 
 
@@ -52,7 +53,7 @@ def vmap(fun, in_axes=0, out_axes=0):
         size = None
         sources, batched, traced = [], [], []
         for x, ax in zip(leaves, axes):
-            if ax is None:
+            if ax is None or x is None:
                 traced.append(x)
                 continue
             if not isinstance(x, array):
@@ -76,14 +77,14 @@ def vmap(fun, in_axes=0, out_axes=0):
                              "(in_axes is None everywhere)")
         outputs = fun(*optree.tree_unflatten(spec, traced))
         out_leaves, out_spec = _flatten(outputs)
-        for o in out_leaves:
+        arrays = [o for o in out_leaves if o is not None]   # None outputs stay None
+        for o in arrays:
             if not isinstance(o, array):
                 raise TypeError(f"[vmap] outputs must be arrays, got {type(o).__name__}")
-        results = rebuild(sources, batched, out_leaves)
+        results = iter(rebuild(sources, batched, arrays))
         oaxes = _leaf_axes(out_axes, outputs, "out_axes")
-        final = []
-        for (val, ax), oax in zip(results, oaxes):
-            final.append(_place_batch(val, ax, oax, size))
+        final = [None if o is None else _place_batch(*next(results), oax, size)
+                 for o, oax in zip(out_leaves, oaxes)]
         return optree.tree_unflatten(out_spec, final)
 
     return wrapped

@@ -102,6 +102,18 @@ def _update_factor(node):
     return _scatter(ones_like(a), idx, u, node.ip[0], node.ip[1])
 
 
+def _extremum_winners(node):
+    """For MAXIMUM/MINIMUM: where `a` holds the result, where each update
+    does, and how many values hold each result; tied winners share the
+    derivative evenly (as JAX does), so the shares add up to one."""
+    a, idx, u = node.inputs
+    axis, y = node.ip[0], node.out
+    won_a = (y == a).astype(y.dtype)
+    won_u = (u == _take_along(y, idx, axis)).astype(y.dtype)
+    winners = won_a + _scatter(zeros(a.shape, y.dtype), idx, won_u, axis, ADD)
+    return won_a, won_u, winners
+
+
 def _scatter_vjp(node, g):
     a, idx, u = node.inputs
     axis, mode = node.ip
@@ -117,9 +129,11 @@ def _scatter_vjp(node, g):
         gu = _take_along(g * y, idx, axis) / u
         if mode == P.EM_SCATTER_DIVIDE:
             gu = -gu
-    else:  # MAXIMUM / MINIMUM: the gradient goes to whichever value won
-        ga = g * (y == a).astype(g.dtype)
-        gu = _take_along(g, idx, axis) * (u == _take_along(y, idx, axis)).astype(g.dtype)
+    else:  # MAXIMUM / MINIMUM: the gradient goes to whichever values won
+        won_a, won_u, winners = _extremum_winners(node)
+        g = g / winners
+        ga = g * won_a
+        gu = _take_along(g, idx, axis) * won_u
     return [ga, None, unbroadcast(broadcast_to(gu, _broadcast_shape(gu, u)), u.shape)]
 
 
@@ -142,9 +156,9 @@ def _scatter_jvp(node, tangents):
         if mode == P.EM_SCATTER_DIVIDE:
             rel = -rel
         return ta * _update_factor(node) + y * rel
-    won_u = (u == _take_along(y, idx, axis)).astype(y.dtype)
+    won_a, won_u, winners = _extremum_winners(node)
     from_updates = _scatter(zeros(a.shape, y.dtype), idx, tu * won_u, axis, ADD)
-    return where(y == a, ta, 0.0) + from_updates
+    return (ta * won_a + from_updates) / winners
 
 
 register(P.EM_P_SCATTER_ALONG_AXIS, jvp=_scatter_jvp, vjp=_scatter_vjp, vmap=_along_axis_vmap)
