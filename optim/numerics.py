@@ -79,3 +79,22 @@ def safe_increment(count) -> em.array:
 
 
 safe_int32_increment = safe_increment
+
+
+def scalar_as(value, dtype) -> em.array:
+    """value (a Python number or an ember array) as a 0-d array of dtype.
+
+    A Python float goes straight to dtype: going through em.asarray first
+    would round it to float32 before a cast to float64."""
+    if isinstance(value, em.array):
+        return value.astype(dtype)
+    return em.array(value, dtype)
+
+
+def scalar_dtype(tree_leaves) -> em.Dtype:
+    """The dtype in which to compute a scalar shared by these leaves (a step
+    size, a rate from the step count): float64 if any leaf is float64, else
+    float32, as JAX computes such scalars in its default float type."""
+    if any(leaf.dtype == em.float64 for leaf in tree_leaves):
+        return em.float64
+    return em.float32
