@@ -100,6 +100,11 @@ def tree_leaves(tree: Any, is_leaf: Optional[Callable] = None) -> list:
     return optree.tree_leaves(tree, is_leaf=is_leaf, none_is_leaf=False)
 
 
+def tree_flatten(tree: Any, is_leaf: Optional[Callable] = None):
+    """(leaves, treedef) in optree's (and jax's) order."""
+    return optree.tree_flatten(tree, is_leaf=is_leaf, none_is_leaf=False)
+
+
 def tree_structure(tree: Any, is_leaf: Optional[Callable] = None):
     return optree.tree_structure(tree, is_leaf=is_leaf, none_is_leaf=False)
 
