@@ -91,7 +91,8 @@ def tree_map(fn: Callable, tree: Any, *rest: Any, names: Optional[Sequence[str]]
             results.append(fn(*args))
         except (ValueError, TypeError) as error:
             path = path_str(optree.tree_paths(tree, is_leaf=is_leaf, none_is_leaf=False)[index])
-            raise type(error)(f"[optim] at leaf '{path}': {error}") from error
+            which = f" {' and '.join(names)}" if names else ""
+            raise type(error)(f"[optim]{which} at leaf '{path}': {error}") from error
     return treedef.unflatten(results)
 
 

@@ -51,13 +51,24 @@ def leaves_np(tree):
     return [np.asarray(x) for x in optree.tree_leaves(tree, none_is_leaf=False)]
 
 
-def assert_trees_close(ours, theirs, dtype, what=""):
-    mine, ref = leaves_np(ours), leaves_np(theirs)
-    assert len(mine) == len(ref), f"{what}: {len(mine)} leaves against optax's {len(ref)}"
-    rtol = TOLERANCE[dtype]
-    for i, (a, b) in enumerate(zip(mine, ref)):
+def _dtype_name(x) -> str:
+    """'float32', 'bfloat16', ... for an ember or a jax array."""
+    return str(x.dtype).rsplit(".", 1)[-1]
+
+
+def assert_trees_close(ours, theirs, dtype, what="", rtol=None):
+    our_leaves = optree.tree_leaves(ours, none_is_leaf=False)
+    their_leaves = optree.tree_leaves(theirs, none_is_leaf=False)
+    assert len(our_leaves) == len(their_leaves), \
+        f"{what}: {len(our_leaves)} leaves against optax's {len(their_leaves)}"
+    rtol = rtol or TOLERANCE[dtype]
+    for i, (x, y) in enumerate(zip(our_leaves, their_leaves)):
+        assert _dtype_name(x) == _dtype_name(y), \
+            f"{what} leaf {i}: dtype {_dtype_name(x)} against {_dtype_name(y)}"
+        a, b = np.asarray(x), np.asarray(y)
+        if _dtype_name(y) == "bfloat16":  # ember hands bfloat16 to numpy as float32
+            b = b.astype(np.float32)
         assert a.shape == b.shape, f"{what} leaf {i}: shape {a.shape} against {b.shape}"
-        assert a.dtype == b.dtype, f"{what} leaf {i}: dtype {a.dtype} against {b.dtype}"
         if a.dtype == np.bool_ or np.issubdtype(a.dtype, np.integer):
             np.testing.assert_array_equal(a, b, err_msg=f"{what} leaf {i}")
         else:
@@ -68,10 +79,11 @@ def assert_trees_close(ours, theirs, dtype, what=""):
 
 def compare(rng, ours, theirs, dtype=np.float32, steps=20, use_params=True,
             shapes=SHAPES, extra_args=None, grad_scale=1.0, params_low=-1.0,
-            apply=True):
+            apply=True, nan_fraction=0.0, rtol=None):
     """Runs ours (ember) and theirs (optax) for `steps` steps on the same inputs and
     asserts updates and states agree at every step. extra_args(step) gives the
-    keyword arguments of each update call (a loss value, ...)."""
+    keyword arguments of each update call (a loss value, ...); nan_fraction of
+    the gradient entries are NaN; rtol overrides the dtype's tolerance."""
     with jax_x64(dtype == np.float64):
         params = random_tree(rng, dtype, shapes, low=params_low)
         p_em, p_jx = to_ember(params), to_jax(params)
@@ -79,20 +91,22 @@ def compare(rng, ours, theirs, dtype=np.float32, steps=20, use_params=True,
         # optax runs compiled, as it is used: eager JAX evaluates some scalar
         # expressions differently (an integer power by repeated squaring)
         their_update = jax.jit(theirs.update)
-        assert_trees_close(s_em, s_jx, dtype, "init state")
+        assert_trees_close(s_em, s_jx, dtype, "init state", rtol)
         for step in range(steps):
-            grads = optree.tree_map(lambda g: g * grad_scale, random_tree(rng, dtype, shapes))
+            grads = optree.tree_map(
+                lambda g: np.where(rng.random(g.shape) < nan_fraction, np.nan, g * grad_scale
+                                   ).astype(dtype), random_tree(rng, dtype, shapes))
             kwargs = extra_args(step) if extra_args else {}
             u_em, s_em = ours.update(to_ember(grads), s_em, p_em if use_params else None,
                                      **kwargs)
             u_jx, s_jx = their_update(to_jax(grads), s_jx, p_jx if use_params else None,
                                        **kwargs)
-            assert_trees_close(u_em, u_jx, dtype, f"step {step} updates")
-            assert_trees_close(s_em, s_jx, dtype, f"step {step} state")
+            assert_trees_close(u_em, u_jx, dtype, f"step {step} updates", rtol)
+            assert_trees_close(s_em, s_jx, dtype, f"step {step} state", rtol)
             if apply:
                 p_em = optim.apply_updates(p_em, u_em)
                 p_jx = optax.apply_updates(p_jx, u_jx)
-                assert_trees_close(p_em, p_jx, dtype, f"step {step} params")
+                assert_trees_close(p_em, p_jx, dtype, f"step {step} params", rtol)
                 # rounding makes the params drift apart slowly; restart each step
                 # from optax's so that every step compares one computation
                 treedef = optree.tree_structure(p_em, none_is_leaf=False)

@@ -142,8 +142,9 @@ def scale_by_rprop(learning_rate, eta_minus=0.5, eta_plus=1.2, min_step_size=1e-
         step_sizes = tree_map(
             lambda s, step_size: em.where(
                 s == 0, step_size,
-                em.clip(step_size * em.where(s > 0, eta_plus, eta_minus), min_step_size,
-                        max_step_size)),
+                em.clip(step_size * em.where(s > 0, numerics.scalar_as(eta_plus, s.dtype),
+                                             numerics.scalar_as(eta_minus, s.dtype)),
+                        min_step_size, max_step_size)),
             sign, state.step_sizes)
         prev_updates = tree_map(
             lambda s, g, step_size: em.where(s < 0, em.zeros_like(g), step_size * em.sign(g)),

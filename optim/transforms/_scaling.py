@@ -131,7 +131,7 @@ def scale_by_polyak(f_min=0.0, max_learning_rate=1.0, eps=0.0,
     def update_fn(updates, state, params=None, *, value, **extra_args):
         del params, extra_args
         grad_sq_norm = otree.norm(updates, squared=True)
-        gap = em.asarray(value - f_min).astype(grad_sq_norm.dtype)
+        gap = numerics.scalar_as(value - f_min, grad_sq_norm.dtype)
         if variant == "sps+":
             gap = em.maximum(gap, 0)
         step = em.where(grad_sq_norm + eps <= _FLOAT64_EPS, em.array(0.0),
