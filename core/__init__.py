@@ -9,7 +9,9 @@
 
 Modules: array (the array object), dtypes, device (devices, streams),
 creation, elementwise, reductions, manipulation, indexing, products,
-evaluation, memory, io, utils (tree utilities, also ember.core.utils).
+evaluation, memory, io, utils (tree utilities, also ember.core.utils);
+transforms: autodiff (grad, vjp, jvp), vmap, with the per-primitive rules in
+primitives (the registry) and rules/.
 """
 import math as _math
 
@@ -48,6 +50,10 @@ from .products import addmm, inner, matmul, outer, tensordot
 from .reductions import (all, any, argmax, argmin, cummax, cummin, cumprod, cumsum,
                          logcumsumexp, logsumexp, max, mean, min, prod, softmax, std, sum, var)
 from .dlpack import from_dlpack
+from . import rules as _rules  # noqa: F401  (registers the primitives' transform rules)
+from .autodiff import grad, hessian, jacfwd, jacrev, jvp, value_and_grad, vjp
+from .custom import checkpoint, custom_function
+from .vmap import vmap
 from . import methods as _methods  # noqa: F401  (attaches a.sum(), a.reshape(), ...)
 
 bitwise_not = bitwise_invert

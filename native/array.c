@@ -20,6 +20,7 @@ em_array* em_node_new(int prim, int dtype, int ndim, const int64_t* shape,
   a->ndim = ndim;
   a->stream = stream;
   a->prim = prim;
+  a->evaluated = prim < 0;
   a->offset = 0;
   a->buf = NULL;
   a->mark = 0;
@@ -112,6 +113,8 @@ int em_alloc_output(em_array* out) {
 /* An input is dead when nothing but `out` holds it (the node's refcount is the
  * number of times out lists it) and nothing else holds its buffer. */
 int em_alloc_output_donated(em_array* out) {
+  /* A kept graph may still read every input (transform rules use primal values). */
+  if (em_keeping_graph()) return em_alloc_output(out);
   size_t need = (size_t)out->size * (size_t)em_dtype_size(out->dtype);
   for (int i = 0; i < out->ninputs; i++) {
     em_array* in = out->inputs[i];

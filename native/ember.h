@@ -63,6 +63,10 @@ enum em_prim {
   EM_P_TAKE, EM_P_TAKE_ALONG_AXIS, EM_P_SCATTER_ALONG_AXIS,
   /* products */
   EM_P_MATMUL,
+  /* transforms: a traced input (a zero-copy view) and a value-less stand-in */
+  EM_P_IDENTITY, EM_P_PLACEHOLDER,
+  /* custom_function: inputs are the function's outputs then its primals */
+  EM_P_CUSTOM,
   EM_NUM_PRIMS
 };
 
@@ -97,7 +101,7 @@ int em_stream(em_array* a);
 int em_is_evaluated(em_array* a);
 void* em_data(em_array* a);               /* first element; evaluated only */
 int em_is_row_contiguous(em_array* a);
-int em_prim_of(em_array* a);              /* -1 once evaluated */
+int em_prim_of(em_array* a);              /* -1 for a leaf */
 int em_num_inputs(em_array* a);
 em_array* em_input(em_array* a, int i);   /* borrowed */
 int em_num_iparams(em_array* a);
@@ -125,6 +129,9 @@ em_array* em_binary(int prim, em_array* a, em_array* b, int stream);
 
 /* evaluation: 0 on success, else an error kind with the message set */
 int em_eval(int n, em_array** arrays);
+/* Transforms call em_keep_graph(1) before tracing and em_keep_graph(0) after:
+ * in between, evaluated nodes keep their inputs. Returns the new depth. */
+int em_keep_graph(int on);
 
 /* memory */
 size_t em_get_active_memory(void);

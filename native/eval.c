@@ -7,6 +7,7 @@
  * has run and its buffer can be donated to the next node in a chain.
  */
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 
 #include "internal.h"
@@ -15,6 +16,13 @@
  * and a later eval (or a read of values) waits here until it is done. */
 static pthread_mutex_t eval_lock = PTHREAD_MUTEX_INITIALIZER;
 static uint64_t eval_stamp = 0;
+static atomic_int keep_graph_depth = 0;
+
+int em_keep_graph(int on) {
+  return atomic_fetch_add(&keep_graph_depth, on ? 1 : -1) + (on ? 1 : -1);
+}
+
+int em_keeping_graph(void) { return atomic_load(&keep_graph_depth) > 0; }
 
 static int eval_locked(int n, em_array** arrays);
 
@@ -27,7 +35,7 @@ int em_eval(int n, em_array** arrays) {
 
 int em_is_evaluated(em_array* a) {
   pthread_mutex_lock(&eval_lock);
-  int done = a->prim < 0;
+  int done = a->evaluated;
   pthread_mutex_unlock(&eval_lock);
   return done;
 }
@@ -39,6 +47,7 @@ typedef struct {
 
 /* Drops the node's inputs and parameters: it is now a leaf. */
 static void detach(em_array* a) {
+  if (em_keeping_graph()) return;
   int n = a->ninputs;
   a->ninputs = 0;
   a->nip = 0;
@@ -61,14 +70,14 @@ static int eval_locked(int n, em_array** arrays) {
   }
   for (int r = 0; r < n; r++) {
     em_array* root = arrays[r];
-    if (root->prim < 0 || root->mark == stamp) continue;
+    if (root->evaluated || root->mark == stamp) continue;
     root->mark = stamp;
     stack[top++] = (frame){root, 0};
     while (top) {
       frame* f = &stack[top - 1];
       if (f->next_input < f->node->ninputs) {
         em_array* child = f->node->inputs[f->next_input++];
-        if (child->prim < 0 || child->mark == stamp) continue;
+        if (child->evaluated || child->mark == stamp) continue;
         child->mark = stamp;
         if (top == stack_cap) {
           frame* grown = realloc(stack, sizeof *stack * stack_cap * 2);
@@ -99,6 +108,7 @@ static int eval_locked(int n, em_array** arrays) {
       if (!em_failed()) em_fail(status, "[eval] %s failed", em_prim_name(a->prim));
       goto done;
     }
+    a->evaluated = 1;
     detach(a);
   }
 done:

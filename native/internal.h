@@ -20,7 +20,9 @@ struct em_array {
   int dtype;
   int ndim;
   int stream;
-  int prim;             /* pending primitive, or -1 once evaluated */
+  int prim;             /* primitive that makes it; -1 for a leaf (data source, or
+                           a node whose graph was dropped after evaluation) */
+  int evaluated;        /* buf, strides and offset are valid */
   int64_t size;
   int64_t offset;       /* elements from the start of buf */
   int64_t* shape;       /* ndim entries, in the same allocation as the node */
@@ -72,6 +74,10 @@ int em_alloc_output_donated(em_array* out);
 /* Makes out a view of src's buffer with the given strides and offset. */
 void em_set_view(em_array* out, em_array* src, const int64_t* strides, int64_t offset);
 int em_row_contiguous(int ndim, const int64_t* shape, const int64_t* strides);
+
+/* ---- evaluation (eval.c) ---- */
+/* Nonzero while a transform is tracing: eval keeps each node's inputs. */
+int em_keeping_graph(void);
 
 /* ---- primitive table (prims.c) ---- */
 typedef int (*em_kernel)(em_array* out);

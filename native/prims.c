@@ -21,6 +21,8 @@
  *   scans           ip: axis, reverse, inclusive
  *   TAKE, TAKE_ALONG_AXIS   ip: axis
  *   SCATTER_ALONG_AXIS      ip: axis, mode
+ *   PLACEHOLDER     ip: transform (0 vmap, 1 compile), dtype, shape...
+ *   CUSTOM          ip: rules key, which output, number of outputs
  */
 #include <stdlib.h>
 #include <string.h>
@@ -174,7 +176,8 @@ static em_array* rule_reshape(int prim, int nin, em_array** in, int nip, const i
   if (known != in[0]->size)
     return em_fail(EM_VALUE_ERROR, "[reshape] cannot reshape array of size %lld and shape %s into shape %s",
                    (long long)in[0]->size, shape_str(b1, in[0]), em_fmt_shape(b2, SHAPE_BUF, nip, shape));
-  return em_node_new(prim, in[0]->dtype, nip, shape, 1, in, 0, NULL, 0, NULL, stream);
+  /* the resolved shape is the node's parameter, so the node can be rebuilt */
+  return em_node_new(prim, in[0]->dtype, nip, shape, 1, in, nip, shape, 0, NULL, stream);
 }
 
 static em_array* rule_transpose(int prim, int nin, em_array** in, int nip, const int64_t* ip,
@@ -209,7 +212,7 @@ static em_array* rule_broadcast(int prim, int nin, em_array** in, int nip, const
   if (!ok)
     return em_fail(EM_VALUE_ERROR, "[broadcast_to] cannot broadcast an array of shape %s to shape %s",
                    shape_str(b1, a), em_fmt_shape(b2, SHAPE_BUF, nip, ip));
-  return em_node_new(prim, a->dtype, nip, ip, 1, in, 0, NULL, 0, NULL, stream);
+  return em_node_new(prim, a->dtype, nip, ip, 1, in, nip, ip, 0, NULL, stream);
 }
 
 /* Length of range(start, stop, step). */
@@ -614,6 +617,43 @@ static em_array* rule_matmul(int prim, int nin, em_array** in, int nip, const in
   return node_with_casts(prim, dtype, nd, shape, 2, in, dtypes, 0, NULL, 0, NULL, stream);
 }
 
+/* A stand-in for a traced input of known shape and dtype that has no value:
+ * vmap and compile trace a function over placeholders, then rewrite the graph. */
+static em_array* rule_placeholder(int prim, int nin, em_array** in, int nip, const int64_t* ip,
+                                  int nfp, const double* fp, int stream) {
+  (void)nin; (void)in;
+  if (nip < 2 || ip[1] < 0 || ip[1] >= EM_NUM_DTYPES)
+    return em_fail(EM_VALUE_ERROR, "[placeholder] bad parameters");
+  return em_node_new(prim, (int)ip[1], nip - 2, ip + 2, 0, NULL, nip, ip, nfp, fp, stream);
+}
+
+/* The output of a custom_function: a view of one of the function's outputs,
+ * with the primals as further inputs so custom rules can read them. */
+static em_array* rule_custom(int prim, int nin, em_array** in, int nip, const int64_t* ip,
+                             int nfp, const double* fp, int stream) {
+  if (nip != 3 || ip[2] < 1 || ip[2] > nin || ip[1] < 0 || ip[1] >= ip[2])
+    return em_fail(EM_VALUE_ERROR, "[custom_function] bad parameters");
+  em_array* src = in[ip[1]];
+  return em_node_new(prim, src->dtype, src->ndim, src->shape, nin, in, nip, ip, nfp, fp, stream);
+}
+
+static int em_kernel_custom(em_array* out) {
+  em_array* in = out->inputs[out->ip[1]];
+  em_set_view(out, in, in->strides, in->offset);
+  return EM_OK;
+}
+
+static int em_kernel_placeholder(em_array* out) {
+  em_fail(EM_VALUE_ERROR,
+          out->ip[0] == 0
+              ? "[vmap] cannot evaluate a value that depends on a vmapped input inside the "
+                "function (no item(), numpy conversion or eval of traced values)"
+              : "[compile] cannot evaluate a traced value inside a compiled function: "
+                "item(), numpy conversion and eval need concrete values, which exist only "
+                "when the compiled function runs; return the value instead");
+  return EM_VALUE_ERROR;
+}
+
 /* ---- the table ---- */
 
 static int em_kernel_view(em_array* out) {
@@ -715,6 +755,9 @@ static const prim_entry table[EM_NUM_PRIMS] = {
     [EM_P_TAKE_ALONG_AXIS] = {"take_along_axis", 2, rule_take_along_axis, em_kernel_take_along_axis},
     [EM_P_SCATTER_ALONG_AXIS] = {"scatter_along_axis", 3, rule_scatter_along_axis, em_kernel_scatter_along_axis},
     [EM_P_MATMUL] = {"matmul", 2, rule_matmul, em_kernel_matmul},
+    [EM_P_IDENTITY] = {"identity", 1, rule_same, em_kernel_view},
+    [EM_P_PLACEHOLDER] = {"placeholder", 0, rule_placeholder, em_kernel_placeholder},
+    [EM_P_CUSTOM] = {"custom", -1, rule_custom, em_kernel_custom},
 };
 
 static const prim_entry* entry(int prim) { return &table[prim]; }

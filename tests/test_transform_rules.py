@@ -1,0 +1,286 @@
+"""The registry harness: every primitive's jvp, vjp and vmap rules checked
+against float64 finite differences, each other (<vjp(u), v> == <u, jvp(v)>),
+and a Python loop over the batch.
+
+Each case is a function of float64 arrays built from ember ops; the harness
+records which primitives the cases' graphs contain and checks that every
+primitive with inputs is covered.
+"""
+import numpy as np
+import pytest
+
+import ember.core as em
+from ember.core import graph
+from ember.core._ffi import lib
+from ember.core.primitives import lib_name, registered
+
+
+def _pos(shape):
+    return ("pos", shape)
+
+
+def _unit(shape):
+    return ("unit", shape)
+
+
+def _gt1(shape):
+    return ("gt1", shape)
+
+
+def _any(shape):
+    return ("any", shape)
+
+
+def _idx(shape, high):
+    return ("idx", shape, high)
+
+
+def _draw(spec, rng):
+    kind, shape = spec[0], spec[1]
+    if kind == "idx":
+        return em.array(rng.integers(-spec[2], spec[2], size=shape).astype(np.int32))
+    x = rng.standard_normal(shape)
+    if kind == "pos":
+        x = np.abs(x) + 0.5
+    elif kind == "unit":
+        x = np.tanh(x) * 0.9
+    elif kind == "gt1":
+        x = np.abs(x) + 1.5
+    return em.array(x.astype(np.float64))
+
+
+def _spread(shape, rng):
+    """Distinct values (no ties for max/min/sort-like ops)."""
+    n = int(np.prod(shape))
+    return em.array((rng.permutation(n).reshape(shape) * 0.37 + 0.1).astype(np.float64))
+
+
+def _integer_mix(a):
+    """Integer and boolean primitives over values that depend on a."""
+    i = (a > 0).astype(em.int32)
+    b = em.logical_or(em.logical_and(a > -1, a < 1), a > 2)
+    return (em.left_shift(i, 2) | em.right_shift(i * 8, 1) ^ em.bitwise_invert(i)) + b
+
+
+# Cases that go through float32 values: linear in x, so a large step is exact.
+FLOAT32_PATH = {"copy_astype", "complex"}
+
+CASES = {
+    # elementwise unary
+    "abs": (lambda x: em.abs(x), [_any((3, 4))]),
+    "negative": (lambda x: -x, [_any((5,))]),
+    "sqrt": (em.sqrt, [_pos((2, 3))]),
+    "rsqrt": (em.rsqrt, [_pos((4,))]),
+    "exp": (em.exp, [_any((3, 2))]),
+    "expm1": (em.expm1, [_any((3,))]),
+    "log": (em.log, [_pos((3, 2))]),
+    "log1p": (em.log1p, [_pos((3,))]),
+    "log2": (em.log2, [_pos((4,))]),
+    "log10": (em.log10, [_pos((4,))]),
+    "sin": (em.sin, [_any((2, 2))]),
+    "cos": (em.cos, [_any((3,))]),
+    "tan": (em.tan, [_unit((3,))]),
+    "arcsin": (em.arcsin, [_unit((4,))]),
+    "arccos": (em.arccos, [_unit((4,))]),
+    "arctan": (em.arctan, [_any((4,))]),
+    "sinh": (em.sinh, [_any((3,))]),
+    "cosh": (em.cosh, [_any((3,))]),
+    "tanh": (em.tanh, [_any((3, 3))]),
+    "arcsinh": (em.arcsinh, [_any((3,))]),
+    "arccosh": (em.arccosh, [_gt1((3,))]),
+    "arctanh": (em.arctanh, [_unit((3,))]),
+    "erf": (em.erf, [_any((5,))]),
+    "erfinv": (em.erfinv, [_unit((5,))]),
+    "sigmoid": (em.sigmoid, [_any((2, 5))]),
+    "piecewise": (lambda x: em.floor(x) + em.ceil(x) * x + em.round(x) + em.sign(x) * x,
+                  [_any((6,))]),
+    "predicates": (lambda x: em.where(em.logical_not(em.isnan(x)) & ~em.isinf(x), x, 0.0),
+                   [_any((4,))]),
+    # binary (with broadcasting)
+    "add": (lambda a, b: a + b, [_any((3, 1)), _any((4,))]),
+    "subtract": (lambda a, b: a - b, [_any((2, 3)), _any((3,))]),
+    "multiply": (lambda a, b: a * b, [_any((2, 3)), _any((2, 1))]),
+    "divide": (lambda a, b: a / b, [_any((3,)), _pos((2, 3))]),
+    "remainder": (lambda a, b: em.remainder(a, b), [_any((4,)), _pos((4,))]),
+    "power": (lambda a, b: em.power(a, b), [_pos((3,)), _any((2, 3))]),
+    "maximum": (lambda a, b: em.maximum(a, b), [_any((3, 2)), _any((2,))]),
+    "minimum": (lambda a, b: em.minimum(a, b), [_any((3, 2)), _any((3, 1))]),
+    "arctan2": (lambda a, b: em.arctan2(a, b), [_any((4,)), _pos((4,))]),
+    "logaddexp": (lambda a, b: em.logaddexp(a, b), [_any((2, 3)), _any((3,))]),
+    "compare_select": (lambda a, b: em.where((a < b) | (a >= b * 2) & (a != b) | (a == b)
+                                             | (a <= b) ^ (a > b), a, b * 3.0),
+                       [_any((3, 4)), _any((4,))]),
+    "floor_divide": (lambda a, b: em.floor_divide(a, b) * a, [_any((4,)), _pos((4,))]),
+    "integer_ops": (lambda a: a * _integer_mix(a).astype(em.float64), [_any((3,))]),
+    # layout
+    "copy_astype": (lambda x: em.array(x, em.float32).astype(em.float64) * 2.0, [_any((3,))]),
+    "complex": (lambda x: em.real(em.conjugate(x.astype(em.complex64) * complex(1, 2)))
+                + em.imag(x.astype(em.complex64) * 3j).astype(em.float64), [_any((3,))]),
+    "reshape": (lambda x: em.reshape(x, (3, 2)) * em.arange(3.0).reshape(3, 1), [_any((2, 3))]),
+    "transpose": (lambda x: em.transpose(x, (2, 0, 1)), [_any((2, 3, 4))]),
+    "broadcast": (lambda x: em.broadcast_to(x, (2, 3, 4)), [_any((3, 1))]),
+    "full": (lambda x: em.full((2, 3), x), [_any((3,))]),
+    "slice": (lambda x: x[1:, ::-2], [_any((3, 5))]),
+    "as_strided": (lambda x: em.as_strided(x, (3, 3), (1, 2)), [_any((8,))]),
+    "concatenate": (lambda a, b: em.concatenate([a, b, a], axis=1), [_any((2, 3)), _any((2, 1))]),
+    "slice_update": (lambda a, u: em.slice_update(a, u, em.array([1]), axes=(0,)),
+                     [_any((4, 3)), _any((2, 3))]),
+    "setitem": (lambda a, u: a.at[1:3].add(u), [_any((4, 3)), _any((3,))]),
+    # the finite differences see the function, not the stop: see test_stop_gradient
+    "stop_gradient": (lambda x: x + em.stop_gradient(x) - em.stop_gradient(x), [_any((3,))]),
+    # reductions
+    "sum": (lambda x: em.sum(x, axis=(0, 2)), [_any((2, 3, 4))]),
+    "prod": (lambda x: em.prod(x, axis=1), [_any((3, 4))]),
+    "prod_with_zero": (lambda x: em.prod(x * em.array([1.0, 0.0, 1.0]), axis=0), [_any((3,))]),
+    "max": (lambda x: em.max(x, axis=0), "spread", (4, 3)),
+    "min": (lambda x: em.min(x, axis=(0, 1)), "spread", (2, 3)),
+    "all_any_arg": (lambda x: x * (em.all(x > -10) & em.any(x > 0)).astype(em.float64)
+                    + em.argmax(x).astype(em.float64) + em.argmin(x).astype(em.float64),
+                    [_any((5,))]),
+    # scans
+    "cumsum": (lambda x: em.cumsum(x, axis=1), [_any((2, 4))]),
+    "cumsum_rev_excl": (lambda x: em.cumsum(x, axis=0, reverse=True, inclusive=False),
+                        [_any((4, 2))]),
+    "cumprod": (lambda x: em.cumprod(x, axis=0), [_pos((4, 2))]),
+    "cumprod_excl": (lambda x: em.cumprod(x, axis=1, inclusive=False), [_pos((2, 4))]),
+    "cummax": (lambda x: em.cummax(x, axis=0), "spread", (5, 2)),
+    "cummin_rev": (lambda x: em.cummin(x, axis=1, reverse=True), "spread", (2, 5)),
+    "logcumsumexp": (lambda x: em.logcumsumexp(x, axis=1), [_any((2, 5))]),
+    "logcumsumexp_rev": (lambda x: em.logcumsumexp(x, axis=0, reverse=True, inclusive=False)[:-1],
+                         [_any((4, 2))]),
+    # indexing
+    "take": (lambda x, i: em.take(x, i, axis=1), [_any((3, 4)), _idx((2, 3), 4)]),
+    "take_along_axis": (lambda x, i: em.take_along_axis(x, i, axis=0),
+                        [_any((3, 4)), _idx((5, 1), 3)]),
+    "scatter_set": (lambda x, u: em.put_along_axis(x, em.array([[0], [2]]), u, axis=0),
+                    [_any((3, 4)), _any((2, 4))]),
+    "scatter_add": (lambda x, u: x.at[em.array([0, 2, 0])].add(u), [_any((3, 2)), _any((3, 2))]),
+    "scatter_multiply": (lambda x, u: x.at[em.array([1, 2])].multiply(u),
+                         [_any((3, 2)), _pos((2, 2))]),
+    "scatter_divide": (lambda x, u: x.at[em.array([1])].divide(u), [_any((3,)), _pos((1,))]),
+    "scatter_maximum": (lambda x, u: x.at[em.array([0, 2])].maximum(u), "spread2", (3,), (2,)),
+    "scatter_minimum": (lambda x, u: x.at[em.array([1])].minimum(u), "spread2", (3,), (1,)),
+    # custom functions: without overrides, and checkpoint (a vjp override)
+    "custom": (lambda x: em.custom_function(lambda x: em.sin(x) * x)(x), [_any((3,))]),
+    "checkpoint": (lambda a, b: em.checkpoint(lambda a, b: (a * b + em.sin(a), b * 2.0))(a, b)[0]
+                   + 1.0, [_any((2, 3)), _any((3,))]),
+    # products
+    "matmul": (lambda a, b: a @ b, [_any((2, 3, 4)), _any((4, 5))]),
+    "matmul_batched": (lambda a, b: em.matmul(a, b), [_any((3, 1, 2, 3)), _any((4, 3, 2))]),
+}
+
+
+def _inputs(case, rng):
+    spec = case[1]
+    if spec == "spread":
+        return [_spread(case[2], rng)]
+    if spec == "spread2":
+        return [_spread(case[2], rng), _spread(case[3], rng) + 0.05]
+    return [_draw(s, rng) for s in spec]
+
+
+def _is_float(x):
+    return x.dtype == em.float64
+
+
+def _fd_jvp(fn, xs, vs, eps=1e-6):
+    """Central differences of fn along vs (None: hold that input fixed)."""
+    plus = [x + eps * v if v is not None else x for x, v in zip(xs, vs)]
+    minus = [x - eps * v if v is not None else x for x, v in zip(xs, vs)]
+    return (np.array(fn(*plus)) - np.array(fn(*minus))) / (2 * eps)
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_jvp_matches_finite_differences(name, rng):
+    case = CASES[name]
+    fn = case[0]
+    xs = _inputs(case, rng)
+    vs = [em.array(rng.standard_normal(x.shape)) if _is_float(x) else None for x in xs]
+    out, tangents = em.jvp(fn, xs, [v if v is not None else em.zeros(x.shape, x.dtype)
+                                    for x, v in zip(xs, vs)])
+    np.testing.assert_allclose(np.array(out[0]), np.array(fn(*xs)), rtol=1e-12, atol=1e-12)
+    eps, tol = (1e-1, 1e-4) if name in FLOAT32_PATH else (1e-6, 1e-5)
+    np.testing.assert_allclose(np.array(tangents[0]), _fd_jvp(fn, xs, vs, eps),
+                               rtol=tol, atol=tol / 10)
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_vjp_is_the_transpose_of_jvp(name, rng):
+    case = CASES[name]
+    fn = case[0]
+    xs = _inputs(case, rng)
+    vs = [em.array(rng.standard_normal(x.shape)) if _is_float(x) else em.zeros(x.shape, x.dtype)
+          for x in xs]
+    out, (jv,) = em.jvp(fn, xs, vs)
+    u = em.array(rng.standard_normal(out[0].shape))
+    _, grads = em.vjp(fn, xs, [u])
+    lhs = sum(float(np.vdot(np.array(g), np.array(v))) for g, v, x in zip(grads, vs, xs)
+              if _is_float(x))
+    rhs = float(np.vdot(np.array(u), np.array(jv)))
+    f32 = name in FLOAT32_PATH
+    assert lhs == pytest.approx(rhs, rel=1e-5 if f32 else 1e-9, abs=1e-6 if f32 else 1e-9)
+    # and the vjp against finite differences of <u, f>
+    for i, x in enumerate(xs):
+        if not _is_float(x):
+            continue
+        e = np.zeros(x.shape)
+        flat_g = np.array(grads[i]).reshape(-1)
+        for k in rng.choice(x.size, size=min(x.size, 4), replace=False):
+            e.reshape(-1)[:] = 0
+            e.reshape(-1)[k] = 1
+            vs_k = [em.array(e) if j == i else None for j in range(len(xs))]
+            fd = float(np.vdot(np.array(u), _fd_jvp(fn, xs, vs_k, 1e-1 if f32 else 1e-6)))
+            assert flat_g[k] == pytest.approx(fd, rel=1e-4 if f32 else 1e-5, abs=1e-6)
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_vmap_matches_a_loop(name, rng):
+    case = CASES[name]
+    fn = case[0]
+    batch = 3
+    samples = [_inputs(case, rng) for _ in range(batch)]
+    n_in = len(samples[0])
+    in_axes = []
+    stacked = []
+    for j in range(n_in):
+        x0 = samples[0][j]
+        if j > 0 and rng.random() < 0.3:
+            in_axes.append(None)
+            for s in samples:
+                s[j] = x0
+            stacked.append(x0)
+            continue
+        ax = int(rng.integers(0, x0.ndim + 1))
+        in_axes.append(ax)
+        stacked.append(em.stack([s[j] for s in samples], axis=ax))
+    out = em.vmap(fn, in_axes=tuple(in_axes))(*stacked)
+    expected = np.stack([np.array(fn(*s)) for s in samples])
+    np.testing.assert_allclose(np.array(out), expected, rtol=1e-12, atol=1e-12)
+
+
+def test_stop_gradient_blocks_the_gradient(rng):
+    x = em.array(rng.standard_normal(4))
+    g = em.grad(lambda x: em.sum(x * em.stop_gradient(x)))(x)
+    np.testing.assert_allclose(np.array(g), np.array(x))
+    _, (t,) = em.jvp(lambda x: em.stop_gradient(x) * 3.0, [x], [em.ones(4, em.float64)])
+    np.testing.assert_array_equal(np.array(t), np.zeros(4))
+
+
+def test_every_primitive_with_inputs_is_covered(rng):
+    """The cases above reach every registered primitive that has inputs."""
+    seen = set()
+    for case in CASES.values():
+        xs = _inputs(case, rng)
+        sources = [graph.identity(x) for x in xs]
+        with graph.keep_graph():
+            out = case[0](*sources)
+            for a in graph.dependent_nodes([out], sources):
+                seen.add(graph.node_of(a).prim)
+    no_inputs = {lib.EM_P_ARANGE, lib.EM_P_PLACEHOLDER}
+    missing = sorted(lib_name(p) for p in registered() if p not in seen and p not in no_inputs)
+    assert not missing, f"primitives without a harness case: {missing}"
+
+
+def test_every_primitive_has_rules():
+    names = [lib_name(p) for p in range(lib.EM_NUM_PRIMS) if p not in registered()]
+    assert not names, f"primitives without transform rules: {names}"
