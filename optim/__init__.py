@@ -27,10 +27,11 @@ from . import transforms
 from .transforms import (AddDecayedWeightsState, AddNoiseState, ClipByGlobalNormState,
                          ClipState, EmaState, FactoredState, NonNegativeParamsState,
                          ScaleByAdaDeltaState, ScaleByAdamState, ScaleByAdanState,
-                         ScaleByAmsgradState, ScaleByBeliefState, ScaleByLionState,
-                         ScaleByNovogradState, ScaleByOptimisticGradientState,
-                         ScaleByRmsState, ScaleByRmsWithCountState, ScaleByRpropState,
-                         ScaleByRssState, ScaleByRStdDevState, ScaleByRStdDevWithCountState,
+                         ScaleByAmsgradState, ScaleByBeliefState, ScaleByLBFGSState,
+                         ScaleByLionState, ScaleByNovogradState,
+                         ScaleByOptimisticGradientState, ScaleByRmsState,
+                         ScaleByRmsWithCountState, ScaleByRpropState, ScaleByRssState,
+                         ScaleByRStdDevState, ScaleByRStdDevWithCountState,
                          ScaleByScheduleState, ScaleBySM3State, ScaleByTrustRatioState,
                          ScaleState, TraceState, WeightDecaySchedule, ZeroNansState,
                          adaptive_grad_clip, add_decayed_weights, add_noise, centralize, clip,
@@ -38,34 +39,24 @@ from .transforms import (AddDecayedWeightsState, AddNoiseState, ClipByGlobalNorm
                          normalize_by_update_norm, per_example_global_norm_clip, scale,
                          scale_by_adadelta, scale_by_adam, scale_by_adamax, scale_by_adan,
                          scale_by_amsgrad, scale_by_belief, scale_by_factored_rms,
-                         scale_by_learning_rate, scale_by_lion, scale_by_novograd,
-                         scale_by_optimistic_gradient, scale_by_param_block_norm,
-                         scale_by_param_block_rms, scale_by_polyak, scale_by_radam,
-                         scale_by_rms, scale_by_rprop, scale_by_rss, scale_by_schedule,
-                         scale_by_sign, scale_by_sm3, scale_by_stddev, scale_by_trust_ratio,
-                         scale_by_yogi, trace, zero_nans)
+                         scale_by_lbfgs, scale_by_learning_rate, scale_by_lion,
+                         scale_by_novograd, scale_by_optimistic_gradient,
+                         scale_by_param_block_norm, scale_by_param_block_rms, scale_by_polyak,
+                         scale_by_radam, scale_by_rms, scale_by_rprop, scale_by_rss,
+                         scale_by_schedule, scale_by_sign, scale_by_sm3, scale_by_stddev,
+                         scale_by_trust_ratio, scale_by_yogi, trace, zero_nans)
 
 # --- combining (combine.py)
 from .combine import (MultiTransformState, PartitionState, chain, multi_transform,
                       named_chain, partition)
 
+# --- line search (linesearch.py)
+from .linesearch import (ScaleByZoomLinesearchState, ZoomLinesearchInfo, ZoomLinesearchState,
+                         scale_by_zoom_linesearch, value_and_grad_from_state, zoom_linesearch)
+
 # --- optimizers (alias.py)
 from .alias import (MaskOrFn, adabelief, adadelta, adafactor, adagrad, adam, adamax, adamaxw,
-                    adamw, adan, amsgrad, fromage, lamb, lars, lion, nadam, nadamw, noisy_sgd,
-                    novograd, optimistic_adam, optimistic_adam_v2, optimistic_gradient_descent,
-                    polyak_sgd, radam, rmsprop, rprop, sgd, sign_sgd, signum, sm3, yogi)
-
-# --- schedules (schedules/), losses (losses/), wrappers (wrappers/)
-from . import losses, schedules, wrappers
-from .schedules import (InjectHyperparamsState, InjectStatefulHyperparamsState, WrappedSchedule,
-                        constant_schedule, cosine_decay_schedule, cosine_onecycle_schedule,
-                        exponential_decay, inject_hyperparams, inject_stateful_hyperparams,
-                        join_schedules, linear_onecycle_schedule, linear_schedule,
-                        piecewise_constant_schedule, piecewise_interpolate_schedule,
-                        polynomial_schedule, sgdr_schedule, warmup_constant_schedule,
-                        warmup_cosine_decay_schedule, warmup_exponential_decay_schedule)
-from .wrappers import (ApplyEvery, ApplyIfFiniteState, ConditionallyMaskState,
-                       ConditionallyTransformState, LookaheadParams, LookaheadState, MaskedNode,
-                       MaskedState, MultiSteps, MultiStepsState, apply_every, apply_if_finite,
-                       conditionally_mask, conditionally_transform, flatten, freeze, lookahead,
-                       masked, selective_transform, skip_large_updates, skip_not_finite)
+                    adamw, adan, amsgrad, fromage, lamb, lars, lbfgs, lion, nadam, nadamw,
+                    noisy_sgd, novograd, optimistic_adam, optimistic_adam_v2,
+                    optimistic_gradient_descent, polyak_sgd, radam, rmsprop, rprop, sgd,
+                    sign_sgd, signum, sm3, yogi)

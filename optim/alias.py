@@ -9,10 +9,11 @@ from typing import Any, Callable, Optional, Union
 
 from . import base
 from .combine import chain
+from .linesearch import scale_by_zoom_linesearch
 from .transforms import (add_decayed_weights, add_noise, clip_by_block_rms, ema, scale,
                          scale_by_adadelta, scale_by_adam, scale_by_adamax, scale_by_adan,
                          scale_by_amsgrad, scale_by_belief, scale_by_factored_rms,
-                         scale_by_learning_rate, scale_by_lion, scale_by_novograd,
+                         scale_by_lbfgs, scale_by_learning_rate, scale_by_lion, scale_by_novograd,
                          scale_by_optimistic_gradient, scale_by_param_block_rms,
                          scale_by_polyak, scale_by_radam, scale_by_rms, scale_by_rprop,
                          scale_by_rss, scale_by_sign, scale_by_sm3, scale_by_stddev,
@@ -274,3 +275,18 @@ def polyak_sgd(max_learning_rate=1.0, scaling=1.0, f_min=0.0, eps=0.0, variant: 
     return chain(sgd(learning_rate=scaling),
                  scale_by_polyak(max_learning_rate=max_learning_rate, f_min=f_min, eps=eps,
                                  variant=variant))
+
+
+def lbfgs(learning_rate=None, memory_size: int = 10, scale_init_precond: bool = True,
+          linesearch=scale_by_zoom_linesearch(max_linesearch_steps=20,
+                                              initial_guess_strategy="one")):
+    """L-BFGS: the L-BFGS direction (scale_by_lbfgs), then a step along it chosen by
+    linesearch (the zoom line search; None for a fixed step of learning_rate, or 1).
+
+    update needs the keywords value, grad and value_fn (see
+    value_and_grad_from_state for reusing the line search's evaluations)."""
+    base_scaling = scale(-1.0) if learning_rate is None else scale_by_learning_rate(learning_rate)
+    if linesearch is None:
+        linesearch = base.identity()
+    return chain(scale_by_lbfgs(memory_size=memory_size, scale_init_precond=scale_init_precond),
+                 base_scaling, linesearch)

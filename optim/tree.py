@@ -20,7 +20,8 @@ from .numerics import abs_sq
 
 
 def canonicalize_dtype(dtype) -> Optional[em.Dtype]:
-    """None stays None; anything naming a dtype (ember, numpy, jnp, a string) becomes an ember Dtype."""
+    """None stays None; anything naming a dtype (ember, numpy, jnp, a string) becomes
+    an ember Dtype."""
     return None if dtype is None else em.dtypes.as_dtype(dtype)
 
 

@@ -133,8 +133,8 @@ def test_scale_by_polyak_rejects_unknown_variant():
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["float32", "float64"])
 def test_per_example_global_norm_clip_matches_optax(rng, dtype):
-    grads = {"w": rng.normal(size=(6, 3, 4)).astype(dtype), "b": rng.normal(size=(6, 4)).astype(dtype),
-             "v": rng.normal(size=(6,)).astype(dtype)}
+    grads = {"w": rng.normal(size=(6, 3, 4)).astype(dtype),
+             "b": rng.normal(size=(6, 4)).astype(dtype), "v": rng.normal(size=(6,)).astype(dtype)}
     grads["w"][2] = 0.0  # an example with a zero gradient
     grads["b"][2] = 0.0
     grads["v"][2] = 0.0

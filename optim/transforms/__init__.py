@@ -29,3 +29,4 @@ from ._scaling import (ScaleByScheduleState, ScaleByTrustRatioState, ScaleState,
                        centralize, normalize_by_update_norm, scale, scale_by_learning_rate,
                        scale_by_param_block_norm, scale_by_param_block_rms, scale_by_polyak,
                        scale_by_schedule, scale_by_sign, scale_by_trust_ratio)
+from ._lbfgs import ScaleByLBFGSState, scale_by_lbfgs
