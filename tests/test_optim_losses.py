@@ -400,3 +400,60 @@ def test_mlx_losses_without_a_name_clash_are_exported_at_top_level():
     for name in ("binary_cross_entropy", "cross_entropy", "mse_loss", "nll_loss", "triplet_loss"):
         assert getattr(losses, name) is getattr(mlx_losses, name)
     assert losses.hinge_loss is not mlx_losses.hinge_loss
+
+
+# Gradients: em.grad of the summed loss against jax.grad of optax's.
+
+def check_grad(ours, theirs, precision, first, *rest, **kwargs):
+    """d/d(first) of sum(loss(first, *rest)) in ember and in JAX agree."""
+    _, rtol, atol = precision
+    rest_em, rest_jx = _convert(rest, "ember"), _convert(rest, "jax")
+    kw_em = {k: _convert(v, "ember") for k, v in kwargs.items()}
+    kw_jx = {k: _convert(v, "jax") for k, v in kwargs.items()}
+    got = em.grad(lambda a: em.sum(ours(a, *rest_em, **kw_em)))(em.array(first))
+    expected = jax.jit(jax.grad(lambda a: jnp.sum(theirs(a, *rest_jx, **kw_jx))))(jnp.asarray(first))
+    got, expected = np.asarray(got), np.asarray(expected)
+    assert np.all(np.isfinite(got)) == np.all(np.isfinite(expected))
+    scale = max(1.0, float(np.max(np.abs(expected), initial=0)))
+    np.testing.assert_allclose(got, expected, rtol=rtol * 10, atol=atol * 10 * scale)
+
+
+def test_loss_gradients_match_jax(rng, precision):
+    dtype = precision[0]
+    logits = normal(rng, (5, 7), dtype, 3)
+    probs = probabilities(rng, (5, 7), dtype)
+    labels = rng.integers(0, 7, size=5).astype(np.int32)
+    binary = rng.integers(0, 2, size=(5, 7)).astype(dtype)
+    where = rng.uniform(size=(5, 7)) > 0.3
+    where[:, 0] = True
+    L, O = losses, optax.losses
+    check_grad(L.sigmoid_binary_cross_entropy, O.sigmoid_binary_cross_entropy, precision, logits, binary)
+    check_grad(L.sigmoid_focal_loss, O.sigmoid_focal_loss, precision, logits, binary, alpha=0.3)
+    check_grad(L.softmax_cross_entropy, O.softmax_cross_entropy, precision, logits, probs)
+    check_grad(L.softmax_cross_entropy, O.softmax_cross_entropy, precision, logits, probs, where=where)
+    check_grad(L.softmax_cross_entropy_with_integer_labels,
+               O.softmax_cross_entropy_with_integer_labels, precision, logits, labels)
+    check_grad(L.poly_loss_cross_entropy, O.poly_loss_cross_entropy, precision, logits, probs)
+    masked_probs = probs.copy()
+    masked_probs[:, :2] = 0
+    minus_inf = logits.copy()
+    minus_inf[:, 0] = -np.inf
+    check_grad(L.safe_softmax_cross_entropy, O.safe_softmax_cross_entropy, precision,
+               minus_inf, masked_probs)
+    check_grad(L.kl_divergence, O.kl_divergence, precision, np.log(probs), masked_probs)
+    check_grad(L.huber_loss, O.huber_loss, precision, logits, normal(rng, (5, 7), dtype), delta=0.7)
+    check_grad(L.log_cosh, O.log_cosh, precision, logits)
+    check_grad(L.cosine_similarity, O.cosine_similarity, precision, logits, probs)
+    check_grad(L.multiclass_hinge_loss, O.multiclass_hinge_loss, precision, logits, labels)
+    check_grad(L.sparsemax_loss, O.sparsemax_loss, precision, logits / 3, binary.astype(np.int32))
+    check_grad(L.multiclass_sparsemax_loss, O.multiclass_sparsemax_loss, precision, logits, labels)
+    check_grad(L.ntxent, O.ntxent, precision, normal(rng, (6, 4), dtype),
+               rng.integers(0, 2, size=6).astype(np.int32), 0.5)
+    check_grad(L.triplet_margin_loss, O.triplet_margin_loss, precision, logits,
+               normal(rng, (5, 7), dtype), normal(rng, (5, 7), dtype))
+    check_grad(L.ranking_softmax_loss, O.ranking_softmax_loss, precision, logits, binary)
+    check_grad(L.dice_loss, O.dice_loss, precision, normal(rng, (2, 3, 4, 5), dtype),
+               np.eye(5, dtype=dtype)[rng.integers(0, 5, size=(2, 3, 4))])
+    check_grad(L.ctc_loss, O.ctc_loss, precision, normal(rng, (2, 8, 4), dtype),
+               np.zeros((2, 8), dtype), rng.integers(1, 4, size=(2, 3)).astype(np.int32),
+               np.zeros((2, 3), dtype))

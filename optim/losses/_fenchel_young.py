@@ -10,14 +10,13 @@ def make_fenchel_young_loss(max_fun):
         loss(scores, targets) = max_fun(scores) - <targets, scores>
 
     over the last axis (e.g. max_fun = em.logsumexp gives softmax cross entropy).
-    `max_fun` sees one row at a time, as under Optax's jnp.vectorize; rows are
-    visited in a Python loop, which traces into one graph.
+    `max_fun` sees one row at a time (em.vmap over the leading axes, as Optax's
+    jnp.vectorize); extra arguments reach it unbatched.
     """
     def fenchel_young_loss(scores, targets, *args, **kwargs):
         scores, targets = as_array(scores), as_array(targets)
         rows = em.reshape(scores, (-1, scores.shape[-1]))
-        max_values = em.stack([em.asarray(max_fun(rows[i], *args, **kwargs))
-                               for i in range(rows.shape[0])])
+        max_values = em.vmap(lambda row: max_fun(row, *args, **kwargs))(rows)
         max_values = em.reshape(max_values, tuple(scores.shape[:-1]))
         return max_values - em.sum(targets * scores, axis=-1)
 
