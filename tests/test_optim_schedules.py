@@ -78,6 +78,18 @@ def test_schedules_match_optax_float32(rng):
                                            err_msg=f"{name} {kwargs} at {count}")
 
 
+def test_schedules_trace_under_vmap(rng):
+    """A schedule is ember ops on the count, so em.vmap traces it over a batch of counts."""
+    counts = np.sort(rng.integers(0, 400, size=25)).astype(np.int32)
+    for name, kwargs in _random_cases(rng):
+        ours, theirs = getattr(schedules, name)(**kwargs), getattr(optax, name)(**kwargs)
+        if not isinstance(ours(em.array(0)), em.array):
+            continue  # constant schedules hand back the Python value, as optax does
+        got = np.asarray(em.vmap(ours)(em.array(counts)))
+        expected = np.array([np.asarray(theirs(int(c))) for c in counts], dtype=np.float32)
+        np.testing.assert_allclose(got, expected, rtol=1e-6, atol=1e-7, err_msg=name)
+
+
 @pytest.fixture
 def x64():
     previous = jax.config.jax_enable_x64

@@ -12,7 +12,8 @@ from ._select import as_flag, select_tree
 def skip_not_finite(updates, gradient_step, params):
     """A `should_skip_update_fn` for MultiSteps: skip when any update entry is inf or nan.
 
-    Returns (should_skip, {'should_skip', 'num_not_finite'}).
+    Returns (should_skip, {'should_skip', 'num_not_finite'}); the count is int32
+    (optax counts in JAX's default int, int64 under jax_enable_x64).
     """
     del gradient_step, params
     counts = [em.sum(em.logical_not(em.isfinite(u))) for u in tree_leaves(updates)]
