@@ -288,15 +288,24 @@ def _np_reduce(loss, reduction):
     return {"none": loss, "mean": np.mean(loss), "sum": np.sum(loss)}[reduction]
 
 
-def check_mlx(got, expected, rtol=1e-6):
-    expected = np.asarray(expected, dtype=np.float32)
-    np.testing.assert_allclose(np.asarray(got), expected, rtol=rtol,
+@pytest.fixture(params=[(np.float32, 1e-6), (np.float64, 1e-12)], ids=["float32", "float64"])
+def mlx_precision(request):
+    """(dtype, rtol) of an mlx.nn.losses run."""
+    return request.param
+
+
+def check_mlx(got, expected, precision):
+    dtype, rtol = precision
+    got, expected = np.asarray(got), np.asarray(expected, dtype=dtype)
+    assert got.dtype == dtype, (got.dtype, dtype)
+    np.testing.assert_allclose(got, expected, rtol=rtol,
                                atol=rtol * max(1.0, float(np.max(np.abs(expected)))))
 
 
 @pytest.mark.parametrize("reduction", ["none", "mean", "sum"])
-def test_mlx_cross_entropy(rng, reduction):
-    logits = normal(rng, (6, 10), np.float32, 3)
+def test_mlx_cross_entropy(rng, reduction, mlx_precision):
+    dtype = mlx_precision[0]
+    logits = normal(rng, (6, 10), dtype, 3)
     indices = rng.integers(0, 10, size=6)
     smoothing = float(rng.uniform(0.05, 0.5))
     for label_smoothing in (0.0, smoothing):
@@ -304,78 +313,80 @@ def test_mlx_cross_entropy(rng, reduction):
                                    label_smoothing=label_smoothing, reduction=reduction)
         got = mlx_losses.cross_entropy(em.array(logits), em.array(indices.astype(np.int32)),
                                        label_smoothing=label_smoothing, reduction=reduction)
-        check_mlx(got, expected.numpy())
-    probs = probabilities(rng, (6, 10), np.float32)
+        check_mlx(got, expected.numpy(), mlx_precision)
+    probs = probabilities(rng, (6, 10), dtype)
     expected = F.cross_entropy(torch.tensor(logits), torch.tensor(probs), reduction=reduction)
     check_mlx(mlx_losses.cross_entropy(em.array(logits), em.array(probs), reduction=reduction),
-              expected.numpy())
-    weights = rng.uniform(size=6).astype(np.float32)
+              expected.numpy(), mlx_precision)
+    weights = rng.uniform(size=6).astype(dtype)
     per_example = F.cross_entropy(torch.tensor(logits), torch.tensor(indices), reduction="none").numpy()
     check_mlx(mlx_losses.cross_entropy(em.array(logits), em.array(indices.astype(np.int32)),
                                        weights=em.array(weights), reduction=reduction),
-              _np_reduce(per_example * weights, reduction))
+              _np_reduce(per_example * weights, reduction), mlx_precision)
     logits_axis0 = np.ascontiguousarray(logits.T)
     check_mlx(mlx_losses.cross_entropy(em.array(logits_axis0), em.array(indices.astype(np.int32)),
                                        axis=0), F.cross_entropy(torch.tensor(logits), torch.tensor(indices),
-                                                                reduction="none").numpy())
+                                                                reduction="none").numpy(), mlx_precision)
 
 
 @pytest.mark.parametrize("reduction", ["none", "mean", "sum"])
-def test_mlx_elementwise_losses(rng, reduction):
-    x, y = normal(rng, (4, 7), np.float32, 2), normal(rng, (4, 7), np.float32, 2)
+def test_mlx_elementwise_losses(rng, reduction, mlx_precision):
+    dtype = mlx_precision[0]
+    x, y = normal(rng, (4, 7), dtype, 2), normal(rng, (4, 7), dtype, 2)
     tx, ty = torch.tensor(x), torch.tensor(y)
     ex, ey = em.array(x), em.array(y)
-    check_mlx(mlx_losses.l1_loss(ex, ey, reduction), F.l1_loss(tx, ty, reduction=reduction))
-    check_mlx(mlx_losses.mse_loss(ex, ey, reduction), F.mse_loss(tx, ty, reduction=reduction))
+    check_mlx(mlx_losses.l1_loss(ex, ey, reduction), F.l1_loss(tx, ty, reduction=reduction), mlx_precision)
+    check_mlx(mlx_losses.mse_loss(ex, ey, reduction), F.mse_loss(tx, ty, reduction=reduction), mlx_precision)
     beta = float(rng.uniform(0.3, 2))
     check_mlx(mlx_losses.smooth_l1_loss(ex, ey, beta, reduction),
-              F.smooth_l1_loss(tx, ty, beta=beta, reduction=reduction))
+              F.smooth_l1_loss(tx, ty, beta=beta, reduction=reduction), mlx_precision)
     delta = float(rng.uniform(0.3, 2))
     check_mlx(mlx_losses.huber_loss(ex, ey, delta, reduction),
-              F.huber_loss(tx, ty, delta=delta, reduction=reduction))
+              F.huber_loss(tx, ty, delta=delta, reduction=reduction), mlx_precision)
     check_mlx(mlx_losses.log_cosh_loss(ex, ey, reduction),
-              _np_reduce(np.log(np.cosh((x - y).astype(np.float64))), reduction))
-    signs = rng.choice([-1.0, 1.0], size=(4, 7)).astype(np.float32)
+              _np_reduce(np.log(np.cosh((x - y).astype(np.float64))), reduction), mlx_precision)
+    signs = rng.choice([-1.0, 1.0], size=(4, 7)).astype(dtype)
     check_mlx(mlx_losses.hinge_loss(ex, em.array(signs), reduction),
-              _np_reduce(np.maximum(1 - x * signs, 0), reduction))
+              _np_reduce(np.maximum(1 - x * signs, 0), reduction), mlx_precision)
     margin = float(rng.uniform(0, 1))
     check_mlx(mlx_losses.margin_ranking_loss(ex, ey, em.array(signs), margin, reduction),
-              F.margin_ranking_loss(tx, ty, torch.tensor(signs), margin=margin, reduction=reduction))
-    probs = rng.uniform(0.01, 0.99, size=(4, 7)).astype(np.float32)
-    targets = rng.integers(0, 2, size=(4, 7)).astype(np.float32)
+              F.margin_ranking_loss(tx, ty, torch.tensor(signs), margin=margin, reduction=reduction), mlx_precision)
+    probs = rng.uniform(0.01, 0.99, size=(4, 7)).astype(dtype)
+    targets = rng.integers(0, 2, size=(4, 7)).astype(dtype)
     check_mlx(mlx_losses.binary_cross_entropy(ex, em.array(targets), reduction=reduction),
-              F.binary_cross_entropy_with_logits(tx, torch.tensor(targets), reduction=reduction))
+              F.binary_cross_entropy_with_logits(tx, torch.tensor(targets), reduction=reduction), mlx_precision)
     check_mlx(mlx_losses.binary_cross_entropy(em.array(probs), em.array(targets), with_logits=False,
                                               reduction=reduction),
-              F.binary_cross_entropy(torch.tensor(probs), torch.tensor(targets), reduction=reduction))
-    variances = rng.uniform(1e-7, 2, size=(4, 7)).astype(np.float32)
+              F.binary_cross_entropy(torch.tensor(probs), torch.tensor(targets), reduction=reduction), mlx_precision)
+    variances = rng.uniform(1e-7, 2, size=(4, 7)).astype(dtype)
     for full in (False, True):
         v = np.maximum(variances.astype(np.float64), 1e-6)
         expected = 0.5 * (np.log(v) + (y - x) ** 2 / v) + (0.5 * np.log(2 * np.pi) if full else 0)
         check_mlx(mlx_losses.gaussian_nll_loss(ex, ey, em.array(variances), full=full,
                                                reduction=reduction),
-                  _np_reduce(expected, reduction))
+                  _np_reduce(expected, reduction), mlx_precision)
 
 
 @pytest.mark.parametrize("reduction", ["none", "mean", "sum"])
-def test_mlx_distribution_and_embedding_losses(rng, reduction):
-    log_p = np.log(probabilities(rng, (5, 6), np.float32))
-    log_q = np.log(probabilities(rng, (5, 6), np.float32))
+def test_mlx_distribution_and_embedding_losses(rng, reduction, mlx_precision):
+    dtype = mlx_precision[0]
+    log_p = np.log(probabilities(rng, (5, 6), dtype))
+    log_q = np.log(probabilities(rng, (5, 6), dtype))
     check_mlx(mlx_losses.kl_div_loss(em.array(log_p), em.array(log_q), reduction=reduction),
-              _np_reduce(np.sum(np.exp(log_q) * (log_q - log_p), axis=-1), reduction))
+              _np_reduce(np.sum(np.exp(log_q) * (log_q - log_p), axis=-1), reduction), mlx_precision)
     indices = rng.integers(0, 6, size=5)
     check_mlx(mlx_losses.nll_loss(em.array(log_p), em.array(indices.astype(np.int32)),
                                   reduction=reduction),
-              F.nll_loss(torch.tensor(log_p), torch.tensor(indices), reduction=reduction))
-    a, p, n = (normal(rng, (5, 6), np.float32) for _ in range(3))
+              F.nll_loss(torch.tensor(log_p), torch.tensor(indices), reduction=reduction), mlx_precision)
+    a, p, n = (normal(rng, (5, 6), dtype) for _ in range(3))
     margin = float(rng.uniform(0.5, 2))
     distance = lambda u, v: np.sqrt(np.sum((u - v) ** 2, axis=-1) + 1e-6)
     check_mlx(mlx_losses.triplet_loss(em.array(a), em.array(p), em.array(n), margin=margin,
                                       reduction=reduction),
-              _np_reduce(np.maximum(distance(a, p) - distance(a, n) + margin, 0), reduction))
+              _np_reduce(np.maximum(distance(a, p) - distance(a, n) + margin, 0), reduction), mlx_precision)
     cosine = np.sum(a * p, axis=1) / np.maximum(np.linalg.norm(a, axis=1) * np.linalg.norm(p, axis=1), 1e-8)
     check_mlx(mlx_losses.cosine_similarity_loss(em.array(a), em.array(p), reduction=reduction),
-              _np_reduce(cosine, reduction))
+              _np_reduce(cosine, reduction), mlx_precision)
 
 
 def test_mlx_loss_errors():

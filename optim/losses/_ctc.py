@@ -6,9 +6,11 @@ from ._checks import as_array, log_softmax
 
 def _check_ctc_shapes(logits, logit_paddings, labels, label_paddings):
     if logits.ndim != 3:
-        raise ValueError(f"[ctc_loss] logits must be (batch, time, classes), got shape {logits.shape}")
+        raise ValueError("[ctc_loss] logits must be (batch, time, classes), "
+                         f"got shape {logits.shape}")
     if labels.ndim != 2:
-        raise ValueError(f"[ctc_loss] labels must be (batch, label_length), got shape {labels.shape}")
+        raise ValueError("[ctc_loss] labels must be (batch, label_length), "
+                         f"got shape {labels.shape}")
     if tuple(label_paddings.shape) != tuple(labels.shape):
         raise ValueError(f"[ctc_loss] label_paddings shape {label_paddings.shape} must equal "
                          f"labels shape {labels.shape}")

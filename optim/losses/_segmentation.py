@@ -54,7 +54,8 @@ def dice_loss(predictions, targets, *, class_weights=None, smooth=1.0, alpha=0.5
     if class_weights is not None:
         class_weights = as_array(class_weights)
         if class_weights.ndim != 1:
-            raise ValueError(f"[dice_loss] class_weights must be 1-D, got shape {class_weights.shape}")
+            raise ValueError("[dice_loss] class_weights must be 1-D, "
+                             f"got shape {class_weights.shape}")
         loss = loss * class_weights
     if ignore_background and probs.shape[-1] > 1:
         loss = loss[..., 1:]

@@ -59,9 +59,10 @@ def cross_entropy(logits, targets, weights=None, axis: int = -1, label_smoothing
         raise ValueError(f"[{op}] label_smoothing must be in [0, 1), got {label_smoothing}")
     logits, targets = as_array(logits), as_array(targets)
     targets_are_probabilities = targets.ndim == logits.ndim
-    class_axis = axis % logits.ndim if -logits.ndim <= axis < logits.ndim else None
-    if class_axis is None:
-        raise ValueError(f"[{op}] axis {axis} is out of bounds for logits of shape {tuple(logits.shape)}")
+    if not -logits.ndim <= axis < logits.ndim:
+        raise ValueError(f"[{op}] axis {axis} is out of bounds for logits of shape "
+                         f"{tuple(logits.shape)}")
+    class_axis = axis % logits.ndim
     expected = (tuple(logits.shape) if targets_are_probabilities else
                 tuple(d for i, d in enumerate(logits.shape) if i != class_axis))
     if tuple(targets.shape) != expected:
