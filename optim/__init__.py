@@ -60,3 +60,18 @@ from .alias import (MaskOrFn, adabelief, adadelta, adafactor, adagrad, adam, ada
                     noisy_sgd, novograd, optimistic_adam, optimistic_adam_v2,
                     optimistic_gradient_descent, polyak_sgd, radam, rmsprop, rprop, sgd,
                     sign_sgd, signum, sm3, yogi)
+
+# --- schedules (schedules/), losses (losses/), wrappers (wrappers/)
+from . import losses, schedules, wrappers
+from .schedules import (InjectHyperparamsState, InjectStatefulHyperparamsState, WrappedSchedule,
+                        constant_schedule, cosine_decay_schedule, cosine_onecycle_schedule,
+                        exponential_decay, inject_hyperparams, inject_stateful_hyperparams,
+                        join_schedules, linear_onecycle_schedule, linear_schedule,
+                        piecewise_constant_schedule, piecewise_interpolate_schedule,
+                        polynomial_schedule, sgdr_schedule, warmup_constant_schedule,
+                        warmup_cosine_decay_schedule, warmup_exponential_decay_schedule)
+from .wrappers import (ApplyEvery, ApplyIfFiniteState, ConditionallyMaskState,
+                       ConditionallyTransformState, LookaheadParams, LookaheadState, MaskedNode,
+                       MaskedState, MultiSteps, MultiStepsState, apply_every, apply_if_finite,
+                       conditionally_mask, conditionally_transform, flatten, freeze, lookahead,
+                       masked, selective_transform, skip_large_updates, skip_not_finite)
