@@ -99,8 +99,9 @@ def test_lbfgs_with_a_capped_keep_linesearch_matches_optax(rng, dtype, rtol):
 
 
 def test_lbfgs_without_linesearch_matches_optax(rng):
+    # random gradients again: see test_scale_by_lbfgs_matches_optax for the tolerance
     compare(rng, optim.lbfgs(learning_rate=0.1, linesearch=None),
-            optax.lbfgs(learning_rate=0.1, linesearch=None), steps=10)
+            optax.lbfgs(learning_rate=0.1, linesearch=None), steps=10, rtol=1e-4)
 
 
 def test_zoom_linesearch_rejects_kwargs_value_fn_does_not_take():

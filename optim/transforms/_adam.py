@@ -35,6 +35,11 @@ def _nesterov_mu_hat(mu, updates, b1, count_inc):
 
 
 def _adam_step(mu_hat, nu_hat, eps, eps_root):
+    """m / (sqrt(v + eps_root) + eps); a literal eps_root of 0 is not added (v + 0.0 is
+    v, and skipping it saves a pass over every moment)."""
+    if isinstance(eps_root, (int, float)) and eps_root == 0:
+        return tree_map(lambda m, v: None if m is None else m / (em.sqrt(v) + eps),
+                        mu_hat, nu_hat, is_leaf=is_none)
     return tree_map(lambda m, v: None if m is None else m / (em.sqrt(v + eps_root) + eps),
                     mu_hat, nu_hat, is_leaf=is_none)
 
