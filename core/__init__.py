@@ -9,14 +9,18 @@
 
 Modules: array (the array object), dtypes, device (devices, streams),
 creation, elementwise, reductions, manipulation, indexing, products,
-evaluation, memory, io, utils (tree utilities, also ember.core.utils);
-transforms: autodiff (grad, vjp, jvp), vmap, with the per-primitive rules in
-primitives (the registry) and rules/.
+evaluation, memory, io, sorting, fft (also ember.core.fft), bitcast (view),
+fma, random (ember.core.random, JAX's Threefry PRNG), linalg (LAPACK-backed
+linear algebra, also ember.core.linalg), utils (tree utilities, also
+ember.core.utils); transforms: autodiff (grad, vjp, jvp, ...), vmap,
+custom (custom_function, checkpoint) and compile, with the per-primitive
+rules in primitives (the registry) and rules/.
 """
 import math as _math
 
-from . import utils
+from . import fft, linalg, utils
 from .array import array, asarray
+from .bitcast import view
 from .creation import (arange, empty, empty_like, eye, full, full_like, identity, linspace,
                        meshgrid, ones, ones_like, tri, zeros, zeros_like)
 from .device import (Device, DeviceType, Stream, cpu, default_device, default_stream, gpu,
@@ -37,6 +41,7 @@ from .elementwise import (abs, add, allclose, arccos, arccosh, arcsin, arcsinh, 
                           reciprocal, remainder, right_shift, round, rsqrt, sigmoid, sign, sin,
                           sinh, sqrt, square, stop_gradient, subtract, tan, tanh)
 from .evaluation import async_eval, eval
+from .fma import fma
 from .indexing import put_along_axis, take, take_along_axis
 from .io import load, save, save_safetensors, savez, savez_compressed
 from .manipulation import (as_strided, atleast_1d, atleast_2d, atleast_3d, broadcast_arrays,
@@ -49,12 +54,15 @@ from .memory import (clear_cache, get_active_memory, get_cache_memory, get_peak_
 from .products import addmm, inner, matmul, outer, tensordot
 from .reductions import (all, any, argmax, argmin, cummax, cummin, cumprod, cumsum,
                          logcumsumexp, logsumexp, max, mean, min, prod, softmax, std, sum, var)
+from .sorting import argpartition, argsort, partition, sort, topk
 from .dlpack import from_dlpack
 from . import rules as _rules  # noqa: F401  (registers the primitives' transform rules)
 from .autodiff import grad, hessian, jacfwd, jacrev, jvp, value_and_grad, vjp
+from .compile import compile, disable_compile, enable_compile
 from .custom import checkpoint, custom_function
 from .vmap import vmap
 from . import methods as _methods  # noqa: F401  (attaches a.sum(), a.reshape(), ...)
+from . import random
 
 bitwise_not = bitwise_invert
 pi = _math.pi

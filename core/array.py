@@ -450,10 +450,12 @@ def _replace_arrays(val):
 def _pointer_from_numpy(x: np.ndarray, dtype):
     """Copies a numpy array into a new engine array (the one copy on the way in)."""
     src_dtype = _dt.from_numpy_dtype(x.dtype)
+    if not x.dtype.isnative:
+        x = x.astype(x.dtype.newbyteorder("="))
     if x.dtype == np.complex128:
         x = x.astype(np.complex64)
-    if not x.flags.c_contiguous or x.dtype.byteorder == ">":
-        x = np.ascontiguousarray(x, dtype=x.dtype.newbyteorder("="))
+    if not x.flags.c_contiguous:
+        x = np.ascontiguousarray(x)
     data = ffi.from_buffer("char[]", x, require_writable=False) if x.size else ffi.NULL
     p = _checked_pointer(lib.em_from_data(data, src_dtype.value, x.ndim, list(x.shape), ffi.NULL))
     if dtype is not None and dtype != src_dtype:

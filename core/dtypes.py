@@ -142,6 +142,8 @@ def to_numpy_dtype(d: Dtype):
 
 def from_numpy_dtype(d) -> Dtype:
     d = np.dtype(d)
+    if d.byteorder == ">" or (d.byteorder == "=" and not d.isnative):
+        d = d.newbyteorder("=")  # the values are swapped to native order on the way in
     if d in _FROM_NUMPY:
         return _FROM_NUMPY[d]
     if d == np.complex128:

@@ -39,7 +39,7 @@ import numpy as np
 
 from . import dtypes as dt
 from ._ffi import ffi, lib
-from .array import _check, array, asarray
+from .array import _ViewHolder, _check, array, asarray
 
 # ---- dtype tables ----
 
@@ -69,13 +69,39 @@ class _Malformed(ValueError):
 
 # ---- array buffers at the edge ----
 
-def _array_bytes(a: array) -> np.ndarray:
-    """The elements of `a` in C order, little-endian, as raw bytes."""
-    x = np.asarray(a)
-    if a.dtype == dt.bfloat16:  # numpy saw float32; its high halves are the bfloat16 bits
-        x = (x.view(np.uint32) >> 16).astype(np.uint16)
-    x = np.ascontiguousarray(x, dtype=x.dtype.newbyteorder("<"))
+def _element_view(a: array) -> np.ndarray:
+    """A read-only numpy view of evaluated `a`'s buffer (no copy, strides kept);
+    bfloat16 shows its raw 16-bit patterns as uint16, so no conversion runs."""
+    if a.dtype != dt.bfloat16:
+        return np.asarray(a)
+    a._evaluated()
+    holder = _ViewHolder(a, a.itemsize, a.ndim, readonly=True)
+    holder.__array_interface__["typestr"] = "<u2"
+    return np.asarray(holder)
+
+
+def _array_bytes(a) -> np.ndarray:
+    """The elements of `a` (an ember or numpy array) in C order, little-endian,
+    as raw bytes: a view of the buffer when it is row-contiguous, else one copy
+    of this array."""
+    if isinstance(a, np.ndarray):  # a numpy leaf of a checkpoint
+        x = np.ascontiguousarray(a.view(np.uint16) if a.dtype.name == "bfloat16" else a)
+    else:
+        x = np.ascontiguousarray(_element_view(a))
+    if x.dtype.byteorder == ">":
+        x = x.astype(x.dtype.newbyteorder("<"))
     return x.reshape(-1).view(np.uint8)
+
+
+def _write_bytes(f, data: np.ndarray, chunk_bytes: int = 1 << 26) -> None:
+    """Writes a uint8 array to f in chunks (no single write of gigabytes)."""
+    for start in range(0, len(data), chunk_bytes):
+        f.write(data[start:start + chunk_bytes])
+
+
+def _write_array(f, a) -> None:
+    """Streams `a`'s bytes (as _array_bytes gives them) into f."""
+    _write_bytes(f, _array_bytes(a))
 
 
 def _array_from_bytes(buf, dtype: dt.Dtype, shape: tuple, big_endian=False) -> array:
@@ -198,24 +224,35 @@ def _parse_npz(data: bytes) -> dict:
 
 # ---- .safetensors ----
 
-def _write_safetensors(f, arrays: dict, metadata: Optional[dict]) -> None:
-    # Largest items first, after a header padded to 8 bytes: every tensor
-    # starts aligned to its element size (the safetensors library's layout).
-    names = sorted(arrays, key=lambda k: (-arrays[k].itemsize, k))
+def _safetensors_order(arrays: dict) -> list:
+    """Names in file order: largest items first, so that after a header padded
+    to 8 bytes every tensor starts aligned to its element size (the safetensors
+    library's layout). `arrays` maps names to anything with dtype and shape."""
+    return sorted(arrays, key=lambda k: (-arrays[k].dtype.size, k))
+
+
+def _safetensors_header(entries, metadata: Optional[dict]) -> bytes:
+    """The length prefix and JSON header for [(name, dtype, shape), ...] stored
+    back to back in that order."""
     header, offset = {}, 0
     if metadata:
         header["__metadata__"] = metadata
-    for name in names:
-        a = arrays[name]
-        header[name] = {"dtype": _ST_NAME[a.dtype], "shape": list(a.shape),
-                        "data_offsets": [offset, offset + a.nbytes]}
-        offset += a.nbytes
+    for name, dtype, shape in entries:
+        nbytes = _num_bytes(dtype, tuple(shape))
+        header[name] = {"dtype": _ST_NAME[dtype], "shape": list(shape),
+                        "data_offsets": [offset, offset + nbytes]}
+        offset += nbytes
     text = json.dumps(header, separators=(",", ":")).encode("utf8")
     text += b" " * (-len(text) % 8)
-    f.write(struct.pack("<Q", len(text)))
-    f.write(text)
+    return struct.pack("<Q", len(text)) + text
+
+
+def _write_safetensors(f, arrays: dict, metadata: Optional[dict]) -> None:
+    names = _safetensors_order(arrays)
+    f.write(_safetensors_header([(n, arrays[n].dtype, arrays[n].shape) for n in names],
+                                metadata))
     for name in names:
-        f.write(_array_bytes(arrays[name]))
+        _write_array(f, arrays[name])
 
 
 def _parse_safetensors(data: bytes):

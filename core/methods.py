@@ -4,6 +4,7 @@ from . import elementwise as ew
 from . import manipulation as mp
 from . import reductions as rd
 from .array import array
+from .bitcast import view
 
 
 def _forward(fn, name):
@@ -42,14 +43,8 @@ def _transpose(self, *axes, stream=None):
 
 
 def _view(self, dtype, *, stream=None):
-    """The same bytes read as another dtype of the same size."""
-    from .dtypes import as_dtype
-    dtype = as_dtype(dtype)
-    if dtype.size != self.itemsize:
-        raise ValueError(f"[view] cannot view {self.dtype} as {dtype}: sizes differ")
-    import numpy as np
-    from .dtypes import to_numpy_dtype
-    return array(np.asarray(self).view(to_numpy_dtype(dtype)), dtype)
+    """The same bytes read as another dtype (see ember.core.view)."""
+    return view(self, dtype, stream=stream)
 
 
 array.reshape = _reshape

@@ -172,13 +172,22 @@ static em_array* new_evaluated(int dtype, int ndim, const int64_t* shape, int st
   return a;
 }
 
-em_array* em_from_data(const void* data, int dtype, int ndim, const int64_t* shape,
-                       const int64_t* byte_strides) {
+/* An evaluated source array of dtype and shape whose buffer is not yet written. */
+static em_array* new_source(int dtype, int ndim, const int64_t* shape) {
   if (dtype < 0 || dtype >= EM_NUM_DTYPES)
     return em_fail(EM_TYPE_ERROR, "[array] unknown dtype %d", dtype);
   for (int i = 0; i < ndim; i++)
     if (shape[i] < 0) return em_fail(EM_VALUE_ERROR, "[array] negative dimension %lld", (long long)shape[i]);
-  em_array* a = new_evaluated(dtype, ndim, shape, 0);
+  return new_evaluated(dtype, ndim, shape, 0);
+}
+
+em_array* em_uninitialized(int dtype, int ndim, const int64_t* shape) {
+  return new_source(dtype, ndim, shape);
+}
+
+em_array* em_from_data(const void* data, int dtype, int ndim, const int64_t* shape,
+                       const int64_t* byte_strides) {
+  em_array* a = new_source(dtype, ndim, shape);
   if (!a || a->size == 0) return a;
   size_t item = (size_t)em_dtype_size(dtype);
   if (!byte_strides) {

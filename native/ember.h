@@ -67,6 +67,17 @@ enum em_prim {
   EM_P_IDENTITY, EM_P_PLACEHOLDER,
   /* custom_function: inputs are the function's outputs then its primals */
   EM_P_CUSTOM,
+  /* compile: a chain of elementwise ops run in one pass (kernels/fused.c) */
+  EM_P_FUSED,
+  /* sorting along one axis */
+  EM_P_SORT, EM_P_ARGSORT, EM_P_PARTITION, EM_P_ARGPARTITION,
+  /* discrete Fourier transform along one axis */
+  EM_P_FFT,
+  /* random numbers (Threefry-2x32 keys), bit casts, fused multiply-add */
+  EM_P_THREEFRY, EM_P_RANDOM, EM_P_BITCAST, EM_P_FMA,
+  /* linear algebra (LAPACK); decompositions pack their results in one output */
+  EM_P_SOLVE, EM_P_INV, EM_P_SOLVE_TRIANGULAR, EM_P_CHOLESKY, EM_P_QR, EM_P_SVD,
+  EM_P_EIGH, EM_P_EIG, EM_P_LU,
   EM_NUM_PRIMS
 };
 
@@ -74,6 +85,18 @@ enum em_prim {
 enum em_scatter_mode {
   EM_SCATTER_SET = 0, EM_SCATTER_ADD, EM_SCATTER_MULTIPLY, EM_SCATTER_DIVIDE,
   EM_SCATTER_MAXIMUM, EM_SCATTER_MINIMUM
+};
+
+/* Kinds of EM_P_FFT (iparam after the axis): complex to complex forward
+ * (exp(-2 pi i jk/n)) and inverse (exp(+2 pi i jk/n), unscaled), real to
+ * complex (n//2+1 outputs), complex (n//2+1 inputs) to real. */
+enum em_fft_kind {
+  EM_FFT_FORWARD = 0, EM_FFT_INVERSE, EM_FFT_REAL_FORWARD, EM_FFT_REAL_INVERSE
+};
+
+/* What EM_P_RANDOM returns for each key (iparam 0). */
+enum em_random_kind {
+  EM_RANDOM_BITS = 0, EM_RANDOM_UNIFORM, EM_RANDOM_NORMAL, EM_RANDOM_PERMUTATION
 };
 
 /* errors */
@@ -113,6 +136,10 @@ const char* em_prim_name(int prim);
 /* sources: each returns a new reference, or NULL with an error set */
 em_array* em_from_data(const void* data, int dtype, int ndim,
                        const int64_t* shape, const int64_t* byte_strides);
+/* An evaluated, row-contiguous array whose contents are unspecified until
+ * the caller writes its buffer (em_data) before sharing it: ember.checkpoint
+ * reads files straight into it. */
+em_array* em_uninitialized(int dtype, int ndim, const int64_t* shape);
 em_array* em_scalar_f64(double v, int dtype);
 em_array* em_scalar_i64(int64_t v, int dtype);
 em_array* em_scalar_u64(uint64_t v, int dtype);
@@ -133,6 +160,20 @@ int em_eval(int n, em_array** arrays);
  * in between, evaluated nodes keep their inputs. Returns the new depth. */
 int em_keep_graph(int on);
 
+/* compiled programs (program.c): a traced graph replayed over new inputs.
+ * Slots: the inputs, then the constants, then each instruction's result;
+ * in_slots/ips/fps hold every instruction's entries one after another. */
+typedef struct em_program em_program;
+em_program* em_program_new(int n_inputs, int n_consts, em_array** consts, int n_instr,
+                           const int* prims, const int* streams, const int* nins,
+                           const int* in_slots, const int* nips, const int64_t* ips,
+                           const int* nfps, const double* fps, int n_outputs,
+                           const int* out_slots);
+/* Builds the program's nodes over inputs; writes new references to outputs. */
+int em_program_run(em_program* p, em_array** inputs, em_array** outputs);
+int em_program_num_outputs(em_program* p);
+void em_program_free(em_program* p);
+
 /* memory */
 size_t em_get_active_memory(void);
 size_t em_get_peak_memory(void);
@@ -145,3 +186,7 @@ void em_clear_cache(void);
 /* threads */
 int em_num_threads(void);
 void em_set_num_threads(int n);
+
+/* checksums: the 4-lane CRC-32C ember.checkpoint stores per array
+ * (native/checksum.c); portable=1 skips the SSE4.2 instruction */
+uint32_t em_checksum32(const void* data, size_t nbytes, int portable);

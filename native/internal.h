@@ -108,6 +108,24 @@ int em_kernel_take(em_array* out);
 int em_kernel_take_along_axis(em_array* out);
 int em_kernel_scatter_along_axis(em_array* out);
 int em_kernel_matmul(em_array* out);
+int em_kernel_fused(em_array* out);
+em_array* em_rule_fused(int prim, int nin, em_array** in, int nip, const int64_t* ip,
+                        int nfp, const double* fp, int stream);
+int em_kernel_sort(em_array* out);          /* SORT, ARGSORT, PARTITION, ARGPARTITION */
+int em_kernel_fft(em_array* out);
+int em_kernel_threefry(em_array* out);
+int em_kernel_random(em_array* out);
+int em_kernel_bitcast(em_array* out);
+int em_kernel_fma(em_array* out);
+int em_kernel_solve(em_array* out);
+int em_kernel_inv(em_array* out);
+int em_kernel_solve_triangular(em_array* out);
+int em_kernel_cholesky(em_array* out);
+int em_kernel_qr(em_array* out);
+int em_kernel_svd(em_array* out);
+int em_kernel_eigh(em_array* out);
+int em_kernel_eig(em_array* out);
+int em_kernel_lu(em_array* out);
 
 /* Copies src (any strides, any dtype) into dst's buffer converting to dst's
  * dtype; dst has the same shape as src. Used by COPY/ASTYPE and kernels that

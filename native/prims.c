@@ -23,6 +23,31 @@
  *   SCATTER_ALONG_AXIS      ip: axis, mode
  *   PLACEHOLDER     ip: transform (0 vmap, 1 compile), dtype, shape...
  *   CUSTOM          ip: rules key, which output, number of outputs
+ *   FUSED           ip: out dtype and a program (see kernels/fused.c)
+ *   SORT, ARGSORT           ip: axis
+ *   PARTITION, ARGPARTITION ip: axis, kth
+ *   FFT             ip: axis, kind (enum em_fft_kind), n (the transform length)
+ *                   fp: scale applied to the result
+ *                   The input's axis is cropped or zero-padded to n (to
+ *                   n//2+1 for REAL_INVERSE); the output's axis has n entries
+ *                   (n//2+1 for REAL_FORWARD).
+ *   THREEFRY        (keys (..., 2), counters (..., 2), both uint32, batch axes broadcast)
+ *   RANDOM          ip: kind (enum em_random_kind), dtype, shape...  (keys (..., 2) uint32;
+ *                   the output is the keys' batch shape followed by shape; a
+ *                   PERMUTATION is int32 with one axis)
+ *   BITCAST         ip: dtype
+ *   FMA             (a, b, c broadcast and promoted: a * b + c rounded once)
+ *   SOLVE, INV      a (..., n, n) [, b (..., n, k)]; batch axes broadcast
+ *   SOLVE_TRIANGULAR        ip: upper
+ *   CHOLESKY        ip: upper
+ *   QR     -> (..., m*k + k*n): Q (m, k), R (k, n); k = min(m, n)
+ *   SVD             ip: compute_uv -> (..., m*m + k + n*n): U, S, Vt; or S (..., k)
+ *   EIGH            ip: upper, vectors -> (..., n + n*n): w, V; or w (..., n)
+ *                   (S and w are real: complex64 inputs store them with zero imaginary parts)
+ *   EIG             ip: vectors -> complex64 (..., n + n*n): w, V; or w (..., n)
+ *   LU     -> (..., m*n + k + m): LU (m, n), pivots (k), p (m), as floats;
+ *                  pivots are 0-based row swaps, p the row indices with A = L[p] @ U
+ *   (decompositions pack their results row-major, one after the other)
  */
 #include <stdlib.h>
 #include <string.h>
@@ -447,7 +472,11 @@ static em_array* rule_reduce(int prim, int nin, em_array** in, int nip, const in
   }
   int dtype = a->dtype;
   if (prim == EM_P_ALL || prim == EM_P_ANY) dtype = EM_BOOL;
-  else if ((prim == EM_P_SUM || prim == EM_P_PROD) && dtype == EM_BOOL) dtype = EM_INT32;
+  else if (prim == EM_P_SUM || prim == EM_P_PROD) {
+    /* as mlx.core: small integers accumulate in 32 bits */
+    if (dtype == EM_BOOL || dtype == EM_INT8 || dtype == EM_INT16) dtype = EM_INT32;
+    else if (dtype == EM_UINT8 || dtype == EM_UINT16) dtype = EM_UINT32;
+  }
   if ((prim == EM_P_MAX || prim == EM_P_MIN) && dtype == EM_COMPLEX64)
     return em_fail(EM_TYPE_ERROR, "[%s] not defined for complex64", name);
   return em_node_new(prim, dtype, a->ndim, shape, 1, in, n, axes, 0, NULL, stream);
@@ -654,6 +683,266 @@ static int em_kernel_placeholder(em_array* out) {
   return EM_VALUE_ERROR;
 }
 
+/* ---- sorting ---- */
+
+static em_array* rule_sort(int prim, int nin, em_array** in, int nip, const int64_t* ip,
+                           int nfp, const double* fp, int stream) {
+  (void)nin; (void)nfp; (void)fp;
+  em_array* a = in[0];
+  const char* name = em_prim_name(prim);
+  int partition = prim == EM_P_PARTITION || prim == EM_P_ARGPARTITION;
+  if (nip != 1 + partition)
+    return em_fail(EM_VALUE_ERROR, "[%s] expected %s", name, partition ? "an axis and kth" : "an axis");
+  int axis;
+  if (!normalize_axis(prim, ip[0], a->ndim, &axis)) return NULL;
+  int64_t n = a->shape[axis], params[2] = {axis, 0};
+  if (n > UINT32_MAX)
+    return em_fail(EM_VALUE_ERROR, "[%s] axis %d has %lld elements; at most 2**32 - 1 are supported",
+                   name, axis, (long long)n);
+  if (partition) {
+    int64_t kth = ip[1];
+    if (kth < -n || kth >= n)
+      return em_fail(EM_VALUE_ERROR, "[%s] kth %lld is out of bounds for axis %d of size %lld", name,
+                     (long long)kth, axis, (long long)n);
+    params[1] = kth < 0 ? kth + n : kth;
+  }
+  int dtype = prim == EM_P_ARGSORT || prim == EM_P_ARGPARTITION ? EM_UINT32 : a->dtype;
+  return em_node_new(prim, dtype, a->ndim, a->shape, 1, in, 1 + partition, params, 0, NULL, stream);
+}
+
+/* ---- fft ---- */
+
+static em_array* rule_fft(int prim, int nin, em_array** in, int nip, const int64_t* ip,
+                          int nfp, const double* fp, int stream) {
+  (void)nin;
+  em_array* a = in[0];
+  if (nip != 3 || nfp != 1 || ip[1] < EM_FFT_FORWARD || ip[1] > EM_FFT_REAL_INVERSE)
+    return em_fail(EM_VALUE_ERROR, "[fft] expected an axis, a kind, a length and a scale");
+  int axis;
+  if (!normalize_axis(prim, ip[0], a->ndim, &axis)) return NULL;
+  int64_t kind = ip[1], n = ip[2];
+  if (n < 1)
+    return em_fail(EM_VALUE_ERROR, "[fft] invalid number of data points (%lld) along axis %d",
+                   (long long)n, axis);
+  int64_t shape[EM_MAX_NDIM], params[3] = {axis, kind, n};
+  memcpy(shape, a->shape, sizeof(int64_t) * (size_t)a->ndim);
+  shape[axis] = kind == EM_FFT_REAL_FORWARD ? n / 2 + 1 : n;
+  int in_dtype = kind == EM_FFT_REAL_FORWARD ? EM_FLOAT32 : EM_COMPLEX64;
+  int out_dtype = kind == EM_FFT_REAL_INVERSE ? EM_FLOAT32 : EM_COMPLEX64;
+  return node_with_casts(prim, out_dtype, a->ndim, shape, 1, in, &in_dtype, 3, params, 1, fp, stream);
+}
+
+/* ---- random numbers, bit casts, fused multiply-add ---- */
+
+/* Keys are uint32 arrays whose last axis holds the two words. */
+static int check_keys(int prim, const char* what, const em_array* a) {
+  char b1[SHAPE_BUF];
+  if (a->dtype != EM_UINT32) {
+    em_fail(EM_TYPE_ERROR, "[%s] %s must be uint32, got %s", em_prim_name(prim), what,
+            em_dtype_name(a->dtype));
+    return 0;
+  }
+  if (a->ndim < 1 || a->shape[a->ndim - 1] != 2) {
+    em_fail(EM_VALUE_ERROR, "[%s] %s must have shape (..., 2), got %s", em_prim_name(prim), what,
+            shape_str(b1, a));
+    return 0;
+  }
+  return 1;
+}
+
+static em_array* rule_threefry(int prim, int nin, em_array** in, int nip, const int64_t* ip,
+                               int nfp, const double* fp, int stream) {
+  (void)nin; (void)nip; (void)ip; (void)nfp; (void)fp;
+  if (!check_keys(prim, "keys", in[0]) || !check_keys(prim, "counters", in[1])) return NULL;
+  int64_t shape[EM_MAX_NDIM];
+  int ndim;
+  if (!broadcast_shapes(prim, 2, in, shape, &ndim)) return NULL;
+  return em_node_new(prim, EM_UINT32, ndim, shape, 2, in, 0, NULL, 0, NULL, stream);
+}
+
+static em_array* rule_random(int prim, int nin, em_array** in, int nip, const int64_t* ip,
+                             int nfp, const double* fp, int stream) {
+  (void)nin; (void)nfp; (void)fp;
+  em_array* key = in[0];
+  if (!check_keys(prim, "key", key)) return NULL;
+  if (nip < 2) return em_fail(EM_VALUE_ERROR, "[random] expected kind, dtype and shape");
+  int64_t kind = ip[0], dtype = ip[1];
+  int ok = 0;
+  switch (kind) {
+    case EM_RANDOM_BITS:
+      ok = dtype == EM_UINT8 || dtype == EM_UINT16 || dtype == EM_UINT32 || dtype == EM_UINT64;
+      break;
+    case EM_RANDOM_UNIFORM:
+      ok = dtype == EM_FLOAT16 || dtype == EM_BFLOAT16 || dtype == EM_FLOAT32 || dtype == EM_FLOAT64;
+      break;
+    case EM_RANDOM_NORMAL:
+      ok = dtype == EM_FLOAT16 || dtype == EM_BFLOAT16 || dtype == EM_FLOAT32;
+      break;
+    case EM_RANDOM_PERMUTATION:
+      if (nip != 3 || ip[2] > INT32_MAX)
+        return em_fail(EM_VALUE_ERROR, "[random] a permutation has one axis of at most 2**31 - 1 elements");
+      ok = dtype == EM_INT32;
+      break;
+    default:
+      return em_fail(EM_VALUE_ERROR, "[random] unknown kind %lld", (long long)kind);
+  }
+  if (!ok)
+    return em_fail(EM_TYPE_ERROR, "[random] cannot draw %s of dtype %s",
+                   kind == EM_RANDOM_BITS ? "bits" : kind == EM_RANDOM_UNIFORM ? "uniforms"
+                   : kind == EM_RANDOM_NORMAL ? "normals" : "permutations",
+                   dtype >= 0 && dtype < EM_NUM_DTYPES ? em_dtype_name((int)dtype) : "unknown");
+  int ndim = key->ndim - 1 + (nip - 2);
+  if (ndim > EM_MAX_NDIM) return em_fail(EM_VALUE_ERROR, "[random] too many dimensions (%d)", ndim);
+  int64_t shape[EM_MAX_NDIM];
+  for (int d = 0; d < key->ndim - 1; d++) shape[d] = key->shape[d];
+  for (int d = 2; d < nip; d++) {
+    if (ip[d] < 0)
+      return em_fail(EM_VALUE_ERROR, "[random] negative dimension %lld", (long long)ip[d]);
+    shape[key->ndim - 1 + d - 2] = ip[d];
+  }
+  return em_node_new(prim, (int)dtype, ndim, shape, 1, in, nip, ip, 0, NULL, stream);
+}
+
+static em_array* rule_bitcast(int prim, int nin, em_array** in, int nip, const int64_t* ip,
+                              int nfp, const double* fp, int stream) {
+  (void)nin; (void)nfp; (void)fp;
+  em_array* a = in[0];
+  if (nip != 1 || ip[0] < 0 || ip[0] >= EM_NUM_DTYPES)
+    return em_fail(EM_TYPE_ERROR, "[view] unknown dtype");
+  int dtype = (int)ip[0];
+  int from = em_dtype_size(a->dtype), to = em_dtype_size(dtype);
+  int64_t shape[EM_MAX_NDIM];
+  char b1[SHAPE_BUF];
+  memcpy(shape, a->shape, sizeof(int64_t) * (size_t)a->ndim);
+  if (from != to) {
+    if (a->ndim == 0)
+      return em_fail(EM_VALUE_ERROR, "[view] cannot view a 0-d %s array as %s: item sizes differ",
+                     em_dtype_name(a->dtype), em_dtype_name(dtype));
+    int64_t bytes = a->shape[a->ndim - 1] * from;
+    if (bytes % to != 0)
+      return em_fail(EM_VALUE_ERROR, "[view] the last axis of a %s array of shape %s (%lld bytes) "
+                     "is not a multiple of the size of %s", em_dtype_name(a->dtype), shape_str(b1, a),
+                     (long long)bytes, em_dtype_name(dtype));
+    shape[a->ndim - 1] = bytes / to;
+  }
+  return em_node_new(prim, dtype, a->ndim, shape, 1, in, nip, ip, 0, NULL, stream);
+}
+
+static em_array* rule_fma(int prim, int nin, em_array** in, int nip, const int64_t* ip,
+                          int nfp, const double* fp, int stream) {
+  (void)nin; (void)nip; (void)ip; (void)nfp; (void)fp;
+  int64_t shape[EM_MAX_NDIM];
+  int ndim;
+  if (!broadcast_shapes(prim, 3, in, shape, &ndim)) return NULL;
+  int dtype = em_promote_types(em_promote_types(in[0]->dtype, in[1]->dtype), in[2]->dtype);
+  int dtypes[3] = {dtype, dtype, dtype};
+  return node_with_casts(prim, dtype, ndim, shape, 3, in, dtypes, 0, NULL, 0, NULL, stream);
+}
+
+/* ---- linear algebra ---- */
+
+/* The dtype LAPACK runs in: float64 and complex64 stay, everything else is
+ * computed (and returned) as float32. */
+static int linalg_dtype(int dtype) {
+  return (dtype == EM_FLOAT64 || dtype == EM_COMPLEX64) ? dtype : EM_FLOAT32;
+}
+
+static int check_matrices(int prim, const em_array* a, int square) {
+  char b1[SHAPE_BUF];
+  if (a->ndim < 2) {
+    em_fail(EM_VALUE_ERROR, "[%s] expected an array with at least 2 dimensions, got shape %s",
+            em_prim_name(prim), shape_str(b1, a));
+    return 0;
+  }
+  if (square && a->shape[a->ndim - 1] != a->shape[a->ndim - 2]) {
+    em_fail(EM_VALUE_ERROR, "[%s] expected square matrices in the last two axes, got shape %s",
+            em_prim_name(prim), shape_str(b1, a));
+    return 0;
+  }
+  return 1;
+}
+
+/* Rules for the one-input decompositions. */
+static em_array* rule_decomposition(int prim, int nin, em_array** in, int nip, const int64_t* ip,
+                                    int nfp, const double* fp, int stream) {
+  (void)nin; (void)nfp; (void)fp;
+  em_array* a = in[0];
+  int square = prim == EM_P_INV || prim == EM_P_CHOLESKY || prim == EM_P_EIGH || prim == EM_P_EIG;
+  int want_ip = (prim == EM_P_CHOLESKY || prim == EM_P_SVD || prim == EM_P_EIG) ? 1
+              : prim == EM_P_EIGH ? 2 : 0;
+  if (nip != want_ip)
+    return em_fail(EM_VALUE_ERROR, "[%s] expected %d parameters, got %d", em_prim_name(prim), want_ip, nip);
+  if (!check_matrices(prim, a, square)) return NULL;
+  int dtype = linalg_dtype(a->dtype);
+  int nd = a->ndim;
+  int64_t m = a->shape[nd - 2], n = a->shape[nd - 1], k = m < n ? m : n;
+  int64_t shape[EM_MAX_NDIM];
+  memcpy(shape, a->shape, sizeof(int64_t) * (size_t)nd);
+  int out_nd = nd - 1, out_dtype = dtype;
+  switch (prim) {
+    case EM_P_INV: case EM_P_CHOLESKY: out_nd = nd; break;
+    case EM_P_QR: shape[nd - 2] = m * k + k * n; break;
+    case EM_P_SVD: shape[nd - 2] = ip[0] ? m * m + k + n * n : k; break;
+    case EM_P_EIGH: shape[nd - 2] = ip[1] ? n + n * n : n; break;
+    case EM_P_EIG: shape[nd - 2] = ip[0] ? n + n * n : n; out_dtype = EM_COMPLEX64; break;
+    case EM_P_LU: shape[nd - 2] = m * n + k + m; break;
+  }
+  int64_t params[2] = {0, 0};
+  for (int i = 0; i < nip; i++) params[i] = ip[i] != 0;
+  return node_with_casts(prim, out_dtype, out_nd, shape, 1, in, &dtype, nip, params, 0, NULL, stream);
+}
+
+/* SOLVE and SOLVE_TRIANGULAR: a (..., n, n) and b (..., n, k), batch axes
+ * broadcast (both inputs are broadcast to the output's batch shape). */
+static em_array* rule_solve(int prim, int nin, em_array** in, int nip, const int64_t* ip,
+                            int nfp, const double* fp, int stream) {
+  (void)nin; (void)nfp; (void)fp;
+  em_array* a = in[0];
+  em_array* b = in[1];
+  char b1[SHAPE_BUF], b2[SHAPE_BUF];
+  int want_ip = prim == EM_P_SOLVE_TRIANGULAR ? 1 : 0;
+  if (nip != want_ip)
+    return em_fail(EM_VALUE_ERROR, "[%s] expected %d parameters, got %d", em_prim_name(prim), want_ip, nip);
+  if (!check_matrices(prim, a, 1)) return NULL;
+  if (b->ndim < 2)
+    return em_fail(EM_VALUE_ERROR, "[%s] expected b with at least 2 dimensions, got shape %s",
+                   em_prim_name(prim), shape_str(b1, b));
+  int64_t n = a->shape[a->ndim - 1];
+  if (b->shape[b->ndim - 2] != n)
+    return em_fail(EM_VALUE_ERROR, "[%s] a of shape %s and b of shape %s do not match: b needs %lld rows",
+                   em_prim_name(prim), shape_str(b1, a), shape_str(b2, b), (long long)n);
+  int nd = a->ndim > b->ndim ? a->ndim : b->ndim;
+  int64_t shape[EM_MAX_NDIM];
+  for (int d = 0; d < nd - 2; d++) {
+    int da = d - (nd - a->ndim), db = d - (nd - b->ndim);
+    int64_t sa = da >= 0 ? a->shape[da] : 1, sb = db >= 0 ? b->shape[db] : 1;
+    if (sa != sb && sa != 1 && sb != 1)
+      return em_fail(EM_VALUE_ERROR, "[%s] batch shapes of a %s and b %s cannot be broadcast",
+                     em_prim_name(prim), shape_str(b1, a), shape_str(b2, b));
+    shape[d] = sa == 1 ? sb : sa;
+  }
+  int dtype = linalg_dtype(em_promote_types(a->dtype, b->dtype));
+  /* Broadcast both inputs to the output's batch shape. */
+  em_array* full[2] = {NULL, NULL};
+  em_array* out = NULL;
+  for (int i = 0; i < 2; i++) {
+    em_array* x = in[i];
+    shape[nd - 2] = x->shape[x->ndim - 2];
+    shape[nd - 1] = x->shape[x->ndim - 1];
+    full[i] = em_op(EM_P_BROADCAST, 1, &x, nd, shape, 0, NULL, stream);
+    if (!full[i]) goto done;
+  }
+  shape[nd - 2] = n;
+  shape[nd - 1] = b->shape[b->ndim - 1];
+  int dtypes[2] = {dtype, dtype};
+  int64_t upper = nip ? ip[0] != 0 : 0;
+  out = node_with_casts(prim, dtype, nd, shape, 2, full, dtypes, nip, &upper, 0, NULL, stream);
+done:
+  for (int i = 0; i < 2; i++)
+    if (full[i]) em_release(full[i]);
+  return out;
+}
+
 /* ---- the table ---- */
 
 static int em_kernel_view(em_array* out) {
@@ -758,6 +1047,25 @@ static const prim_entry table[EM_NUM_PRIMS] = {
     [EM_P_IDENTITY] = {"identity", 1, rule_same, em_kernel_view},
     [EM_P_PLACEHOLDER] = {"placeholder", 0, rule_placeholder, em_kernel_placeholder},
     [EM_P_CUSTOM] = {"custom", -1, rule_custom, em_kernel_custom},
+    [EM_P_FUSED] = {"fused", -1, em_rule_fused, em_kernel_fused},
+    [EM_P_SORT] = {"sort", 1, rule_sort, em_kernel_sort},
+    [EM_P_ARGSORT] = {"argsort", 1, rule_sort, em_kernel_sort},
+    [EM_P_PARTITION] = {"partition", 1, rule_sort, em_kernel_sort},
+    [EM_P_ARGPARTITION] = {"argpartition", 1, rule_sort, em_kernel_sort},
+    [EM_P_FFT] = {"fft", 1, rule_fft, em_kernel_fft},
+    [EM_P_THREEFRY] = {"threefry2x32", 2, rule_threefry, em_kernel_threefry},
+    [EM_P_RANDOM] = {"random", 1, rule_random, em_kernel_random},
+    [EM_P_BITCAST] = {"view", 1, rule_bitcast, em_kernel_bitcast},
+    [EM_P_FMA] = {"fma", 3, rule_fma, em_kernel_fma},
+    [EM_P_SOLVE] = {"solve", 2, rule_solve, em_kernel_solve},
+    [EM_P_INV] = {"inv", 1, rule_decomposition, em_kernel_inv},
+    [EM_P_SOLVE_TRIANGULAR] = {"solve_triangular", 2, rule_solve, em_kernel_solve_triangular},
+    [EM_P_CHOLESKY] = {"cholesky", 1, rule_decomposition, em_kernel_cholesky},
+    [EM_P_QR] = {"qr", 1, rule_decomposition, em_kernel_qr},
+    [EM_P_SVD] = {"svd", 1, rule_decomposition, em_kernel_svd},
+    [EM_P_EIGH] = {"eigh", 1, rule_decomposition, em_kernel_eigh},
+    [EM_P_EIG] = {"eig", 1, rule_decomposition, em_kernel_eig},
+    [EM_P_LU] = {"lu", 1, rule_decomposition, em_kernel_lu},
 };
 
 static const prim_entry* entry(int prim) { return &table[prim]; }

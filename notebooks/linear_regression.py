@@ -4,13 +4,10 @@
 0.5 * mean((X @ w - y)**2). Expected output is near
 `Loss 0.00005, |w-w*| = 0.00364`.
 
-The data are drawn with numpy at the edge (ember.core.random is still to be
-built), and the gradient X.T @ (X @ w - y) / n is written out by hand until
-ember.core.grad lands; everything else runs on ember arrays.
+Everything runs on ember: the data come from em.random (JAX's Threefry
+generator), the gradient from em.grad.
 """
 import time
-
-import numpy as np
 
 import ember.core as em
 
@@ -19,25 +16,25 @@ num_examples = 1_000
 num_iters = 10_000
 lr = 0.01
 
-rng = np.random.default_rng(0)
-w_star = em.array(rng.standard_normal(num_features).astype(np.float32))
-X = em.array(rng.standard_normal((num_examples, num_features)).astype(np.float32))
-eps = 1e-2 * em.array(rng.standard_normal(num_examples).astype(np.float32))
+em.random.seed(0)
+w_star = em.random.normal((num_features,))
+X = em.random.normal((num_examples, num_features))
+eps = 1e-2 * em.random.normal((num_examples,))
 y = X @ w_star + eps
-w = 1e-2 * em.array(rng.standard_normal(num_features).astype(np.float32))
+w = 1e-2 * em.random.normal((num_features,))
 
 
 def loss_fn(w):
     return 0.5 * em.mean(em.square(X @ w - y))
 
 
-def grad_fn(w):
-    return X.T @ (X @ w - y) / num_examples
+grad_fn = em.grad(loss_fn)
 
 
 tic = time.perf_counter()
 for _ in range(num_iters):
-    w = w - lr * grad_fn(w)
+    grad = grad_fn(w)
+    w = w - lr * grad
     em.eval(w)
 toc = time.perf_counter()
 

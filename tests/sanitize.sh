@@ -11,8 +11,14 @@ trap 'rm -rf "$WORK"' EXIT
     --exclude='__pycache__' -cf - .) | tar -xf - -C "$WORK"
 test -x "$VENV/bin/python" || python3 -m venv "$VENV"
 "$VENV/bin/python" -m pip install --quiet --upgrade pip
-"$VENV/bin/python" -m pip install --quiet setuptools wheel "cffi>=1.16" scipy-openblas32 \
-    numpy optree pytest safetensors
+# build tools, then the runtime and test dependencies that pyproject.toml lists
+"$VENV/bin/python" -m pip install --quiet setuptools wheel "cffi>=1.16" scipy-openblas32
+"$VENV/bin/python" -m pip install --quiet $("$VENV/bin/python" - "$ROOT/pyproject.toml" <<'PY'
+import sys, tomllib
+project = tomllib.load(open(sys.argv[1], "rb"))["project"]
+print(" ".join(project["dependencies"] + project["optional-dependencies"]["test"]))
+PY
+)
 EMBER_SANITIZE=address,undefined "$VENV/bin/python" -m pip install --quiet \
     --no-build-isolation --no-deps --force-reinstall "$WORK"
 export LD_PRELOAD="$(gcc -print-file-name=libasan.so):$(gcc -print-file-name=libubsan.so)"

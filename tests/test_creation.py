@@ -287,3 +287,12 @@ def test_meshgrid_mixed_dtypes_and_errors():
     check(gb, np.meshgrid(np.arange(3), [0.5, 1.5])[1], em.float32)
     with pytest.raises(ValueError, match=r"\[meshgrid\]"):
         em.meshgrid(a, b, indexing="xz")
+
+
+@pytest.mark.parametrize("np_type", [">i4", ">u2", ">f4", ">f8", ">c8", ">c16", "<i8"])
+def test_array_from_non_native_byte_order(np_type, rng):
+    x = (rng.standard_normal(7) * 100).astype(np_type)
+    if x.dtype.kind == "c":
+        x = x + 1j * rng.standard_normal(7).astype(np_type)
+    a = em.array(x)
+    np.testing.assert_allclose(np.array(a), x.astype(x.dtype.newbyteorder("=")), rtol=1e-6)

@@ -55,6 +55,12 @@ def _spread(shape, rng):
     return em.array((rng.permutation(n).reshape(shape) * 0.37 + 0.1).astype(np.float64))
 
 
+def _keys_of(x):
+    """A batch of random keys (uint32 pairs) that depends on x's signs."""
+    bits = (x > 0).astype(em.uint32)
+    return em.stack([bits, bits * 7 + 1], axis=-1)
+
+
 def _integer_mix(a):
     """Integer and boolean primitives over values that depend on a."""
     i = (a > 0).astype(em.int32)
@@ -62,8 +68,26 @@ def _integer_mix(a):
     return (em.left_shift(i, 2) | em.right_shift(i * 8, 1) ^ em.bitwise_invert(i)) + b
 
 
+def _eye(n):
+    return em.eye(n, dtype=em.float64)
+
+
+def _sym(x):
+    return x + em.swapaxes(x, -1, -2)
+
+
+def _spd(x):
+    return x @ em.swapaxes(x, -1, -2) + _eye(x.shape[-1])
+
+
+def _flat(*parts):
+    return em.concatenate([em.reshape(p, (-1,)) for p in parts])
+
+
+_compiled_chain = em.compile(lambda a, b: em.sigmoid(em.exp(a * 0.5) * b - em.log(b)))
+
 # Cases that go through float32 values: linear in x, so a large step is exact.
-FLOAT32_PATH = {"copy_astype", "complex"}
+FLOAT32_PATH = {"copy_astype", "complex", "fft", "rfft_irfft", "eigvals"}
 
 CASES = {
     # elementwise unary
@@ -160,6 +184,26 @@ CASES = {
     "scatter_divide": (lambda x, u: x.at[em.array([1])].divide(u), [_any((3,)), _pos((1,))]),
     "scatter_maximum": (lambda x, u: x.at[em.array([0, 2])].maximum(u), "spread2", (3,), (2,)),
     "scatter_minimum": (lambda x, u: x.at[em.array([1])].minimum(u), "spread2", (3,), (1,)),
+    # sorting
+    "sort": (lambda x: em.sort(x, axis=0), "spread", (4, 3)),
+    "argsort_partition": (lambda x: em.take_along_axis(x, em.argsort(x, axis=1), axis=1)
+                          + em.partition(x, 1, axis=1)
+                          * em.take_along_axis(x, em.argpartition(x, 2, axis=1), axis=1),
+                          "spread", (2, 5)),
+    # fft (complex64 inside: linear, so a large finite-difference step is exact)
+    "fft": (lambda x: em.real(em.fft.fft(x.astype(em.complex64) * (1 + 2j), axis=0))
+            .astype(em.float64), [_any((5, 2))]),
+    "rfft_irfft": (lambda x: em.fft.irfft(em.fft.rfft(x, n=6) * 1j + 2.0, n=6)
+                   .astype(em.float64), [_any((2, 6))]),
+    # random numbers, bit casts and fma (keys that depend on the input)
+    "random": (lambda x: x * em.random.uniform(shape=(3,), key=_keys_of(x)[1])
+               .astype(em.float64), [_any((3,))]),
+    "threefry": (lambda x: x * em.random.bits((), key=em.random.split(_keys_of(x)[0])[1])
+                 .astype(em.float64), [_any((3,))]),
+    "view_fma": (lambda a, b, c: em.fma(a, b, c) + em.view((a > 0).astype(em.uint8), em.int8)
+                 .astype(em.float64), [_any((2, 3)), _any((3,)), _any((2, 1))]),
+    # a compiled function: its elementwise chain runs as one FUSED node
+    "fused": (lambda a, b: _compiled_chain(a, b) * 1.0, [_any((3, 4)), _pos((4,))]),
     # custom functions: without overrides, and checkpoint (a vjp override)
     "custom": (lambda x: em.custom_function(lambda x: em.sin(x) * x)(x), [_any((3,))]),
     "checkpoint": (lambda a, b: em.checkpoint(lambda a, b: (a * b + em.sin(a), b * 2.0))(a, b)[0]
@@ -167,6 +211,27 @@ CASES = {
     # products
     "matmul": (lambda a, b: a @ b, [_any((2, 3, 4)), _any((4, 5))]),
     "matmul_batched": (lambda a, b: em.matmul(a, b), [_any((3, 1, 2, 3)), _any((4, 3, 2))]),
+    # linalg: inputs shifted or squared into well-conditioned (or SPD, symmetric) matrices;
+    # decompositions flatten the results whose tangents are unique
+    "solve": (lambda a, b: em.linalg.solve(a + 4 * _eye(3), b), [_any((2, 3, 3)), _any((3, 2))]),
+    "inv": (lambda x: em.linalg.inv(x + 4 * _eye(3)), [_any((2, 3, 3))]),
+    "solve_triangular": (lambda a, b: em.linalg.solve_triangular(a + 4 * _eye(3), b, upper=True)
+                         + em.linalg.solve_triangular(a + 4 * _eye(3), b), [_any((3, 3)), _any((3,))]),
+    "cholesky": (lambda x: em.linalg.cholesky(_spd(x)) + em.linalg.cholesky(_spd(x), upper=True),
+                 [_any((2, 3, 3))]),
+    "qr": (lambda a, b: _flat(*em.linalg.qr(a), *em.linalg.qr(b)), [_any((4, 3)), _any((2, 4))]),
+    "svd": (lambda a, b: _flat(em.linalg.svd(a)[0][:, :3], *em.linalg.svd(a)[1:],
+                               em.linalg.svd(b, compute_uv=False)), [_any((4, 3)), _any((2, 5))]),
+    "eigh": (lambda x: _flat(*em.linalg.eigh(_sym(x)), em.linalg.eigvalsh(_sym(x), UPLO="U")),
+             [_any((3, 3))]),
+    # eigenvalues of a triangular matrix are its diagonal: linear in x (complex64 inside)
+    "eigvals": (lambda x: em.real(em.linalg.eigvals(em.triu(x) + 3 * _eye(3))).astype(em.float64),
+                [_any((3, 3))]),
+    "lu": (lambda a, b: _flat(*em.linalg.lu(a)[1:], *em.linalg.lu(b)[1:]),
+           [_any((3, 3)), _any((2, 3))]),
+    "det_slogdet": (lambda x: em.linalg.det(0.3 * x + 2 * _eye(3))
+                    + em.linalg.slogdet(0.3 * x + 2 * _eye(3))[1],
+                    [_any((2, 3, 3))]),
 }
 
 
@@ -230,7 +295,7 @@ def test_vjp_is_the_transpose_of_jvp(name, rng):
             e.reshape(-1)[k] = 1
             vs_k = [em.array(e) if j == i else None for j in range(len(xs))]
             fd = float(np.vdot(np.array(u), _fd_jvp(fn, xs, vs_k, 1e-1 if f32 else 1e-6)))
-            assert flat_g[k] == pytest.approx(fd, rel=1e-4 if f32 else 1e-5, abs=1e-6)
+            assert flat_g[k] == pytest.approx(fd, rel=1e-4 if f32 else 1e-5, abs=1e-5 if f32 else 1e-6)
 
 
 @pytest.mark.parametrize("name", sorted(CASES))

@@ -3,7 +3,11 @@
 
 #include "elementwise.h"
 
+/* Every loop is compiled for AVX-512, AVX2 and the baseline and picked at
+ * load time: fused chains (an optimizer step: divisions, square roots) are
+ * compute-bound on chunks in cache, where wider vectors pay. */
 #define BINARY(NAME, IT, OT, EXPR)                                    \
+  __attribute__((target_clones("avx512f", "avx2", "default")))        \
   static void NAME(int64_t n, const void* const* in, void* out) {     \
     const IT* a = in[0];                                              \
     const IT* b = in[1];                                              \
@@ -194,6 +198,8 @@ static em_ew_fn select(int prim, int cls, int* out_cls) {
   return NULL;
 }
 
+em_ew_fn em_binary_loop(int prim, int cls, int* out_cls) { return select(prim, cls, out_cls); }
+
 int em_kernel_binary(em_array* out) {
   em_array* a = out->inputs[0];
   int cls = em_class_of(a->dtype), out_cls;
@@ -212,6 +218,7 @@ int em_kernel_binary(em_array* out) {
 
 /* where(cond, x, y): cond as bool, x and y in the output's class. */
 #define SELECT(NAME, T)                                               \
+  __attribute__((target_clones("avx512f", "avx2", "default")))        \
   static void NAME(int64_t n, const void* const* in, void* out) {     \
     const uint8_t* c = in[0];                                         \
     const T* x = in[1];                                               \
@@ -224,6 +231,11 @@ SELECT(select_u64, uint64_t)
 SELECT(select_f32, float)
 SELECT(select_f64, double)
 SELECT(select_c64, c64)
+
+em_ew_fn em_where_loop(int cls) {
+  em_ew_fn fns[CL_COUNT] = {NULL, select_i64, select_u64, select_f32, select_f64, select_c64};
+  return fns[cls];
+}
 
 int em_kernel_where(em_array* out) {
   int cls = em_class_of(out->dtype);

@@ -30,12 +30,14 @@ void em_load(void* dst, int cls, const void* src, int dtype, int64_t stride, int
 /* Converts n elements of class cls at src into dtype at dst (stride in elements). */
 void em_store(void* dst, int dtype, int64_t stride, const void* src, int cls, int64_t n);
 
-/* Collapsed strided iteration over up to 4 operands of one shape. */
+/* Collapsed strided iteration over operands of one shape (fused kernels use
+ * up to EM_ITER_MAX_OPS; the others four or fewer). */
+#define EM_ITER_MAX_OPS 17
 typedef struct {
   int ndim;
   int nops;
   int64_t shape[EM_MAX_NDIM];
-  int64_t strides[4][EM_MAX_NDIM];
+  int64_t strides[EM_ITER_MAX_OPS][EM_MAX_NDIM];
 } em_iter;
 
 /* Drops size-1 axes and merges axes that are contiguous for every operand. */

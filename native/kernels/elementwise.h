@@ -13,4 +13,11 @@ typedef void (*em_ew_fn)(int64_t n, const void* const* in, void* out);
 void em_elementwise(em_array* out, int nin, em_array** in, const int* in_classes,
                     int out_cls, em_ew_fn fn);
 
+/* The loops of the unary and binary primitives and of where, by compute
+ * class (NULL where undefined); out_cls receives the class they write.
+ * Fused kernels run them over chunks of their intermediate values. */
+em_ew_fn em_unary_loop(int prim, int cls, int* out_cls);
+em_ew_fn em_binary_loop(int prim, int cls, int* out_cls);
+em_ew_fn em_where_loop(int cls);
+
 #endif

@@ -5,7 +5,10 @@
 #include "vmath.h"
 
 /* One loop per (function, class) pair; a macro is how C spells that. */
+/* Compiled for AVX-512, AVX2 and the baseline, picked at load time (see
+ * binary.c). */
 #define UNARY(NAME, IT, OT, EXPR)                                     \
+  __attribute__((target_clones("avx512f", "avx2", "default")))        \
   static void NAME(int64_t n, const void* const* in, void* out) {     \
     const IT* a = in[0];                                              \
     OT* o = out;                                                      \
@@ -15,7 +18,8 @@
     }                                                                 \
   }
 
-/* Giles' single-precision inverse error function approximation. */
+/* Giles' single-precision inverse error function approximation: the start
+ * of the float64 Newton iteration. */
 static float erfinv_approx(float x) {
   float w = -logf((1.0f - x) * (1.0f + x)), p;
   if (w < 5.0f) {
@@ -52,8 +56,6 @@ static double erfinv_f64(double y) {
   for (int i = 0; i < 3; i++) x -= (erf(x) - y) / (1.1283791670955126 * exp(-x * x));
   return x;
 }
-
-static float erfinv_f32(float y) { return (float)erfinv_f64(y); }
 
 static inline float sigmoid1_f32(float x) {
   if (x >= 0) return 1.0f / (1.0f + expf(-x));
@@ -106,8 +108,9 @@ static void exp_f32(int64_t n, const void* const* in, void* out) {
 UNARY(exp_f64, double, double, exp(x))
 UNARY(exp_c64, c64, c64, cexpf(x))
 FLOAT_FN(expm1, expm1f(x), expm1(x), cexpf(x) - 1.0f)
-FLOAT_FN(log, logf(x), log(x), clogf(x))
-FLOAT_FN(log1p, log1pf(x), log1p(x), clogf(1.0f + x))
+/* float32 log and log1p are XLA's (vmath.h), as erf and erfinv below. */
+FLOAT_FN(log, em_logf_xla(x), log(x), clogf(x))
+FLOAT_FN(log1p, em_log1pf_xla(x), log1p(x), clogf(1.0f + x))
 FLOAT_FN(log2, log2f(x), log2(x), clogf(x) / 0.6931471805599453f)
 FLOAT_FN(log10, log10f(x), log10(x), clogf(x) / 2.302585092994046f)
 FLOAT_FN(sin, sinf(x), sin(x), csinf(x))
@@ -123,9 +126,10 @@ FLOAT_FN(arcsinh, asinhf(x), asinh(x), casinhf(x))
 FLOAT_FN(arccosh, acoshf(x), acosh(x), cacoshf(x))
 FLOAT_FN(arctanh, atanhf(x), atanh(x), catanhf(x))
 FLOAT_FN(sigmoid, sigmoid1_f32(x), sigmoid1_f64(x), 1.0f / (1.0f + cexpf(-x)))
-UNARY(erf_f32, float, float, erff(x))
+/* float32 erf and erfinv are XLA's (vmath.h): ember and JAX agree bit for bit. */
+UNARY(erf_f32, float, float, em_erff_xla(x))
 UNARY(erf_f64, double, double, erf(x))
-UNARY(erfinv_f32_fn, float, float, erfinv_f32(x))
+UNARY(erfinv_f32_fn, float, float, em_erfinvf_xla(x))
 UNARY(erfinv_f64_fn, double, double, erfinv_f64(x))
 UNARY(floor_f32, float, float, floorf(x))
 UNARY(floor_f64, double, double, floor(x))
@@ -154,6 +158,53 @@ UNARY(real_c64, c64, float, crealf(x))
 UNARY(imag_c64, c64, float, cimagf(x))
 UNARY(conj_c64, c64, c64, conjf(x))
 
+#if defined(__x86_64__) && defined(__GNUC__)
+/* The fmaf calls of XLA's float32 functions become single instructions on
+ * FMA hardware, and their loops vectorise. */
+__attribute__((target("avx2,fma"))) static void erfinv_f32_hw(int64_t n, const void* const* in,
+                                                              void* out) {
+  const float* a = in[0];
+  float* o = out;
+  for (int64_t i = 0; i < n; i++) o[i] = em_erfinvf_xla(a[i]);
+}
+
+__attribute__((target("avx2,fma"))) static void erf_f32_hw(int64_t n, const void* const* in,
+                                                           void* out) {
+  const float* a = in[0];
+  float* o = out;
+  for (int64_t i = 0; i < n; i++) o[i] = em_erff_xla(a[i]);
+}
+
+__attribute__((target("avx2,fma"))) static void log_f32_hw(int64_t n, const void* const* in,
+                                                           void* out) {
+  const float* a = in[0];
+  float* o = out;
+  for (int64_t i = 0; i < n; i++) o[i] = em_logf_xla(a[i]);
+}
+
+__attribute__((target("avx2,fma"))) static void log1p_f32_hw(int64_t n, const void* const* in,
+                                                             void* out) {
+  const float* a = in[0];
+  float* o = out;
+  for (int64_t i = 0; i < n; i++) o[i] = em_log1pf_xla(a[i]);
+}
+
+static int has_fma(void) {
+  __builtin_cpu_init();
+  return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+}
+
+static em_ew_fn erfinv_f32_best(void) { return has_fma() ? erfinv_f32_hw : erfinv_f32_fn; }
+static em_ew_fn erf_f32_best(void) { return has_fma() ? erf_f32_hw : erf_f32; }
+static em_ew_fn log_f32_best(void) { return has_fma() ? log_f32_hw : log_f32; }
+static em_ew_fn log1p_f32_best(void) { return has_fma() ? log1p_f32_hw : log1p_f32; }
+#else
+static em_ew_fn erfinv_f32_best(void) { return erfinv_f32_fn; }
+static em_ew_fn erf_f32_best(void) { return erf_f32; }
+static em_ew_fn log_f32_best(void) { return log_f32; }
+static em_ew_fn log1p_f32_best(void) { return log1p_f32; }
+#endif
+
 /* Picks the loop for a primitive and input class, and the class it writes. */
 static em_ew_fn select(int prim, int cls, int* out_cls) {
   *out_cls = cls;
@@ -177,8 +228,8 @@ static em_ew_fn select(int prim, int cls, int* out_cls) {
     case EM_P_RSQRT: PICK_FLOAT(rsqrt)
     case EM_P_EXP: PICK_FLOAT(exp)
     case EM_P_EXPM1: PICK_FLOAT(expm1)
-    case EM_P_LOG: PICK_FLOAT(log)
-    case EM_P_LOG1P: PICK_FLOAT(log1p)
+    case EM_P_LOG: PICK(NULL, NULL, log_f32_best(), log_f64, log_c64)
+    case EM_P_LOG1P: PICK(NULL, NULL, log1p_f32_best(), log1p_f64, log1p_c64)
     case EM_P_LOG2: PICK_FLOAT(log2)
     case EM_P_LOG10: PICK_FLOAT(log10)
     case EM_P_SIN: PICK_FLOAT(sin)
@@ -194,8 +245,8 @@ static em_ew_fn select(int prim, int cls, int* out_cls) {
     case EM_P_ARCCOSH: PICK_FLOAT(arccosh)
     case EM_P_ARCTANH: PICK_FLOAT(arctanh)
     case EM_P_SIGMOID: PICK_FLOAT(sigmoid)
-    case EM_P_ERF: PICK(NULL, NULL, erf_f32, erf_f64, NULL)
-    case EM_P_ERFINV: PICK(NULL, NULL, erfinv_f32_fn, erfinv_f64_fn, NULL)
+    case EM_P_ERF: PICK(NULL, NULL, erf_f32_best(), erf_f64, NULL)
+    case EM_P_ERFINV: PICK(NULL, NULL, erfinv_f32_best(), erfinv_f64_fn, NULL)
     case EM_P_FLOOR: PICK(copy_i64, copy_u64, floor_f32, floor_f64, NULL)
     case EM_P_CEIL: PICK(copy_i64, copy_u64, ceil_f32, ceil_f64, NULL)
     case EM_P_ROUND: PICK(copy_i64, copy_u64, round_f32, round_f64, NULL)
@@ -217,6 +268,8 @@ static em_ew_fn select(int prim, int cls, int* out_cls) {
 #undef PICK_FLOAT
   return NULL;
 }
+
+em_ew_fn em_unary_loop(int prim, int cls, int* out_cls) { return select(prim, cls, out_cls); }
 
 int em_kernel_unary(em_array* out) {
   em_array* a = out->inputs[0];

@@ -8,6 +8,7 @@
 #ifndef EMBER_VMATH_H
 #define EMBER_VMATH_H
 
+#include <math.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -47,6 +48,122 @@ static inline float em_expf(float x) {
   y = x > 88.7228394f ? __builtin_inff() : y;
   y = x < -103.972084f ? 0.0f : y;
   return x != x ? x : y;
+}
+
+static inline uint32_t em_float_to_bits(float f) {
+  uint32_t u;
+  memcpy(&u, &f, 4);
+  return u;
+}
+
+/* The float32 log, log1p, erf and erfinv that XLA's CPU backend computes, so
+ * that ember's ops and the samples built on them (random.normal, gumbel, ...)
+ * equal JAX's.
+ * Where XLA fuses a multiply and an add into one rounding, these call fmaf
+ * at the same place; a caller compiled for FMA hardware gets one
+ * instruction, any other gets libm's exactly rounded fmaf, same result.
+ * They are always inlined so that they take the caller's target, and pick
+ * between computed values with em_select so that loops over them vectorise. */
+
+/* cond ? a : b through bit masks: a plain ?: between two computed floats
+ * stays a branch (the compiler may not speculate float operations), which
+ * keeps the loop from vectorising. */
+static inline __attribute__((always_inline)) float em_select(int cond, float a, float b) {
+  uint32_t mask = 0u - (uint32_t)cond;
+  return em_bits_to_float((em_float_to_bits(a) & mask) | (em_float_to_bits(b) & ~mask));
+}
+
+/* log(x): x = 2^e * m with m in [sqrt(1/2), sqrt(2)), log(m) from Cephes'
+ * degree 8 polynomial in m - 1 evaluated in three interleaved parts (the
+ * order Eigen and XLA use), ln 2 split in two for exactness. Subnormal
+ * inputs are scaled by 2^23 first (XLA flushes them to zero and returns
+ * -inf; nothing in random produces them). */
+static inline __attribute__((always_inline)) float em_logf_xla(float x) {
+  const float min_normal = 1.17549435e-38f;
+  int subnormal = x < min_normal;
+  float xs = em_select(subnormal, x * 8388608.0f, x);
+  float m = em_bits_to_float((em_float_to_bits(xs) & 0x807fffffu) | 0x3f000000u);
+  float e = (float)((int32_t)(em_float_to_bits(xs) >> 23) - 126);
+  e = e - em_select(subnormal, 23.0f, 0.0f);
+  int below = m < 0.707106781186547524f;
+  float r = em_select(below, (m + m) - 1.0f, m - 1.0f);
+  e = em_select(below, e - 1.0f, e);
+  float r2 = r * r, r3 = r2 * r;
+  float y = fmaf(7.0376836292e-2f, r, -1.1514610310e-1f);
+  float y1 = fmaf(-1.2420140846e-1f, r, 1.4249322787e-1f);
+  float y2 = fmaf(2.0000714765e-1f, r, -2.4999993993e-1f);
+  y = fmaf(y, r, 1.1676998740e-1f);
+  y1 = fmaf(y1, r, -1.6668057665e-1f);
+  y2 = fmaf(y2, r, 3.3333331174e-1f);
+  y = fmaf(y, r3, y1);
+  y = fmaf(y, r3, y2);
+  y = fmaf(y, r3, e * -2.12194440e-4f);
+  r = r - r2 * 0.5f;
+  r = r + y;
+  r = r + e * 0.693359375f;
+  r = em_select(x == 0.0f, -__builtin_inff(), r);
+  r = em_select(x == __builtin_inff(), x, r);
+  r = em_select(x < 0.0f, __builtin_nanf(""), r);
+  return em_select(x != x, x, r);
+}
+
+/* log1p(x): Cephes' rational approximation for |x| < sqrt(2) - 1, else
+ * log(1 + x). */
+static inline __attribute__((always_inline)) float em_log1pf_xla(float x) {
+  float x2 = x * x;
+  float num = 4.5270000862445199635215e-5f, den = 1.0f;
+  num = fmaf(num, x, 4.9854102823193375972212e-1f);
+  den = fmaf(den, x, 1.5062909083469192043167e1f);
+  num = fmaf(num, x, 6.5787325942061044846969e0f);
+  den = fmaf(den, x, 8.3047565967967209469434e1f);
+  num = fmaf(num, x, 2.9911919328553073277375e1f);
+  den = fmaf(den, x, 2.2176239823732856465394e2f);
+  num = fmaf(num, x, 6.0949667980987787057556e1f);
+  den = fmaf(den, x, 3.0909872225312059774938e2f);
+  num = fmaf(num, x, 5.7112963590585538103336e1f);
+  den = fmaf(den, x, 2.1642788614495947685003e2f);
+  num = fmaf(num, x, 2.0039553499201281259648e1f);
+  den = fmaf(den, x, 6.0118660497603843919306e1f);
+  float small = x + fmaf(-0.5f, x2, (x * x2) * (num / den));
+  float large = em_logf_xla(x + 1.0f);
+  return em_select(fabsf(x) < 0.41421356237309504880f, small, large);
+}
+
+/* erfinv(x): Giles' single-precision approximation, w = -log(1 - x^2),
+ * one polynomial for w < 5 and one in sqrt(w) beyond; +-inf at +-1. */
+static inline __attribute__((always_inline)) float em_erfinvf_xla(float x) {
+  float w = -em_log1pf_xla(x * -x);
+  int central = w < 5.0f;
+  float t = em_select(central, w - 2.5f, sqrtf(w) - 3.0f);
+  float p = central ? 2.81022636e-08f : -0.000200214257f;
+  p = fmaf(p, t, central ? 3.43273939e-07f : 0.000100950558f);
+  p = fmaf(p, t, central ? -3.5233877e-06f : 0.00134934322f);
+  p = fmaf(p, t, central ? -4.39150654e-06f : -0.00367342844f);
+  p = fmaf(p, t, central ? 0.00021858087f : 0.00573950773f);
+  p = fmaf(p, t, central ? -0.00125372503f : -0.0076224613f);
+  p = fmaf(p, t, central ? -0.00417768164f : 0.00943887047f);
+  p = fmaf(p, t, central ? 0.246640727f : 1.00167406f);
+  p = fmaf(p, t, central ? 1.50140941f : 2.83297682f);
+  return em_select(fabsf(x) == 1.0f, x * __builtin_inff(), p * x);
+}
+
+/* erf(x): a rational function, x p(x^2) / q(x^2) of degrees 9 and 12 (the
+ * interpolant of Eigen's generic_fast_erf_float), +-1 beyond the point
+ * where erf rounds to 1. */
+static inline __attribute__((always_inline)) float em_erff_xla(float x) {
+  float x2 = x * x;
+  float p = fmaf(x2, 0.00022905065861350646f, 0.0034082910107109506f);
+  p = fmaf(x2, p, 0.050955695062380861f);
+  p = fmaf(x2, p, 0.18520832239976145f);
+  p = fmaf(x2, p, 1.128379143519084f);
+  p = x * p;
+  float q = fmaf(x2, -1.1791602954361697e-7f, 0.000023547966471313185f);
+  q = fmaf(x2, q, 0.0010179625278914885f);
+  q = fmaf(x2, q, 0.014070470171167667f);
+  q = fmaf(x2, q, 0.11098505178285362f);
+  q = fmaf(x2, q, 0.49746925110067538f);
+  q = fmaf(x2, q, 1.0f);
+  return em_select(3.832506856900711f <= fabsf(x), copysignf(1.0f, x), p / q);
 }
 
 #endif

@@ -1,0 +1,246 @@
+/* fused.c: a chain of elementwise ops in one pass over memory.
+ *
+ * compile() replaces groups of unary, binary, where and astype nodes of one
+ * shape by a FUSED node. Its parameters are a small program; the kernel runs
+ * the whole program over one chunk of elements at a time, so intermediates
+ * live in per-thread chunk buffers (in cache) instead of full arrays.
+ *
+ * Parameters (ip):
+ *   out dtype,
+ *   n_loads, then (input index, class) per load: input arrays read into a
+ *     slot in a compute class (broadcast to the output's shape),
+ *   n_instr, then (prim, out class, a, b, c) per instruction: operands are
+ *     slots (loads first, then each instruction's result), -1 when unused,
+ *   n_outputs, then the slot of each output (all of the out dtype).
+ * With one output, the node's shape is the broadcast S of the inputs' shapes;
+ * with k > 1 outputs it is (k, *S), output i at index i of the first axis (a
+ * chain whose intermediates are also needed elsewhere, like an optimizer's
+ * new moments and new parameters, is still one pass).
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "elementwise.h"
+
+#define FUSED_CHUNK 1024
+#define FUSED_MAX_SLOTS 96
+/* Bytes between slot buffers: a chunk plus a little, so that the buffers do not
+ * all start at the same offset modulo 4 KB (which makes loads stall on stores
+ * to other buffers: 4K aliasing). */
+#define SLOT_BYTES (FUSED_CHUNK * 8 + 320)
+
+typedef struct {
+  int prim, out_cls, a, b, c;
+  em_ew_fn fn;
+} instr;
+
+typedef struct {
+  int out_dtype, n_loads, n_instr, n_slots, n_outputs;
+  int load_input[EM_ITER_MAX_OPS - 1];
+  int out_slot[FUSED_MAX_SLOTS];
+  int is_output[FUSED_MAX_SLOTS];     /* 1 + output index, or 0 */
+  int slot_cls[FUSED_MAX_SLOTS];
+  instr code[FUSED_MAX_SLOTS];
+} program;
+
+/* Decodes and checks the program; fills slot classes and loop functions. */
+static int decode(const int64_t* ip, int nip, int nin, program* p) {
+  int at = 0;
+#define NEXT() (at < nip ? ip[at++] : (int64_t)-999)
+  p->out_dtype = (int)NEXT();
+  p->n_loads = (int)NEXT();
+  if (p->out_dtype < 0 || p->out_dtype >= EM_NUM_DTYPES || p->n_loads < 1 ||
+      p->n_loads > EM_ITER_MAX_OPS - 1)
+    return 0;
+  for (int k = 0; k < p->n_loads; k++) {
+    int64_t input = NEXT(), cls = NEXT();
+    if (input < 0 || input >= nin || cls < 0 || cls >= CL_COUNT) return 0;
+    p->load_input[k] = (int)input;
+    p->slot_cls[k] = (int)cls;
+  }
+  p->n_instr = (int)NEXT();
+  if (p->n_instr < 1 || p->n_loads + p->n_instr > FUSED_MAX_SLOTS) return 0;
+  for (int i = 0; i < p->n_instr; i++) {
+    instr* in = &p->code[i];
+    in->prim = (int)NEXT();
+    in->out_cls = (int)NEXT();
+    in->a = (int)NEXT();
+    in->b = (int)NEXT();
+    in->c = (int)NEXT();
+    int slot = p->n_loads + i;
+    if (in->out_cls < 0 || in->out_cls >= CL_COUNT) return 0;
+    if (in->a < 0 || in->a >= slot || in->b >= slot || in->c >= slot) return 0;
+    int cls = p->slot_cls[in->a], out_cls = -1;
+    if (in->prim == EM_P_ASTYPE) {
+      in->fn = NULL;
+      out_cls = in->out_cls;
+    } else if (in->prim == EM_P_WHERE) {
+      if (in->b < 0 || in->c < 0 || cls != CL_BOOL) return 0;
+      cls = p->slot_cls[in->b];
+      if (p->slot_cls[in->c] != cls) return 0;
+      in->fn = em_where_loop(cls);
+      out_cls = cls;
+    } else if (in->b >= 0) {
+      if (p->slot_cls[in->b] != cls) return 0;
+      in->fn = em_binary_loop(in->prim, cls, &out_cls);
+    } else {
+      in->fn = em_unary_loop(in->prim, cls, &out_cls);
+    }
+    if (in->prim != EM_P_ASTYPE && !in->fn) return 0;
+    if (out_cls != in->out_cls) return 0;
+    p->slot_cls[slot] = out_cls;
+  }
+  p->n_slots = p->n_loads + p->n_instr;
+  p->n_outputs = (int)NEXT();
+  if (p->n_outputs < 1 || p->n_outputs > p->n_instr) return 0;
+  memset(p->is_output, 0, sizeof p->is_output);
+  for (int k = 0; k < p->n_outputs; k++) {
+    int64_t slot = NEXT();
+    if (slot < p->n_loads || slot >= p->n_slots || p->is_output[slot]) return 0;
+    int cls = p->slot_cls[slot];
+    if (cls != em_class_of(p->out_dtype) && !(cls == CL_BOOL && p->out_dtype == EM_BOOL))
+      return 0;
+    p->out_slot[k] = (int)slot;
+    p->is_output[slot] = k + 1;
+  }
+#undef NEXT
+  return at == nip;
+}
+
+typedef struct {
+  const program* prog;
+  em_iter it;
+  const char* in_base[EM_ITER_MAX_OPS - 1];
+  int in_dtype[EM_ITER_MAX_OPS - 1];
+  char* out_base;
+  int64_t out_size;           /* elements of one output */
+  int64_t inner, chunks_per_run;
+} fused_job;
+
+static void fused_range(void* ctx, int64_t lo, int64_t hi) {
+  fused_job* job = ctx;
+  const program* p = job->prog;
+  char* scratch = malloc((size_t)p->n_slots * SLOT_BYTES);
+  if (!scratch) abort(); /* a few KB per thread; nothing sensible to do without it */
+  const void* slot[FUSED_MAX_SLOTS];
+  /* A broadcast (stride 0) input fills its chunk once per source element. */
+  const char* filled_from[EM_ITER_MAX_OPS - 1] = {NULL};
+  int64_t offsets[EM_ITER_MAX_OPS];
+  int last = job->it.ndim - 1;
+  int64_t ostride = job->it.strides[0][last];
+  size_t out_item = (size_t)em_dtype_size(p->out_dtype);
+  /* Results of a class stored as the out dtype go straight into the output. */
+  int direct = ostride == 1 && p->out_dtype == em_class_dtype(em_class_of(p->out_dtype));
+  for (int64_t item = lo; item < hi; item++) {
+    int64_t run = item / job->chunks_per_run, chunk = item % job->chunks_per_run;
+    em_iter_offsets(&job->it, run, offsets);
+    int64_t start = chunk * FUSED_CHUNK;
+    int64_t n = job->inner - start < FUSED_CHUNK ? job->inner - start : FUSED_CHUNK;
+    char* dst = job->out_base + (offsets[0] + start * ostride) * (int64_t)out_item;
+    for (int k = 0; k < p->n_loads; k++) {
+      int input = p->load_input[k], cls = p->slot_cls[k], dt = job->in_dtype[input];
+      int64_t stride = job->it.strides[input + 1][last];
+      const char* src = job->in_base[input] + (offsets[input + 1] + start * stride) * em_dtype_size(dt);
+      char* buf = scratch + (size_t)k * SLOT_BYTES;
+      if (stride == 1 && dt == em_class_dtype(cls)) {
+        slot[k] = src;
+      } else if (stride == 0) {
+        if (filled_from[k] != src) {
+          em_load(buf, cls, src, dt, 0, FUSED_CHUNK);
+          filled_from[k] = src;
+        }
+        slot[k] = buf;
+      } else {
+        em_load(buf, cls, src, dt, stride, n);
+        slot[k] = buf;
+      }
+    }
+    for (int i = 0; i < p->n_instr; i++) {
+      const instr* in = &p->code[i];
+      int s = p->n_loads + i, k = p->is_output[s] - 1;
+      char* buf = (k >= 0 && direct && p->slot_cls[s] != CL_BOOL)
+                      ? dst + (size_t)k * (size_t)job->out_size * out_item
+                      : scratch + (size_t)s * SLOT_BYTES;
+      if (in->prim == EM_P_ASTYPE) {
+        em_load(buf, in->out_cls, slot[in->a], em_class_dtype(p->slot_cls[in->a]), 1, n);
+      } else {
+        const void* args[3] = {slot[in->a], in->b >= 0 ? slot[in->b] : NULL,
+                               in->c >= 0 ? slot[in->c] : NULL};
+        in->fn(n, args, buf);
+      }
+      slot[s] = buf;
+    }
+    for (int k = 0; k < p->n_outputs; k++) {
+      int s = p->out_slot[k];
+      char* out_k = dst + (size_t)k * (size_t)job->out_size * out_item;
+      if (slot[s] != out_k)
+        em_store(out_k, p->out_dtype, ostride, slot[s], p->slot_cls[s], n);
+    }
+  }
+  free(scratch);
+}
+
+int em_kernel_fused(em_array* out) {
+  program p;
+  if (!decode(out->ip, out->nip, out->ninputs, &p)) {
+    em_fail(EM_VALUE_ERROR, "[fused] invalid program");
+    return EM_VALUE_ERROR;
+  }
+  int status = em_alloc_output_donated(out);
+  if (status != EM_OK || out->size == 0) return status;
+  fused_job job;
+  job.prog = &p;
+  int64_t bstrides[EM_ITER_MAX_OPS - 1][EM_MAX_NDIM];
+  const int64_t* strides[EM_ITER_MAX_OPS];
+  int lead = p.n_outputs > 1;  /* the outputs' axis, outside the iteration */
+  strides[0] = out->strides + lead;
+  for (int k = 0; k < out->ninputs; k++) {
+    em_array* in = out->inputs[k];
+    em_broadcast_strides(in, out->ndim - lead, out->shape + lead, bstrides[k]);
+    strides[k + 1] = bstrides[k];
+    job.in_dtype[k] = in->dtype;
+    job.in_base[k] = (const char*)in->buf->data + in->offset * em_dtype_size(in->dtype);
+  }
+  em_iter_init(&job.it, out->ndim - lead, out->shape + lead, out->ninputs + 1, strides);
+  job.out_base = (char*)out->buf->data + out->offset * em_dtype_size(out->dtype);
+  job.out_size = lead ? out->size / out->shape[0] : out->size;
+  job.inner = job.it.shape[job.it.ndim - 1];
+  job.chunks_per_run = (job.inner + FUSED_CHUNK - 1) / FUSED_CHUNK;
+  int64_t items = em_iter_outer(&job.it) * job.chunks_per_run;
+  int64_t per_item = job.inner < FUSED_CHUNK ? job.inner : FUSED_CHUNK;
+  int64_t grain = (16384 + per_item - 1) / per_item;
+  em_parallel_for(items, grain, fused_range, &job);
+  return EM_OK;
+}
+
+/* Shape rule: the inputs broadcast together; the program must decode. */
+em_array* em_rule_fused(int prim, int nin, em_array** in, int nip, const int64_t* ip,
+                        int nfp, const double* fp, int stream) {
+  program p;
+  if (nin < 1 || nin > EM_ITER_MAX_OPS - 1)
+    return em_fail(EM_VALUE_ERROR, "[fused] between 1 and %d inputs, got %d",
+                   EM_ITER_MAX_OPS - 1, nin);
+  if (!decode(ip, nip, nin, &p)) return em_fail(EM_VALUE_ERROR, "[fused] invalid program");
+  int64_t shape[EM_MAX_NDIM];
+  int nd = 0;
+  for (int k = 0; k < nin; k++) nd = in[k]->ndim > nd ? in[k]->ndim : nd;
+  for (int d = 0; d < nd; d++) {
+    int64_t size = 1;
+    for (int k = 0; k < nin; k++) {
+      int ad = d - (nd - in[k]->ndim);
+      if (ad < 0) continue;
+      int64_t s = in[k]->shape[ad];
+      if (s == size || s == 1) continue;
+      if (size != 1) return em_fail(EM_VALUE_ERROR, "[fused] input shapes cannot be broadcast");
+      size = s;
+    }
+    shape[d] = size;
+  }
+  if (p.n_outputs > 1) {
+    if (nd == EM_MAX_NDIM) return em_fail(EM_VALUE_ERROR, "[fused] too many dimensions");
+    memmove(shape + 1, shape, sizeof(int64_t) * (size_t)nd);
+    shape[0] = p.n_outputs;
+    nd++;
+  }
+  return em_node_new(prim, p.out_dtype, nd, shape, nin, in, nip, ip, nfp, fp, stream);
+}
