@@ -82,11 +82,13 @@ def assert_trees_close(ours, theirs, dtype, what="", rtol=None):
 
 def compare(rng, ours, theirs, dtype=np.float32, steps=20, use_params=True,
             shapes=SHAPES, extra_args=None, grad_scale=1.0, params_low=-1.0,
-            apply=True, nan_fraction=0.0, rtol=None):
+            apply=True, nan_fraction=0.0, rtol=None, their_state=lambda state: state):
     """Runs ours (ember) and theirs (optax) for `steps` steps on the same inputs and
     asserts updates and states agree at every step. extra_args(step) gives the
     keyword arguments of each update call (a loss value, ...); nan_fraction of
-    the gradient entries are NaN; rtol overrides the dtype's tolerance."""
+    the gradient entries are NaN; rtol overrides the dtype's tolerance;
+    their_state maps optax's state to the form compared (typed PRNG keys to their
+    uint32 words, say)."""
     with jax_x64(dtype == np.float64):
         params = random_tree(rng, dtype, shapes, low=params_low)
         p_em, p_jx = to_ember(params), to_jax(params)
@@ -94,7 +96,7 @@ def compare(rng, ours, theirs, dtype=np.float32, steps=20, use_params=True,
         # optax runs compiled, as it is used: eager JAX evaluates some scalar
         # expressions differently (an integer power by repeated squaring)
         their_update = jax.jit(theirs.update)
-        assert_trees_close(s_em, s_jx, dtype, "init state", rtol)
+        assert_trees_close(s_em, their_state(s_jx), dtype, "init state", rtol)
         for step in range(steps):
             grads = optree.tree_map(
                 lambda g: np.where(rng.random(g.shape) < nan_fraction, np.nan, g * grad_scale
@@ -105,7 +107,7 @@ def compare(rng, ours, theirs, dtype=np.float32, steps=20, use_params=True,
             u_jx, s_jx = their_update(to_jax(grads), s_jx, p_jx if use_params else None,
                                        **kwargs)
             assert_trees_close(u_em, u_jx, dtype, f"step {step} updates", rtol)
-            assert_trees_close(s_em, s_jx, dtype, f"step {step} state", rtol)
+            assert_trees_close(s_em, their_state(s_jx), dtype, f"step {step} state", rtol)
             if apply:
                 p_em = optim.apply_updates(p_em, u_em)
                 p_jx = optax.apply_updates(p_jx, u_jx)

@@ -107,3 +107,8 @@ def test_adamw_mask_matches_optax(rng):
         return {k: k != "b" for k in params}
     compare(rng, optim.adamw(0.01, weight_decay=0.1, mask=mask),
             optax.adamw(0.01, weight_decay=0.1, mask=mask))
+
+
+def test_noisy_sgd_matches_optax(rng):
+    compare(rng, optim.noisy_sgd(0.01, eta=0.05, key=5), optax.noisy_sgd(0.01, eta=0.05, key=5),
+            their_state=optax.tree_utils.tree_unwrap_random_key_data)

@@ -200,3 +200,17 @@ def test_adaptive_grad_clip_rejects_rank_6_without_axis():
     x = {"a": em.ones((2, 2, 2, 2, 2, 2))}
     with pytest.raises(ValueError, match="Use axis parameter"):
         tx.update(x, tx.init(x), x)
+
+
+# ember.core.random draws as JAX does (Threefry-2x32), so the noise is JAX's too
+@pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["float32", "float64"])
+@pytest.mark.parametrize("key", [0, 1234])
+def test_add_noise_matches_optax(rng, key, dtype):
+    compare(rng, optim.add_noise(0.3, 0.55, key), optax.add_noise(0.3, 0.55, key), dtype=dtype,
+            their_state=optax.tree_utils.tree_unwrap_random_key_data)
+
+
+def test_add_noise_takes_an_ember_key(rng):
+    ours = optim.add_noise(0.1, 0.5, em.random.key(7))
+    compare(rng, ours, optax.add_noise(0.1, 0.5, 7),
+            their_state=optax.tree_utils.tree_unwrap_random_key_data)

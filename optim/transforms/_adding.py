@@ -65,8 +65,8 @@ class AddNoiseState(NamedTuple):
 def add_noise(eta, gamma, key=None) -> base.GradientTransformation:
     """Annealed Gaussian gradient noise: u <- u + N(0, eta / t^gamma) at step t.
 
-    key: an ember random key, or an int seed (0 when None). Uses ember.core.random
-    (split and normal, as in mlx.core.random)."""
+    key: an ember random key, or an int seed (0 when None). ember.core.random draws
+    as JAX does, so a seed gives the same noise as optax.add_noise with it."""
     if key is None:
         key = 0
 
@@ -78,7 +78,8 @@ def add_noise(eta, gamma, key=None) -> base.GradientTransformation:
     def update_fn(updates, state, params=None):
         del params
         count_inc = numerics.safe_increment(state.count)
-        standard_deviation = em.sqrt(eta / count_inc ** gamma)
+        t = count_inc.astype(numerics.scalar_dtype(tree_flatten(updates)[0]))
+        standard_deviation = em.sqrt(eta / t ** gamma)
         rng_key, sample_key = em.random.split(state.rng_key)
         noise = _normal_like(sample_key, updates)
         updates = otree.add_scale(updates, standard_deviation, noise)
