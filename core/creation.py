@@ -23,7 +23,7 @@ def full(shape, vals, dtype=None, *, stream=None):
     """An array of `shape` filled with `vals` (broadcast to the shape)."""
     from .manipulation import broadcast_to
     shape = _shape_tuple(shape, "full")
-    vals = asarray(vals) if dtype is None else asarray(vals).astype(dtype, stream=stream)
+    vals = asarray(vals) if dtype is None else asarray(vals, _dt.as_dtype(dtype))
     return _op(lib.EM_P_COPY, [broadcast_to(vals, shape, stream=stream)], stream=stream)
 
 

@@ -296,3 +296,8 @@ def test_array_from_non_native_byte_order(np_type, rng):
         x = x + 1j * rng.standard_normal(7).astype(np_type)
     a = em.array(x)
     np.testing.assert_allclose(np.array(a), x.astype(x.dtype.newbyteorder("=")), rtol=1e-6)
+
+
+def test_full_keeps_a_float64_fill_value_exact():
+    assert em.full((3,), 0.1, em.float64).tolist() == [0.1] * 3
+    assert em.full((2,), 2**40 + 1, em.int64).tolist() == [2**40 + 1] * 2
