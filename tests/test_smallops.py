@@ -1,0 +1,330 @@
+"""The small ops (median, nan-reductions, diff, kron, searchsorted,
+array_split, convolve, windows, hadamard_transform, depends) against numpy
+and their gradients against jax.grad of the jax.numpy equivalents."""
+import contextlib
+import warnings
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+import scipy.linalg
+
+import ember.core as em
+from ember.core._ffi import lib
+
+
+def npa(x):
+    return np.array(x)
+
+
+@contextlib.contextmanager
+def x64():
+    with jax.enable_x64(True):
+        yield
+
+
+def _draw(rng, shape, dtype):
+    if np.issubdtype(dtype, np.integer):
+        return rng.integers(-20, 20, size=shape).astype(dtype)
+    return rng.standard_normal(shape).astype(dtype)
+
+
+def _with_nans(rng, shape, dtype=np.float32, frac=0.3):
+    x = rng.standard_normal(shape).astype(dtype)
+    x[rng.random(shape) < frac] = np.nan
+    return x
+
+
+# ---- median ----
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.int32])
+@pytest.mark.parametrize("shape,axis", [((7,), None), ((6,), 0), ((4, 5), 1), ((4, 5), 0),
+                                        ((3, 4, 5), (0, 2)), ((3, 4, 6), -1), ((2, 3, 4), None),
+                                        ((5, 1, 3), (1,))])
+def test_median_matches_numpy(rng, dtype, shape, axis):
+    x = _draw(rng, shape, dtype)
+    want = np.median(x, axis=axis)
+    got = em.median(em.array(x), axis=axis)
+    expected_dtype = em.float64 if dtype == np.float64 else em.float32
+    assert got.dtype == expected_dtype
+    np.testing.assert_allclose(npa(got), want, rtol=1e-6)
+    kept = em.median(em.array(x), axis=axis, keepdims=True)
+    np.testing.assert_allclose(npa(kept), np.median(x, axis=axis, keepdims=True), rtol=1e-6)
+
+
+def test_median_propagates_nan(rng):
+    x = rng.standard_normal((4, 6)).astype(np.float32)
+    x[1, 2] = np.nan
+    np.testing.assert_array_equal(npa(em.median(em.array(x), axis=1)), np.median(x, axis=1))
+    assert np.isnan(npa(em.median(em.array(x))))
+
+
+def test_median_errors():
+    with pytest.raises(ValueError, match=r"\[median\] cannot take the median of an empty slice"):
+        em.median(em.zeros((0, 3)), axis=0)
+    with pytest.raises(ValueError, match="axis 2 is out of bounds"):
+        em.median(em.zeros((2, 3)), axis=2)
+
+
+# ---- nan-aware reductions ----
+
+NAN_OPS = ["nansum", "nanprod", "nanmean", "nanmax", "nanmin", "nanvar", "nanstd"]
+
+
+@pytest.mark.parametrize("name", NAN_OPS)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("axis", [None, 0, 1, (0, 2)])
+def test_nan_reductions_match_numpy(rng, name, dtype, axis):
+    x = _with_nans(rng, (3, 5, 4), dtype)
+    x[:, 1, :] = np.nan  # some all-NaN slices
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # numpy warns on all-NaN slices
+        want = getattr(np, name)(x, axis=axis, keepdims=True)
+    got = getattr(em, name)(em.array(x), axis=axis, keepdims=True)
+    assert got.dtype == em.array(x).dtype
+    np.testing.assert_allclose(npa(got), want, rtol=2e-5 if dtype == np.float32 else 1e-12,
+                               equal_nan=True)
+    assert getattr(em, name)(em.array(x), axis=axis).shape == np.squeeze(
+        want, axis=tuple(range(3)) if axis is None else axis).shape
+
+
+@pytest.mark.parametrize("name", NAN_OPS)
+def test_nan_reductions_of_integers_are_the_plain_ones(rng, name):
+    x = rng.integers(-4, 5, size=(4, 5)).astype(np.int32)
+    np.testing.assert_allclose(npa(getattr(em, name)(em.array(x), axis=1)),
+                               getattr(np, name)(x, axis=1), rtol=1e-6)
+
+
+def test_nanvar_ddof(rng):
+    x = _with_nans(rng, (6, 7), np.float64)
+    np.testing.assert_allclose(npa(em.nanvar(em.array(x), axis=1, ddof=1)),
+                               np.nanvar(x, axis=1, ddof=1), rtol=1e-12)
+
+
+# ---- diff ----
+
+@pytest.mark.parametrize("dtype", [np.float32, np.int32, np.float64])
+@pytest.mark.parametrize("n,axis", [(0, -1), (1, -1), (2, 0), (3, 1), (6, -1)])
+def test_diff_matches_numpy(rng, dtype, n, axis):
+    x = _draw(rng, (5, 4, 6), dtype)
+    got = em.diff(em.array(x), n=n, axis=axis)
+    np.testing.assert_allclose(npa(got), np.diff(x, n=n, axis=axis), rtol=1e-6)
+
+
+def test_diff_prepend_append_and_bool(rng):
+    x = rng.standard_normal((3, 5)).astype(np.float32)
+    edge = rng.standard_normal((3, 2)).astype(np.float32)
+    np.testing.assert_allclose(
+        npa(em.diff(em.array(x), axis=1, prepend=1.5, append=em.array(edge))),
+        np.diff(x, axis=1, prepend=1.5, append=edge), rtol=1e-6)
+    b = rng.random((4, 7)) < 0.5
+    np.testing.assert_array_equal(npa(em.diff(em.array(b), n=2)), np.diff(b, n=2))
+
+
+def test_diff_errors():
+    with pytest.raises(ValueError, match=r"\[diff\] input must have at least one dimension"):
+        em.diff(em.array(1.0))
+    with pytest.raises(ValueError, match=r"\[diff\] order must be non-negative, got -1"):
+        em.diff(em.zeros(3), n=-1)
+
+
+# ---- kron ----
+
+@pytest.mark.parametrize("sa,sb", [((2, 3), (4, 5)), ((3,), (2, 4)), ((2, 1, 3), (3, 2)),
+                                   ((), (3,)), ((4,), (5,))])
+@pytest.mark.parametrize("dtype", [np.float32, np.int32])
+def test_kron_matches_numpy(rng, sa, sb, dtype):
+    a, b = _draw(rng, sa, dtype), _draw(rng, sb, dtype)
+    np.testing.assert_allclose(npa(em.kron(em.array(a), em.array(b))), np.kron(a, b), rtol=1e-6)
+
+
+# ---- searchsorted ----
+
+@pytest.mark.parametrize("n", [0, 1, 2, 7, 16, 33])
+@pytest.mark.parametrize("side", ["left", "right"])
+@pytest.mark.parametrize("dtype", [np.float32, np.int32])
+def test_searchsorted_matches_numpy(rng, n, side, dtype):
+    # Small integer values: plenty of ties, the case where left and right differ.
+    a = np.sort(rng.integers(0, 8, size=n)).astype(dtype)
+    v = rng.integers(-2, 10, size=(3, 5)).astype(dtype)
+    got = em.searchsorted(em.array(a), em.array(v), side=side)
+    assert got.dtype == em.int32
+    np.testing.assert_array_equal(npa(got), np.searchsorted(a, v, side=side))
+
+
+def test_searchsorted_with_nan_and_sorter(rng):
+    a = np.sort(np.concatenate([rng.standard_normal(9), [np.nan, np.nan]])).astype(np.float32)
+    v = np.concatenate([rng.standard_normal(6), [np.nan, -np.inf, np.inf]]).astype(np.float32)
+    for side in ("left", "right"):
+        np.testing.assert_array_equal(npa(em.searchsorted(em.array(a), em.array(v), side=side)),
+                                      np.searchsorted(a, v, side=side))
+    u = rng.standard_normal(12).astype(np.float32)
+    order = np.argsort(u)
+    np.testing.assert_array_equal(
+        npa(em.searchsorted(em.array(u), em.array(v[:6]), sorter=em.array(order))),
+        np.searchsorted(u, v[:6], sorter=order))
+
+
+def test_searchsorted_errors():
+    with pytest.raises(ValueError, match=r"\[searchsorted\] a must be 1-D, got shape \(2, 2\)"):
+        em.searchsorted(em.zeros((2, 2)), em.zeros(3))
+    with pytest.raises(ValueError, match=r"\[searchsorted\] side must be 'left' or 'right'"):
+        em.searchsorted(em.zeros(2), em.zeros(3), side="middle")
+
+
+# ---- array_split ----
+
+@pytest.mark.parametrize("n,sections", [(10, 3), (7, 7), (5, 8), (0, 2), (9, [2, 4, 20])])
+def test_array_split_matches_numpy(rng, n, sections):
+    x = rng.standard_normal((2, n)).astype(np.float32)
+    got = em.array_split(em.array(x), sections, axis=1)
+    want = np.array_split(x, sections, axis=1)
+    assert len(got) == len(want)
+    for g, w in zip(got, want):
+        np.testing.assert_array_equal(npa(g), w)
+
+
+def test_array_split_errors():
+    with pytest.raises(ValueError, match=r"\[array_split\] number of sections must be positive"):
+        em.array_split(em.zeros(4), 0)
+
+
+# ---- convolve ----
+
+@pytest.mark.parametrize("n,m", [(7, 3), (3, 7), (8, 8), (1, 5), (10, 1), (6, 4)])
+@pytest.mark.parametrize("mode", ["full", "same", "valid"])
+def test_convolve_matches_numpy(rng, n, m, mode):
+    a = rng.standard_normal(n).astype(np.float32)
+    v = rng.standard_normal(m).astype(np.float32)
+    np.testing.assert_allclose(npa(em.convolve(em.array(a), em.array(v), mode)),
+                               np.convolve(a, v, mode), rtol=1e-5, atol=1e-5)
+
+
+def test_convolve_integers_and_promotion(rng):
+    a = rng.integers(-5, 5, 9).astype(np.int32)
+    v = rng.integers(-5, 5, 4).astype(np.int32)
+    got = em.convolve(em.array(a), em.array(v))
+    assert got.dtype == em.int32
+    np.testing.assert_array_equal(npa(got), np.convolve(a, v))
+    w = rng.standard_normal(4)
+    got = em.convolve(em.array(a), em.array(w), "same")
+    assert got.dtype == em.float64
+    np.testing.assert_allclose(npa(got), np.convolve(a, w, "same"), rtol=1e-12)
+
+
+def test_convolve_errors():
+    with pytest.raises(ValueError, match=r"\[convolve\] inputs must be 1-D, got shapes \(2, 2\)"):
+        em.convolve(em.zeros((2, 2)), em.zeros(3))
+    with pytest.raises(ValueError, match=r"\[convolve\] mode must be one of"):
+        em.convolve(em.zeros(4), em.zeros(3), "circular")
+    with pytest.raises(ValueError, match=r"\[convolve\] inputs must not be empty"):
+        em.convolve(em.zeros(0), em.zeros(3))
+
+
+# ---- windows ----
+
+@pytest.mark.parametrize("name", ["hanning", "hamming", "blackman", "bartlett"])
+@pytest.mark.parametrize("M", [-1, 0, 1, 2, 5, 12, 101])
+def test_windows_match_numpy(name, M):
+    got = getattr(em, name)(M)
+    assert got.dtype == em.float32
+    np.testing.assert_allclose(npa(got), getattr(np, name)(M), atol=2e-6)
+    got64 = getattr(em, name)(M, dtype=em.float64)
+    np.testing.assert_allclose(npa(got64), getattr(np, name)(M), atol=1e-14)
+
+
+# ---- hadamard_transform ----
+
+@pytest.mark.parametrize("n", [1, 2, 8, 64])
+@pytest.mark.parametrize("scale", [None, 0.5])
+def test_hadamard_transform_matches_scipy_matrix(rng, n, scale):
+    x = rng.standard_normal((3, 2, n))
+    h = scipy.linalg.hadamard(n) * (1 / np.sqrt(n) if scale is None else scale)
+    np.testing.assert_allclose(npa(em.hadamard_transform(em.array(x), scale=scale)), x @ h.T,
+                               rtol=1e-12, atol=1e-12)
+
+
+def test_hadamard_transform_errors():
+    with pytest.raises(ValueError, match=r"\[hadamard_transform\] the last axis must have a "
+                                         r"power-of-two size, got shape \(2, 6\)"):
+        em.hadamard_transform(em.zeros((2, 6)))
+    with pytest.raises(ValueError, match=r"\[hadamard_transform\] input must have"):
+        em.hadamard_transform(em.array(1.0))
+
+
+# ---- depends ----
+
+def test_depends_keeps_values_and_evaluates_the_dependencies(rng):
+    x = rng.standard_normal((3, 4)).astype(np.float32)
+    side = em.exp(em.array(rng.standard_normal(5).astype(np.float32)))
+    out = em.depends(em.array(x) * 2, side)
+    em.eval(out)
+    assert lib.em_is_evaluated(side._p)
+    np.testing.assert_array_equal(npa(out), x * 2)
+    outs = em.depends([em.array(x), em.array(x) + 1], [side, em.array([np.nan])])
+    np.testing.assert_array_equal(npa(outs[1]), x + 1)
+    g = em.grad(lambda t: em.sum(em.depends(t * t, side)))(em.array(x))
+    np.testing.assert_allclose(npa(g), 2 * x, rtol=1e-6)
+
+
+def test_depends_errors():
+    with pytest.raises(TypeError, match=r"\[depends\] inputs and dependencies must be arrays"):
+        em.depends(em.zeros(2), [3.0])
+
+
+# ---- gradients against JAX (float64) ----
+
+GRAD_CASES = {
+    "median_all": (lambda m, x: m.median(x), (5, 6)),
+    "median_axis_even": (lambda m, x: m.median(x, axis=1), (3, 6)),
+    "median_axes_odd": (lambda m, x: m.median(x, axis=(0, 2)), (3, 2, 5)),
+    "nansum": (lambda m, x: m.nansum(x, axis=0), "nan"),
+    "nanmean": (lambda m, x: m.nanmean(x, axis=1), "nan"),
+    "nanmax": (lambda m, x: m.nanmax(x, axis=1), "nan"),
+    "nanmin": (lambda m, x: m.nanmin(x, axis=0), "nan"),
+    "nanvar": (lambda m, x: m.nanvar(x, axis=1), "nan"),
+    "nanstd": (lambda m, x: m.nanstd(x), "nan"),
+    "nanprod": (lambda m, x: m.nanprod(x, axis=1), "nan"),
+    "diff": (lambda m, x: m.diff(x, n=2, axis=0), (6, 3)),
+    "diff_prepend": (lambda m, x: m.diff(x, axis=1, prepend=0.5, append=x[:, :1]), (3, 4)),
+    "kron": (lambda m, x: m.kron(x, x[:2, :3] * x[:2, :3]), (3, 4)),
+    "convolve_full": (lambda m, x: m.convolve(x[0], x[1, :3]), (2, 7)),
+    "convolve_same": (lambda m, x: m.convolve(x[1, :4], x[0], mode="same"), (2, 7)),
+    "convolve_valid": (lambda m, x: m.convolve(x[0], x[1, :3], mode="valid"), (2, 7)),
+}
+
+
+@pytest.mark.parametrize("name", sorted(GRAD_CASES))
+def test_grad_matches_jax(rng, name):
+    fn, spec = GRAD_CASES[name]
+    x = _with_nans(rng, (4, 5), np.float64, 0.25) if spec == "nan" else \
+        rng.standard_normal(spec)
+    weights = rng.standard_normal(np.shape(fn(np, x)))
+    ours = em.grad(lambda t: em.sum(fn(em, t) * em.array(weights)))(em.array(x))
+    with x64():
+        want = jax.grad(lambda t: jnp.sum(fn(jnp, t) * weights))(jnp.asarray(x))
+    np.testing.assert_allclose(npa(ours), np.asarray(want), rtol=1e-10, atol=1e-12)
+
+
+def test_hadamard_transform_grad_is_the_transpose(rng):
+    x, w = rng.standard_normal((2, 16)), rng.standard_normal((2, 16))
+    h = scipy.linalg.hadamard(16) / 4.0
+    ours = em.grad(lambda t: em.sum(em.hadamard_transform(t) * em.array(w)))(em.array(x))
+    with x64():
+        want = jax.grad(lambda t: jnp.sum((t @ h.T) * w))(jnp.asarray(x))
+    np.testing.assert_allclose(npa(ours), np.asarray(want), rtol=1e-12)
+
+
+def test_vmap_and_compile_of_small_ops(rng):
+    xs = rng.standard_normal((4, 9))
+    np.testing.assert_allclose(npa(em.vmap(em.median)(em.array(xs))), np.median(xs, axis=1))
+    v = rng.standard_normal(3)
+    np.testing.assert_allclose(npa(em.vmap(lambda r: em.convolve(r, em.array(v)))(em.array(xs))),
+                               np.stack([np.convolve(r, v) for r in xs]), rtol=1e-12)
+    a = np.sort(rng.standard_normal(10))
+    got = em.vmap(lambda q: em.searchsorted(em.array(a), q))(em.array(xs))
+    np.testing.assert_array_equal(npa(got), np.searchsorted(a, xs))
+    compiled = em.compile(lambda t: em.nanmean(em.diff(t, axis=1), axis=1))
+    np.testing.assert_allclose(npa(compiled(em.array(xs))), np.diff(xs, axis=1).mean(axis=1),
+                               rtol=1e-12)
