@@ -48,7 +48,7 @@ from .indexing import put_along_axis, take, take_along_axis
 from .io import load, save, save_safetensors, savez, savez_compressed
 from .manipulation import (array_split, as_strided, atleast_1d, atleast_2d, atleast_3d,
                            broadcast_arrays, broadcast_shapes, broadcast_to, concat, concatenate,
-                           diag, diagonal, diff,
+                           contiguous, diag, diagonal, diff,
                            expand_dims, flatten, moveaxis, pad, permute_dims, repeat, reshape,
                            roll, slice, slice_update, split, squeeze, stack, swapaxes, tile,
                            trace, transpose, tril, triu, unflatten, unstack, where)

@@ -554,3 +554,27 @@ def diff(a, /, n=1, axis=-1, prepend=None, append=None, *, stream=None):
         lo = _axis_slice(a, ax, 0, builtins.max(length - 1, 0), stream=stream)
         a = not_equal(hi, lo, stream=stream) if a.dtype == _dt.bool_ else hi - lo
     return a
+
+
+def _is_dense(shape, strides):
+    """Whether strides (in elements) lay shape out row-major without gaps."""
+    expected = 1
+    for size, stride in zip(reversed(shape), reversed(strides)):
+        if size != 1 and stride != expected:
+            return False
+        expected *= size
+    return True
+
+
+def contiguous(a, /, allow_col_major=False, *, stream=None):
+    """a laid out row-major (mlx.core.contiguous): a itself where it already
+    is (or is column-major and allow_col_major), else a copy. The layout is
+    known only once a is evaluated, so an unevaluated a is copied."""
+    from ._ffi import ffi
+    a = asarray(a)
+    if lib.em_is_evaluated(a._p):
+        strides = ffi.unpack(lib.em_strides(a._p), a.ndim) if a.ndim else []
+        if _is_dense(a.shape, strides) or (
+                allow_col_major and _is_dense(a.shape[::-1], strides[::-1])):
+            return a
+    return _op(lib.EM_P_COPY, [a], stream=stream)

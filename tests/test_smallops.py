@@ -328,3 +328,22 @@ def test_vmap_and_compile_of_small_ops(rng):
     compiled = em.compile(lambda t: em.nanmean(em.diff(t, axis=1), axis=1))
     np.testing.assert_allclose(npa(compiled(em.array(xs))), np.diff(xs, axis=1).mean(axis=1),
                                rtol=1e-12)
+
+
+# ---- contiguous ----
+
+def test_contiguous_copies_only_what_is_not_row_major(rng):
+    from ember.core._ffi import ffi
+    x = em.array(rng.standard_normal((3, 4)).astype(np.float32))
+    em.eval(x)
+    assert em.contiguous(x) is x
+    t = em.transpose(x)
+    em.eval(t)
+    assert em.contiguous(t, allow_col_major=True) is t
+    c = em.contiguous(t)
+    assert c is not t
+    em.eval(c)
+    assert tuple(ffi.unpack(lib.em_strides(c._p), 2)) == (3, 1)
+    np.testing.assert_array_equal(npa(c), npa(x).T)
+    g = em.grad(lambda a: em.sum(em.contiguous(em.transpose(a)) * em.array(npa(x).T)))(x)
+    np.testing.assert_array_equal(npa(g), npa(x))
