@@ -89,13 +89,17 @@ def tensordot(a, b, /, axes=2, *, stream=None):
 
 def kron(a, b, /, *, stream=None):
     """Kronecker product: block (i, j, ...) of the result is a[i, j, ...] * b.
-    The input with fewer axes gets leading size-1 axes first (numpy's rule)."""
+    The input with fewer axes gets leading size-1 axes first (numpy's rule).
+
+    Computed as the flat outer product, whose axes (a's then b's) are then
+    interleaved by one transpose: a dense multiply and a copy, faster here
+    than one multiply broadcasting over interleaved size-1 axes."""
     a, b = asarray(a), asarray(b)
     ndim = max(a.ndim, b.ndim)
     a_shape = (1,) * (ndim - a.ndim) + a.shape
     b_shape = (1,) * (ndim - b.ndim) + b.shape
-    # Interleave the axes, a's before b's, so the product's axes pair up as (a_k, b_k).
-    a_wide = reshape(a, tuple(x for s in a_shape for x in (s, 1)), stream=stream)
-    b_wide = reshape(b, tuple(x for s in b_shape for x in (1, s)), stream=stream)
-    return reshape(a_wide * b_wide, tuple(x * y for x, y in zip(a_shape, b_shape)),
-                   stream=stream)
+    product = outer(a, b, stream=stream)
+    product = reshape(product, a_shape + b_shape, stream=stream)
+    interleaved = [axis for k in range(ndim) for axis in (k, ndim + k)]
+    return reshape(transpose(product, interleaved, stream=stream),
+                   tuple(x * y for x, y in zip(a_shape, b_shape)), stream=stream)

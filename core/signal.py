@@ -2,9 +2,9 @@
 numpy window functions (hanning, hamming, blackman, bartlett) and
 hadamard_transform (mlx.core's, for power-of-two sizes).
 
-convolve gathers the sliding windows of the zero-padded longer input into a
-matrix and multiplies it by the flipped shorter one, so it runs as one
-matmul and its gradients are those of take and matmul.
+convolve picks its method by filter length and dtype (see below); each is
+made of ember ops (slices, fft, as_strided, matmul), so its gradients are
+theirs.
 """
 import math
 
@@ -13,7 +13,7 @@ from .array import asarray
 from .creation import arange, ones
 from .elementwise import abs, cos
 from .indexing import take
-from .manipulation import _axis_slice, concatenate, pad, reshape
+from .manipulation import _axis_slice, as_strided, pad, reshape
 from .products import matmul
 
 _MODES = ("full", "same", "valid")
@@ -36,16 +36,53 @@ def convolve(a, v, /, mode="full", *, stream=None):
     dtype = _dt.promote_types(a.dtype, v.dtype)
     a, v = a.astype(dtype, stream=stream), v.astype(dtype, stream=stream)
     n, m = a.size, v.size
-    padded = pad(a, (m - 1, m - 1), stream=stream)
-    full_len = n + m - 1
-    windows = take(padded, reshape(arange(full_len), (-1, 1)) + reshape(arange(m), (1, -1)),
-                   stream=stream)
-    flipped = take(v, arange(m - 1, -1, -1), stream=stream)
-    full = matmul(windows, flipped, stream=stream)
+    if m <= _DIRECT_MAX:
+        full = _convolve_shifted(a, v, stream)
+    elif dtype in (_dt.float32, _dt.float16, _dt.bfloat16):
+        full = _convolve_fft(a, v, stream).astype(dtype, stream=stream)
+    else:
+        full = _convolve_windows(a, v, stream)
     if mode == "full":
         return full
     start, length = ((m - 1) // 2, n) if mode == "same" else (m - 1, n - m + 1)
     return _axis_slice(full, 0, start, start + length, stream=stream)
+
+
+# Three ways to the full convolution, picked by the filter's length m and
+# the dtype: a short filter is m shifted multiply-adds (exact, cheapest);
+# a long float32 one goes through the FFT (O(n log n); rounding of order
+# 1e-7 of the largest output, as scipy's fftconvolve); anything else (ints,
+# float64, whose FFT would round through complex64) is one matmul of the
+# sliding windows by the flipped filter.
+_DIRECT_MAX = 32
+
+
+def _convolve_shifted(a, v, stream):
+    n, m = a.size, v.size
+    padded = pad(a, (m - 1, m - 1), stream=stream)
+    out = None
+    for j in range(m):
+        tap = _axis_slice(v, 0, m - 1 - j, m - j, stream=stream)
+        term = _axis_slice(padded, 0, j, j + n + m - 1, stream=stream) * tap
+        out = term if out is None else out + term
+    return out
+
+
+def _convolve_fft(a, v, stream):
+    from . import fft
+    length = a.size + v.size - 1
+    size = 1 << (length - 1).bit_length()
+    a32, v32 = a.astype(_dt.float32, stream=stream), v.astype(_dt.float32, stream=stream)
+    product = fft.rfft(a32, n=size, stream=stream) * fft.rfft(v32, n=size, stream=stream)
+    return _axis_slice(fft.irfft(product, n=size, stream=stream), 0, 0, length, stream=stream)
+
+
+def _convolve_windows(a, v, stream):
+    n, m = a.size, v.size
+    padded = pad(a, (m - 1, m - 1), stream=stream)
+    windows = as_strided(padded, (n + m - 1, m), (1, 1), stream=stream)
+    flipped = take(v, arange(m - 1, -1, -1), stream=stream)
+    return matmul(windows, flipped, stream=stream)
 
 
 def _window(name, terms, dtype):
@@ -83,10 +120,32 @@ def bartlett(M, *, dtype=_dt.float32, stream=None):
     return (1.0 - abs(n * (2.0 / (M - 1)) - 1.0, stream=stream)).astype(dtype, stream=stream)
 
 
+def _sylvester(bits, dtype):
+    """The 2^bits square Hadamard matrix in Sylvester order:
+    H[i, j] = (-1)^popcount(i & j)."""
+    from .elementwise import bitwise_and, bitwise_xor, right_shift
+    size = 1 << bits
+    both = bitwise_and(reshape(arange(size), (-1, 1)), reshape(arange(size), (1, -1)))
+    parity = bitwise_and(both, 1)
+    for b in range(1, bits):
+        parity = bitwise_xor(parity, bitwise_and(right_shift(both, b), 1))
+    return (1 - 2 * parity).astype(dtype)
+
+
+# Largest factor matrix: 2^6 = 64, so each factor is a small matmul.
+_FACTOR_BITS = 6
+
+
 def hadamard_transform(a, /, scale=None, *, stream=None):
-    """The Walsh-Hadamard transform along the last axis (Sylvester order:
-    H_2n = [[H_n, H_n], [H_n, -H_n]]), times scale (1/sqrt(n) when None).
-    The size of the last axis must be a power of two. Integers give float32."""
+    """The Walsh-Hadamard transform along the last axis, y = x @ H_n * scale
+    with H_n Sylvester's (H_2n = [[H_n, H_n], [H_n, -H_n]], scipy.linalg.
+    hadamard's) and scale 1/sqrt(n) when None. n must be a power of two.
+    Integers give float32.
+
+    H_n is the Kronecker product of Sylvester matrices of at most 64 rows
+    (one per group of index bits), so the last axis is split into those
+    factors and each gets one matmul: O(n * 64) work instead of O(n^2)."""
+    from .manipulation import moveaxis
     a = asarray(a)
     if not _dt.is_inexact(a.dtype):
         a = a.astype(_dt.float32, stream=stream)
@@ -96,16 +155,16 @@ def hadamard_transform(a, /, scale=None, *, stream=None):
     if n < 1 or n & (n - 1):
         raise ValueError(f"[hadamard_transform] the last axis must have a power-of-two size, "
                          f"got shape {a.shape}")
+    bits = n.bit_length() - 1
+    groups = [_FACTOR_BITS] * (bits // _FACTOR_BITS) + \
+        ([bits % _FACTOR_BITS] if bits % _FACTOR_BITS else [])
     lead = a.shape[:-1]
-    x = a
-    half = 1
-    # One butterfly per bit of the index: pairs (i, i + half) become (x + y, x - y).
-    while half < n:
-        blocks = reshape(x, lead + (n // (2 * half), 2, half), stream=stream)
-        top = _axis_slice(blocks, len(lead) + 1, 0, 1, stream=stream)
-        bottom = _axis_slice(blocks, len(lead) + 1, 1, 2, stream=stream)
-        x = reshape(concatenate([top + bottom, top - bottom], axis=len(lead) + 1, stream=stream),
-                    lead + (n,), stream=stream)
-        half *= 2
+    x = reshape(a, lead + tuple(1 << g for g in groups), stream=stream)
+    for k, g in enumerate(groups):
+        axis = len(lead) + k
+        h = _sylvester(g, a.dtype)
+        x = moveaxis(matmul(moveaxis(x, axis, -1, stream=stream), h, stream=stream), -1, axis,
+                     stream=stream)
+    x = reshape(x, lead + (n,), stream=stream)
     scale = 1.0 / math.sqrt(n) if scale is None else scale
     return x * scale if scale != 1.0 else x

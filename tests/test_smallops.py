@@ -192,18 +192,28 @@ def test_array_split_errors():
 
 # ---- convolve ----
 
-@pytest.mark.parametrize("n,m", [(7, 3), (3, 7), (8, 8), (1, 5), (10, 1), (6, 4)])
+# Filters up to 32 long take the shifted path; longer float32 ones the FFT,
+# longer float64 and integer ones the sliding-window matmul.
+@pytest.mark.parametrize("n,m", [(7, 3), (3, 7), (8, 8), (1, 5), (10, 1), (6, 4), (100, 33),
+                                 (50, 77), (257, 64)])
 @pytest.mark.parametrize("mode", ["full", "same", "valid"])
-def test_convolve_matches_numpy(rng, n, m, mode):
-    a = rng.standard_normal(n).astype(np.float32)
-    v = rng.standard_normal(m).astype(np.float32)
-    np.testing.assert_allclose(npa(em.convolve(em.array(a), em.array(v), mode)),
-                               np.convolve(a, v, mode), rtol=1e-5, atol=1e-5)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_convolve_matches_numpy(rng, n, m, mode, dtype):
+    a = rng.standard_normal(n).astype(dtype)
+    v = rng.standard_normal(m).astype(dtype)
+    got = em.convolve(em.array(a), em.array(v), mode)
+    assert got.dtype == em.array(a).dtype
+    want = np.convolve(a.astype(np.float64), v.astype(np.float64), mode)
+    # The FFT's rounding is relative to the largest output, not to each one.
+    atol = 1e-5 * np.abs(want).max() if dtype == np.float32 else 1e-12
+    np.testing.assert_allclose(npa(got), want, rtol=1e-5 if dtype == np.float32 else 1e-12,
+                               atol=atol)
 
 
-def test_convolve_integers_and_promotion(rng):
-    a = rng.integers(-5, 5, 9).astype(np.int32)
-    v = rng.integers(-5, 5, 4).astype(np.int32)
+@pytest.mark.parametrize("m", [4, 40])
+def test_convolve_integers_and_promotion(rng, m):
+    a = rng.integers(-5, 5, 90).astype(np.int32)
+    v = rng.integers(-5, 5, m).astype(np.int32)
     got = em.convolve(em.array(a), em.array(v))
     assert got.dtype == em.int32
     np.testing.assert_array_equal(npa(got), np.convolve(a, v))
@@ -236,7 +246,7 @@ def test_windows_match_numpy(name, M):
 
 # ---- hadamard_transform ----
 
-@pytest.mark.parametrize("n", [1, 2, 8, 64])
+@pytest.mark.parametrize("n", [1, 2, 8, 64, 128, 2048])
 @pytest.mark.parametrize("scale", [None, 0.5])
 def test_hadamard_transform_matches_scipy_matrix(rng, n, scale):
     x = rng.standard_normal((3, 2, n))
@@ -292,6 +302,7 @@ GRAD_CASES = {
     "convolve_full": (lambda m, x: m.convolve(x[0], x[1, :3]), (2, 7)),
     "convolve_same": (lambda m, x: m.convolve(x[1, :4], x[0], mode="same"), (2, 7)),
     "convolve_valid": (lambda m, x: m.convolve(x[0], x[1, :3], mode="valid"), (2, 7)),
+    "convolve_windows": (lambda m, x: m.convolve(x[0], x[1, :40], mode="same"), (2, 90)),
 }
 
 
@@ -305,6 +316,19 @@ def test_grad_matches_jax(rng, name):
     with x64():
         want = jax.grad(lambda t: jnp.sum(fn(jnp, t) * weights))(jnp.asarray(x))
     np.testing.assert_allclose(npa(ours), np.asarray(want), rtol=1e-10, atol=1e-12)
+
+
+def test_convolve_grad_through_the_fft_matches_jax(rng):
+    a = rng.standard_normal(120).astype(np.float32)
+    v = rng.standard_normal(50).astype(np.float32)
+    w = rng.standard_normal(120).astype(np.float32)
+    ours = em.grad(lambda x, y: em.sum(em.convolve(x, y, "same") * em.array(w)),
+                   argnums=(0, 1))(em.array(a), em.array(v))
+    want = jax.grad(lambda x, y: jnp.sum(jnp.convolve(x, y, "same") * w),
+                    argnums=(0, 1))(jnp.asarray(a), jnp.asarray(v))
+    for o, t in zip(ours, want):
+        t = np.asarray(t)
+        np.testing.assert_allclose(npa(o), t, rtol=1e-4, atol=1e-5 * np.abs(t).max())
 
 
 def test_hadamard_transform_grad_is_the_transpose(rng):
