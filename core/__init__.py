@@ -54,7 +54,8 @@ from .manipulation import (array_split, as_strided, atleast_1d, atleast_2d, atle
                            trace, transpose, tril, triu, unflatten, unstack, where)
 from .memory import (clear_cache, get_active_memory, get_cache_memory, get_peak_memory,
                       reset_peak_memory, set_cache_limit, set_memory_limit)
-from .products import addmm, inner, kron, matmul, outer, tensordot
+from .products import (addmm, block_masked_mm, gather_mm, inner, kron, matmul, outer,
+                       segmented_mm, tensordot)
 from .reductions import (all, any, argmax, argmin, cummax, cummin, cumprod, cumsum,
                          logcumsumexp, logsumexp, max, mean, min, prod, softmax, std, sum, var)
 from .signal import bartlett, blackman, convolve, hadamard_transform, hamming, hanning

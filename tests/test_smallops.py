@@ -371,3 +371,99 @@ def test_contiguous_copies_only_what_is_not_row_major(rng):
     np.testing.assert_array_equal(npa(c), npa(x).T)
     g = em.grad(lambda a: em.sum(em.contiguous(em.transpose(a)) * em.array(npa(x).T)))(x)
     np.testing.assert_array_equal(npa(g), npa(x))
+
+
+# ---- gather_mm, segmented_mm, block_masked_mm ----
+
+def _expand_blocks(mask, size, rows, cols):
+    return np.repeat(np.repeat(mask, size, -2), size, -1)[..., :rows, :cols]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_gather_mm_matches_a_loop(rng, dtype):
+    a = rng.standard_normal((3, 2, 4, 5)).astype(dtype)
+    b = rng.standard_normal((6, 5, 7)).astype(dtype)
+    li = rng.integers(0, 6, (2, 4)).astype(np.uint32)
+    ri = rng.integers(0, 6, (2, 4)).astype(np.int32)
+    got = em.gather_mm(em.array(a), em.array(b), em.array(li), em.array(ri))
+    flat = a.reshape(-1, 4, 5)
+    want = np.stack([flat[i] @ b[j] for i, j in zip(li.ravel(), ri.ravel())]).reshape(2, 4, 4, 7)
+    np.testing.assert_allclose(npa(got), want, rtol=1e-5, atol=1e-5)
+    # One index: the other operand keeps its batch axes, broadcast against it.
+    ri = rng.integers(0, 6, (3, 1))
+    got = em.gather_mm(em.array(a), em.array(b), rhs_indices=em.array(ri), sorted_indices=True)
+    np.testing.assert_allclose(npa(got), a @ b[ri], rtol=1e-5, atol=1e-5)
+
+
+def test_segmented_mm_matches_a_loop(rng):
+    a, b = rng.standard_normal((4, 10)), rng.standard_normal((10, 3))
+    segments = np.array([[0, 3], [3, 3], [2, 10], [5, 4], [0, 10]], dtype=np.uint32)
+    got = em.segmented_mm(em.array(a), em.array(b), em.array(segments))
+    want = np.stack([a[:, s:e] @ b[s:e] for s, e in segments.astype(int)])
+    np.testing.assert_allclose(npa(got), want, rtol=1e-12, atol=1e-12)
+    batched = rng.standard_normal((2, 4, 10))
+    got = em.segmented_mm(em.array(batched), em.array(b), em.array(segments[:2]))
+    want = np.stack([np.stack([x[:, s:e] @ b[s:e] for s, e in segments[:2].astype(int)])
+                     for x in batched])
+    np.testing.assert_allclose(npa(got), want, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("block", [1, 32, 64])
+def test_block_masked_mm_matches_masked_product(rng, block):
+    m, k, n = 70, 100, 40
+    a, b = rng.standard_normal((2, m, k)), rng.standard_normal((2, k, n))
+    nb = lambda x: -(-x // block)  # noqa: E731
+    ml = rng.random((2, nb(m), nb(k))) < 0.5
+    mr = rng.random((nb(k), nb(n))) < 0.5
+    mo = rng.random((2, nb(m), nb(n)))
+    got = em.block_masked_mm(em.array(a), em.array(b), block, em.array(mo), em.array(ml),
+                             em.array(mr))
+    want = ((a * _expand_blocks(ml, block, m, k)) @ (b * _expand_blocks(mr, block, k, n))) * \
+        _expand_blocks(mo, block, m, n)
+    np.testing.assert_allclose(npa(got), want, rtol=1e-10, atol=1e-10)
+    np.testing.assert_allclose(npa(em.block_masked_mm(em.array(a), em.array(b), block)), a @ b,
+                               rtol=1e-10)
+
+
+def test_product_errors():
+    with pytest.raises(ValueError, match=r"\[gather_mm\] a must have at least 2 dimensions"):
+        em.gather_mm(em.zeros(3), em.zeros((3, 2)))
+    with pytest.raises(TypeError, match=r"\[gather_mm\] indices must be integers"):
+        em.gather_mm(em.zeros((2, 3, 3)), em.zeros((3, 2)), em.zeros(2))
+    with pytest.raises(ValueError, match=r"\[segmented_mm\] segments must have shape"):
+        em.segmented_mm(em.zeros((2, 3)), em.zeros((3, 2)), em.zeros((4, 3), dtype=em.int32))
+    with pytest.raises(ValueError, match=r"\[segmented_mm\] last axis of a \(3\) must equal"):
+        em.segmented_mm(em.zeros((2, 3)), em.zeros((4, 2)), em.zeros((1, 2), dtype=em.int32))
+    with pytest.raises(ValueError, match=r"\[block_masked_mm\] mask_lhs must have shape "
+                                         r"\(\.\.\., 2, 1\) for block_size 32"):
+        em.block_masked_mm(em.zeros((40, 20)), em.zeros((20, 5)), 32,
+                           mask_lhs=em.ones((1, 1), dtype=em.bool_))
+    with pytest.raises(ValueError, match=r"\[block_masked_mm\] block_size must be a positive"):
+        em.block_masked_mm(em.zeros((4, 4)), em.zeros((4, 4)), 0)
+
+
+def test_masked_and_gathered_product_grads_match_jax(rng):
+    a, b = rng.standard_normal((3, 4, 5)), rng.standard_normal((2, 5, 6))
+    li, ri = rng.integers(0, 3, 7), rng.integers(0, 2, 7)
+    w = rng.standard_normal((7, 4, 6))
+    ours = em.grad(lambda x, y: em.sum(em.gather_mm(x, y, em.array(li), em.array(ri)) *
+                                       em.array(w)), argnums=(0, 1))(em.array(a), em.array(b))
+    segments = np.array([[0, 2], [1, 5], [3, 3]])
+    a2, b2 = rng.standard_normal((4, 5)), rng.standard_normal((5, 6))
+    w2 = rng.standard_normal((3, 4, 6))
+    ours_seg = em.grad(lambda x, y: em.sum(em.segmented_mm(x, y, em.array(segments)) *
+                                           em.array(w2)), argnums=(0, 1))(em.array(a2),
+                                                                          em.array(b2))
+    ml, mo = np.array([[True, False], [False, True]]), rng.random((2, 2))
+    ours_blk = em.grad(lambda x: em.sum(em.block_masked_mm(x, em.array(b2), 3, em.array(mo),
+                                                           em.array(ml))))(em.array(a2))
+    with x64():
+        want = jax.grad(lambda x, y: jnp.sum(jnp.matmul(x[li], y[ri]) * w),
+                        argnums=(0, 1))(jnp.asarray(a), jnp.asarray(b))
+        want_seg = jax.grad(lambda x, y: jnp.sum(jnp.stack(
+            [x[:, s:e] @ y[s:e] for s, e in segments]) * w2), argnums=(0, 1))(
+                jnp.asarray(a2), jnp.asarray(b2))
+        want_blk = jax.grad(lambda x: jnp.sum(((x * _expand_blocks(ml, 3, 4, 5)) @ b2) *
+                                              _expand_blocks(mo, 3, 4, 6)))(jnp.asarray(a2))
+    for o, t in list(zip(ours, want)) + list(zip(ours_seg, want_seg)) + [(ours_blk, want_blk)]:
+        np.testing.assert_allclose(npa(o), np.asarray(t), rtol=1e-10, atol=1e-12)
