@@ -173,3 +173,27 @@ def test_einsum_under_vmap_and_compile(rng):
     compiled = em.compile(lambda a, b: em.einsum("bij,jk->bk", a, b))
     np.testing.assert_allclose(npa(compiled(em.array(xs), em.array(w))),
                                np.einsum("bij,jk->bk", xs, w), rtol=1e-12)
+
+
+# ---- tensordot (einsum's pairwise building block) ----
+
+@pytest.mark.parametrize("sa,sb,axes", [((3, 4, 5), (4, 5, 6), 2), ((3, 4), (4, 5), 1),
+                                        ((2, 3), (4, 5), 0),
+                                        ((3, 4, 5), (5, 3, 2), ([0, 2], [1, 0])),
+                                        ((6, 4), (4, 6), ([-1, 0], [0, -1])),
+                                        ((3, 4, 5), (5, 2), (2, 0))])
+@pytest.mark.parametrize("dtype", [np.float32, np.int32])
+def test_tensordot_matches_numpy(rng, sa, sb, axes, dtype):
+    a, b = _draw(rng, sa, dtype), _draw(rng, sb, dtype)
+    got = em.tensordot(em.array(a), em.array(b), axes)
+    np.testing.assert_allclose(npa(got), np.tensordot(a, b, axes), rtol=1e-5, atol=1e-4)
+
+
+def test_tensordot_errors():
+    with pytest.raises(ValueError, match=r"\[tensordot\] axes lists differ in length"):
+        em.tensordot(em.zeros((2, 3)), em.zeros((3, 2)), ([0, 1], [1]))
+    with pytest.raises(ValueError, match=r"\[tensordot\] axis 1 of a \(3\) does not match axis 0 "
+                                         r"of b \(4\)"):
+        em.tensordot(em.zeros((2, 3)), em.zeros((4, 2)), ([1], [0]))
+    with pytest.raises(ValueError, match=r"\[tensordot\] axes must be non-negative"):
+        em.tensordot(em.zeros((2, 3)), em.zeros((3, 2)), -1)
