@@ -27,7 +27,7 @@ from . import dtypes as _dt
 from .array import asarray
 from .manipulation import broadcast_to, diagonal, reshape, transpose
 from .products import matmul
-from .reductions import sum as _sum
+from .reductions import any as _any, sum as _sum
 
 _LETTERS = set(string.ascii_letters)
 
@@ -193,7 +193,8 @@ def _reduce_operand(x, term, keep, sizes, stream):
         x = broadcast_to(x, target, stream=stream)
     drop = tuple(k for k, label in enumerate(term) if label not in keep)
     if drop:
-        x = _sum(x, drop, stream=stream)
+        # numpy's bool einsum is or-of-ands: a sum of bools is their any.
+        x = (_any if x.dtype == _dt.bool_ else _sum)(x, drop, stream=stream)
         term = [label for label in term if label in keep]
     return x, tuple(term)
 

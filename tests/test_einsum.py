@@ -197,3 +197,18 @@ def test_tensordot_errors():
         em.tensordot(em.zeros((2, 3)), em.zeros((4, 2)), ([1], [0]))
     with pytest.raises(ValueError, match=r"\[tensordot\] axes must be non-negative"):
         em.tensordot(em.zeros((2, 3)), em.zeros((3, 2)), -1)
+
+
+@pytest.mark.parametrize("subscripts,shapes", [("ij,jk,kl->il", [(2, 3), (3, 4), (4, 2)]),
+                                               ("bii->b", [(2, 3, 3)]),
+                                               ("i,j->ij", [(3,), (4,)])])
+def test_einsum_of_complex_and_bool(rng, subscripts, shapes):
+    zs = [(rng.standard_normal(s) + 1j * rng.standard_normal(s)).astype(np.complex64)
+          for s in shapes]
+    got = em.einsum(subscripts, *[em.array(z) for z in zs])
+    assert got.dtype == em.complex64
+    np.testing.assert_allclose(npa(got), np.einsum(subscripts, *zs), rtol=1e-4, atol=1e-5)
+    bs = [rng.random(s) < 0.5 for s in shapes]
+    got = em.einsum(subscripts, *[em.array(b) for b in bs])
+    assert got.dtype == em.bool_
+    np.testing.assert_array_equal(npa(got), np.einsum(subscripts, *bs))
