@@ -60,7 +60,8 @@ from .reductions import (all, any, argmax, argmin, cummax, cummin, cumprod, cums
                          logcumsumexp, logsumexp, max, mean, min, prod, softmax, std, sum, var)
 from .signal import bartlett, blackman, convolve, hadamard_transform, hamming, hanning
 from .sorting import argpartition, argsort, partition, searchsorted, sort, topk
-from .statistics import (median, nanmax, nanmean, nanmin, nanprod, nanstd, nansum, nanvar)
+from .statistics import (median, nanmax, nanmean, nanmedian, nanmin, nanpercentile, nanprod,
+                         nanquantile, nanstd, nansum, nanvar, percentile, quantile)
 from .dlpack import from_dlpack
 from . import rules as _rules  # noqa: F401  (registers the primitives' transform rules)
 from .autodiff import grad, hessian, jacfwd, jacrev, jvp, value_and_grad, vjp

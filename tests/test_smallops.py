@@ -67,6 +67,55 @@ def test_median_errors():
         em.median(em.zeros((2, 3)), axis=2)
 
 
+# ---- quantile, percentile, nanmedian ----
+
+@pytest.mark.parametrize("name", ["quantile", "nanquantile", "percentile", "nanpercentile"])
+@pytest.mark.parametrize("q", [0.5, 0.0, 1.0, [0.0, 0.1, 0.25, 0.5, 0.9, 1.0]])
+@pytest.mark.parametrize("axis", [None, 1, (0, 2), -1])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.int32])
+def test_quantiles_match_numpy(rng, name, q, axis, dtype):
+    if "nan" in name and dtype != np.int32:
+        x = _with_nans(rng, (4, 7, 6), dtype)
+        x[0, :, 0] = np.nan
+        if axis is None:
+            x.flat[0] = 1.0  # not all NaN
+    else:
+        x = _draw(rng, (4, 7, 6), dtype)
+    if "percentile" in name:
+        q = q * 100 if isinstance(q, float) else [v * 100 for v in q]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # numpy warns on all-NaN slices
+        want = getattr(np, name)(x, q, axis=axis, keepdims=True)
+    got = getattr(em, name)(em.array(x), q, axis=axis, keepdims=True)
+    assert got.dtype == (em.float64 if dtype == np.float64 else em.float32)
+    np.testing.assert_allclose(npa(got), want, rtol=1e-5, atol=1e-6, equal_nan=True)
+    flat = getattr(em, name)(em.array(x), q, axis=axis)
+    assert flat.shape == np.squeeze(want, axis=tuple(
+        range(np.ndim(q), want.ndim)) if axis is None else tuple(
+        np.ndim(q) + (a % 3) for a in ((axis,) if isinstance(axis, int) else axis))).shape
+
+
+def test_quantile_propagates_nan_and_nanmedian_skips_it(rng):
+    x = _with_nans(rng, (5, 8), np.float64)
+    x[2] = np.nan
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        np.testing.assert_array_equal(npa(em.quantile(em.array(x), 0.3, axis=1)),
+                                      np.quantile(x, 0.3, axis=1))
+        np.testing.assert_allclose(npa(em.nanmedian(em.array(x), axis=1)),
+                                   np.nanmedian(x, axis=1), rtol=1e-12, equal_nan=True)
+        np.testing.assert_allclose(npa(em.nanmedian(em.array(x))), np.nanmedian(x), rtol=1e-12)
+
+
+def test_quantile_errors():
+    with pytest.raises(ValueError, match=r"\[quantile\] quantiles must be in \[0, 1\]"):
+        em.quantile(em.zeros(4), 1.5)
+    with pytest.raises(ValueError, match=r"\[percentile\] quantiles must be in"):
+        em.percentile(em.zeros(4), [50, 101])
+    with pytest.raises(ValueError, match=r"\[nanmedian\] cannot reduce an empty slice"):
+        em.nanmedian(em.zeros((0, 2)), axis=0)
+
+
 # ---- nan-aware reductions ----
 
 NAN_OPS = ["nansum", "nanprod", "nanmean", "nanmax", "nanmin", "nanvar", "nanstd"]
@@ -296,6 +345,10 @@ GRAD_CASES = {
     "nanvar": (lambda m, x: m.nanvar(x, axis=1), "nan"),
     "nanstd": (lambda m, x: m.nanstd(x), "nan"),
     "nanprod": (lambda m, x: m.nanprod(x, axis=1), "nan"),
+    "quantile": (lambda m, x: m.quantile(x, np.array([0.1, 0.5, 0.8]), axis=1), (3, 7)),
+    "percentile_all": (lambda m, x: m.percentile(x, 37.0), (4, 5)),
+    "nanquantile": (lambda m, x: m.nanquantile(x, np.array([0.3, 1.0]), axis=0), "nan"),
+    "nanmedian": (lambda m, x: m.nanmedian(x, axis=1), "nan"),
     "diff": (lambda m, x: m.diff(x, n=2, axis=0), (6, 3)),
     "diff_prepend": (lambda m, x: m.diff(x, axis=1, prepend=0.5, append=x[:, :1]), (3, 4)),
     "kron": (lambda m, x: m.kron(x, x[:2, :3] * x[:2, :3]), (3, 4)),
