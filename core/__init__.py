@@ -9,7 +9,8 @@
 
 Modules: array (the array object), dtypes, device (devices, streams),
 creation, elementwise, reductions, manipulation, indexing, products,
-evaluation, memory, io, sorting, fft (also ember.core.fft), bitcast (view),
+evaluation, memory, io, sorting, statistics (median, nan-reductions),
+signal (convolve, windows, hadamard_transform), einsum, fft (also ember.core.fft), bitcast (view),
 fma, random (ember.core.random, JAX's Threefry PRNG), linalg (LAPACK-backed
 linear algebra, also ember.core.linalg), utils (tree utilities, also
 ember.core.utils); transforms: autodiff (grad, vjp, jvp, ...), vmap,
@@ -40,21 +41,27 @@ from .elementwise import (abs, add, allclose, arccos, arccosh, arcsin, arcsinh, 
                           multiply, nan_to_num, negative, not_equal, power, radians, real,
                           reciprocal, remainder, right_shift, round, rsqrt, sigmoid, sign, sin,
                           sinh, sqrt, square, stop_gradient, subtract, tan, tanh)
-from .evaluation import async_eval, eval
+from .einsum import einsum, einsum_path
+from .evaluation import async_eval, depends, eval
 from .fma import fma
 from .indexing import put_along_axis, take, take_along_axis
 from .io import load, save, save_safetensors, savez, savez_compressed
-from .manipulation import (as_strided, atleast_1d, atleast_2d, atleast_3d, broadcast_arrays,
-                           broadcast_shapes, broadcast_to, concat, concatenate, diag, diagonal,
+from .manipulation import (array_split, as_strided, atleast_1d, atleast_2d, atleast_3d,
+                           broadcast_arrays, broadcast_shapes, broadcast_to, concat, concatenate,
+                           contiguous, diag, diagonal, diff,
                            expand_dims, flatten, moveaxis, pad, permute_dims, repeat, reshape,
                            roll, slice, slice_update, split, squeeze, stack, swapaxes, tile,
                            trace, transpose, tril, triu, unflatten, unstack, where)
 from .memory import (clear_cache, get_active_memory, get_cache_memory, get_peak_memory,
                       reset_peak_memory, set_cache_limit, set_memory_limit)
-from .products import addmm, inner, matmul, outer, tensordot
+from .products import (addmm, block_masked_mm, gather_mm, inner, kron, matmul, outer,
+                       segmented_mm, tensordot)
 from .reductions import (all, any, argmax, argmin, cummax, cummin, cumprod, cumsum,
                          logcumsumexp, logsumexp, max, mean, min, prod, softmax, std, sum, var)
-from .sorting import argpartition, argsort, partition, sort, topk
+from .signal import bartlett, blackman, convolve, hadamard_transform, hamming, hanning
+from .sorting import argpartition, argsort, partition, searchsorted, sort, topk
+from .statistics import (median, nanmax, nanmean, nanmedian, nanmin, nanpercentile, nanprod,
+                         nanquantile, nanstd, nansum, nanvar, percentile, quantile)
 from .dlpack import from_dlpack
 from . import rules as _rules  # noqa: F401  (registers the primitives' transform rules)
 from .autodiff import grad, hessian, jacfwd, jacrev, jvp, value_and_grad, vjp

@@ -38,3 +38,32 @@ def async_eval(*args) -> None:
         lib.em_clear_error()
 
     threading.Thread(target=run, name="ember-async-eval", daemon=True).start()
+
+
+def depends(inputs, dependencies):
+    """Arrays equal to inputs that also depend on dependencies in the graph
+    (mlx.core.depends): evaluating one first evaluates every dependency.
+
+    Each output is where(c, x, x) with c a scalar read from the
+    dependencies, so its value and gradient are x's and c only orders the
+    work; building c reads each dependency once (an `any` over it)."""
+    from .elementwise import logical_or, not_equal, stop_gradient
+    from .manipulation import where
+    from .reductions import any as _any
+    single = isinstance(inputs, array)
+    inputs = [inputs] if single else list(inputs)
+    deps = [dependencies] if isinstance(dependencies, array) else list(dependencies)
+    for x in inputs + deps:
+        if not isinstance(x, array):
+            raise TypeError(f"[depends] inputs and dependencies must be arrays, got "
+                            f"{type(x).__name__}")
+    if not deps:
+        return inputs[0] if single else inputs
+    flag = None
+    for d in deps:
+        d = stop_gradient(d)
+        # d != d holds only for NaN; the flag's value never matters.
+        seen = _any(not_equal(d, d))
+        flag = seen if flag is None else logical_or(flag, seen)
+    out = [where(flag, x, x) for x in inputs]
+    return out[0] if single else out

@@ -510,3 +510,71 @@ def slice_update(a, /, update, start_indices, axes, *, stream=None):
         lo[ax] = start
     return slice_update_axes(a, update, lo, [s + n for s, n in zip(lo, ushape)], [1] * a.ndim,
                              stream=stream)
+
+
+def array_split(a, /, indices_or_sections, axis=0, *, stream=None):
+    """Like split, but an int need not divide the axis (numpy.array_split):
+    the first size % sections parts are one element longer."""
+    a = asarray(a)
+    if not isinstance(indices_or_sections, int):
+        return split(a, indices_or_sections, axis, stream=stream)
+    ax = _axis(axis, a.ndim, "array_split")
+    sections = indices_or_sections
+    if sections <= 0:
+        raise ValueError(f"[array_split] number of sections must be positive, got {sections}")
+    size, extra = divmod(a.shape[ax], sections)
+    bounds = [0]
+    for i in range(sections):
+        bounds.append(bounds[-1] + size + (1 if i < extra else 0))
+    return split(a, bounds[1:-1], ax, stream=stream)
+
+
+def diff(a, /, n=1, axis=-1, prepend=None, append=None, *, stream=None):
+    """n-th discrete difference along axis: a[1:] - a[:-1], n times
+    (numpy.diff, with prepend/append joined on first; bool uses !=)."""
+    from .elementwise import not_equal
+    a = asarray(a)
+    if a.ndim == 0:
+        raise ValueError("[diff] input must have at least one dimension")
+    if n < 0:
+        raise ValueError(f"[diff] order must be non-negative, got {n}")
+    ax = _axis(axis, a.ndim, "diff")
+    def edge(extra):
+        extra = asarray(extra)
+        if extra.ndim == 0:
+            return broadcast_to(extra, a.shape[:ax] + (1,) + a.shape[ax + 1:], stream=stream)
+        return extra
+    parts = ([] if prepend is None else [edge(prepend)]) + [a] + \
+        ([] if append is None else [edge(append)])
+    if len(parts) > 1:
+        a = concatenate(parts, axis=ax, stream=stream)
+    for _ in range(n):
+        length = a.shape[ax]
+        hi = _axis_slice(a, ax, 1, builtins.max(length, 1), stream=stream)
+        lo = _axis_slice(a, ax, 0, builtins.max(length - 1, 0), stream=stream)
+        a = not_equal(hi, lo, stream=stream) if a.dtype == _dt.bool_ else hi - lo
+    return a
+
+
+def _is_dense(shape, strides):
+    """Whether strides (in elements) lay shape out row-major without gaps."""
+    expected = 1
+    for size, stride in zip(reversed(shape), reversed(strides)):
+        if size != 1 and stride != expected:
+            return False
+        expected *= size
+    return True
+
+
+def contiguous(a, /, allow_col_major=False, *, stream=None):
+    """a laid out row-major (mlx.core.contiguous): a itself where it already
+    is (or is column-major and allow_col_major), else a copy. The layout is
+    known only once a is evaluated, so an unevaluated a is copied."""
+    from ._ffi import ffi
+    a = asarray(a)
+    if lib.em_is_evaluated(a._p):
+        strides = ffi.unpack(lib.em_strides(a._p), a.ndim) if a.ndim else []
+        if _is_dense(a.shape, strides) or (
+                allow_col_major and _is_dense(a.shape[::-1], strides[::-1])):
+            return a
+    return _op(lib.EM_P_COPY, [a], stream=stream)

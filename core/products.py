@@ -1,5 +1,7 @@
 """Matrix products: matmul (a primitive, through BLAS) and the products
-composed from it (addmm, inner, outer, tensordot)."""
+composed from it (addmm, inner, outer, tensordot, kron, gather_mm,
+segmented_mm, block_masked_mm)."""
+from . import dtypes as _dt
 from ._ffi import lib
 from .array import _op, asarray
 from .manipulation import expand_dims, reshape, squeeze, transpose
@@ -85,3 +87,122 @@ def tensordot(a, b, /, axes=2, *, stream=None):
     out = matmul(a2, b2, stream=stream)
     return reshape(out, tuple(a.shape[i] for i in free_a) + tuple(b.shape[i] for i in free_b),
                    stream=stream)
+
+
+def kron(a, b, /, *, stream=None):
+    """Kronecker product: block (i, j, ...) of the result is a[i, j, ...] * b.
+    The input with fewer axes gets leading size-1 axes first (numpy's rule).
+
+    Computed as the flat outer product, whose axes (a's then b's) are then
+    interleaved by one transpose: a dense multiply and a copy, faster here
+    than one multiply broadcasting over interleaved size-1 axes."""
+    a, b = asarray(a), asarray(b)
+    ndim = max(a.ndim, b.ndim)
+    a_shape = (1,) * (ndim - a.ndim) + a.shape
+    b_shape = (1,) * (ndim - b.ndim) + b.shape
+    product = outer(a, b, stream=stream)
+    product = reshape(product, a_shape + b_shape, stream=stream)
+    interleaved = [axis for k in range(ndim) for axis in (k, ndim + k)]
+    return reshape(transpose(product, interleaved, stream=stream),
+                   tuple(x * y for x, y in zip(a_shape, b_shape)), stream=stream)
+
+
+def _batched_matrices(x, name, which):
+    x = asarray(x)
+    if x.ndim < 2:
+        raise ValueError(f"[{name}] {which} must have at least 2 dimensions, got shape {x.shape}")
+    return x
+
+
+def gather_mm(a, b, /, lhs_indices=None, rhs_indices=None, *, sorted_indices=False,
+              stream=None):
+    """Batched matmul of matrices picked from a and b (mlx.core.gather_mm):
+    out[i] = a_flat[lhs_indices[i]] @ b_flat[rhs_indices[i]], with a_flat
+    (b_flat) a's (b's) batch axes flattened into one. An omitted index keeps
+    that operand's batch axes as they are; the result's batch shape is the
+    broadcast of the two. sorted_indices is accepted for mlx compatibility
+    (a take and a matmul need no sorting)."""
+    from .indexing import take
+    a = _batched_matrices(a, "gather_mm", "a")
+    b = _batched_matrices(b, "gather_mm", "b")
+
+    def pick(x, indices):
+        if indices is None:
+            return x
+        indices = asarray(indices)
+        if indices.dtype not in (_dt.int32, _dt.int64, _dt.uint32, _dt.uint64, _dt.int16,
+                                 _dt.uint16, _dt.int8, _dt.uint8):
+            raise TypeError(f"[gather_mm] indices must be integers, got {indices.dtype}")
+        flat = reshape(x, (-1,) + x.shape[-2:], stream=stream)
+        return take(flat, indices, axis=0, stream=stream)
+    return matmul(pick(a, lhs_indices), pick(b, rhs_indices), stream=stream)
+
+
+def segmented_mm(a, b, /, segments, *, stream=None):
+    """Products of a and b over segments of the inner axis
+    (mlx.core.segmented_mm): for a (..., M, K), b (..., K, N) and segments
+    (..., S, 2) of [start, end) pairs, out[..., s, :, :] is
+    a[..., :, start:end] @ b[..., start:end, :]; shape (..., S, M, N).
+
+    Each segment masks the inner axis (a 0/1 row over K) and one batched
+    matmul does the S products, so empty or overlapping segments need no
+    special case."""
+    from .creation import arange
+    from .elementwise import greater_equal, less, logical_and
+    from .manipulation import where
+    a = _batched_matrices(a, "segmented_mm", "a")
+    b = _batched_matrices(b, "segmented_mm", "b")
+    segments = asarray(segments)
+    if segments.ndim < 1 or segments.shape[-1] != 2:
+        raise ValueError(f"[segmented_mm] segments must have shape (..., S, 2), got "
+                         f"{segments.shape}")
+    if a.shape[-1] != b.shape[-2]:
+        raise ValueError(f"[segmented_mm] last axis of a ({a.shape[-1]}) must equal axis -2 of b "
+                         f"({b.shape[-2]})")
+    k = a.shape[-1]
+    positions = arange(k)
+    starts = expand_dims(segments[..., 0], -1, stream=stream)
+    ends = expand_dims(segments[..., 1], -1, stream=stream)
+    inside = logical_and(greater_equal(positions, starts, stream=stream),
+                         less(positions, ends, stream=stream), stream=stream)  # (..., S, K)
+    masked_a = where(expand_dims(inside, -2, stream=stream),
+                     expand_dims(a, -3, stream=stream), 0, stream=stream)  # (..., S, M, K)
+    return matmul(masked_a, expand_dims(b, -3, stream=stream), stream=stream)
+
+
+def block_masked_mm(a, b, /, block_size=64, mask_out=None, mask_lhs=None, mask_rhs=None, *,
+                    stream=None):
+    """a @ b with block_size x block_size blocks masked (mlx.core.
+    block_masked_mm): mask_lhs (..., ceil(M/bs), ceil(K/bs)) masks blocks of
+    a, mask_rhs (..., ceil(K/bs), ceil(N/bs)) blocks of b, mask_out
+    (..., ceil(M/bs), ceil(N/bs)) blocks of the result. A bool mask zeroes
+    the blocks it marks False; a float mask scales each block by its value.
+    Any positive block_size works here (mlx's kernels take 32 or 64)."""
+    from .manipulation import repeat, where
+    a = _batched_matrices(a, "block_masked_mm", "a")
+    b = _batched_matrices(b, "block_masked_mm", "b")
+    if not isinstance(block_size, int) or block_size < 1:
+        raise ValueError(f"[block_masked_mm] block_size must be a positive int, got "
+                         f"{block_size!r}")
+
+    def blocks(n):
+        return -(-n // block_size)
+
+    def apply(x, mask, rows, cols, name):
+        if mask is None:
+            return x
+        mask = asarray(mask)
+        want = (blocks(rows), blocks(cols))
+        if mask.ndim < 2 or tuple(mask.shape[-2:]) != want:
+            raise ValueError(f"[block_masked_mm] {name} must have shape (..., {want[0]}, "
+                             f"{want[1]}) for block_size {block_size}, got {mask.shape}")
+        full = repeat(repeat(mask, block_size, axis=-2, stream=stream), block_size, axis=-1,
+                      stream=stream)
+        full = full[..., :rows, :cols]
+        if full.dtype == _dt.bool_:
+            return where(full, x, 0, stream=stream)
+        return x * full
+    m, k, n = a.shape[-2], a.shape[-1], b.shape[-1]
+    a = apply(a, mask_lhs, m, k, "mask_lhs")
+    b = apply(b, mask_rhs, k, n, "mask_rhs")
+    return apply(matmul(a, b, stream=stream), mask_out, m, n, "mask_out")

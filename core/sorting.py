@@ -106,3 +106,59 @@ register(lib.EM_P_SORT, jvp=_permute_jvp, vjp=_permute_vjp, vmap=_along_axis_vma
 register(lib.EM_P_PARTITION, jvp=_permute_jvp, vjp=_permute_vjp, vmap=_along_axis_vmap)
 register(lib.EM_P_ARGSORT, jvp=zero_tangent, vjp=zero_cotangents, vmap=_along_axis_vmap)
 register(lib.EM_P_ARGPARTITION, jvp=zero_tangent, vjp=zero_cotangents, vmap=_along_axis_vmap)
+
+
+def searchsorted(a, v, /, side="left", sorter=None, *, stream=None):
+    """Indices where v's elements would be inserted into the 1-D sorted a to
+    keep it sorted (numpy.searchsorted; int32). side='left' gives the first
+    such place, 'right' the last; sorter is an argsort of an unsorted a.
+    NaN sorts last, as in sort.
+
+    A branch-free binary search: one take and one compare per bit of len(a),
+    so it costs O(len(v) log len(a)) and builds no len(a) x len(v) matrix."""
+    from .elementwise import isnan, less, less_equal, logical_and, logical_not, logical_or
+    from .creation import zeros
+    from .indexing import take
+    from .manipulation import where
+    a, v = asarray(a), asarray(v)
+    if a.ndim != 1:
+        raise ValueError(f"[searchsorted] a must be 1-D, got shape {a.shape}")
+    if side not in ("left", "right"):
+        raise ValueError(f"[searchsorted] side must be 'left' or 'right', got {side!r}")
+    if sorter is not None:
+        a = take_along_axis(a, asarray(sorter), axis=0, stream=stream)
+    dtype = _dt.promote_types(a.dtype, v.dtype)
+    a, v = a.astype(dtype, stream=stream), v.astype(dtype, stream=stream)
+    n = a.size
+    nan_aware = _dt.is_inexact(dtype)
+
+    def before(x):
+        """Whether element x of a belongs before v's element (x < v for
+        'left', x <= v for 'right'), with NaN greater than every number."""
+        if side == "left":
+            out = less(x, v, stream=stream)
+            if nan_aware:
+                out = logical_or(out, logical_and(isnan(v, stream=stream),
+                                                  logical_not(isnan(x, stream=stream),
+                                                              stream=stream), stream=stream),
+                                 stream=stream)
+        else:
+            out = less_equal(x, v, stream=stream)
+            if nan_aware:
+                out = logical_or(out, isnan(v, stream=stream), stream=stream)
+        return out
+
+    found = zeros(v.shape, dtype=_dt.int32)
+    step = 1
+    while step * 2 <= n:
+        step *= 2
+    # found = how many leading elements of a are before v; each step tries to
+    # advance it by a power of two, largest first.
+    while step >= 1 and n:
+        candidate = found + step
+        in_range = less_equal(candidate, n, stream=stream)
+        probe = take(a, where(in_range, candidate - 1, 0, stream=stream), stream=stream)
+        found = where(logical_and(in_range, before(probe), stream=stream), candidate, found,
+                      stream=stream)
+        step //= 2
+    return found
