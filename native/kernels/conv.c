@@ -1,0 +1,210 @@
+/* conv.c: n-dimensional convolution, channels last, through BLAS.
+ *
+ * Input x (N, *spatial, C_in), weight w (C_out, *kernel, C_in/groups), output
+ * (N, *out, C_out). Output rows (one output position of one batch entry) are
+ * products, per group g, of an im2col matrix with the group's weights:
+ *
+ *   out[r, g*co : (g+1)*co] = cols[r, :] @ w[g*co : (g+1)*co, :]^T
+ *
+ * Row r of cols holds, for every kernel position in row-major order, the
+ * C_in/groups channels of group g that the position reads: zeros where it
+ * falls on padding or between the entries of a dilated input. Rows are built
+ * in chunks into a bounded workspace (in parallel: OpenBLAS threads the
+ * product itself) and each chunk is one sgemm/dgemm. A kernel that reads the
+ * input as it is (every kernel size 1, stride 1, no padding, no input
+ * dilation) skips im2col and hands x to the gemm. float16 and bfloat16 run in
+ * float32 and round the result once.
+ */
+#include <cblas.h>
+#include <limits.h>
+#include <string.h>
+
+#include "classes.h"
+
+/* Bytes of im2col workspace per chunk: big enough for a tall, efficient
+ * gemm, small enough to stay near the cache. */
+#define WORKSPACE_BYTES ((int64_t)8 << 20)
+
+typedef struct {
+  int n;                        /* spatial axes */
+  int64_t in[EM_MAX_NDIM], k[EM_MAX_NDIM], out[EM_MAX_NDIM];
+  const int64_t *stride, *lo, *kdil, *idil;
+  int flip;
+  int64_t c_in, cg;             /* input channels, and per group */
+  int64_t in_count, out_count;  /* spatial positions of one batch entry */
+  int64_t kpos;                 /* kernel positions */
+  int esize;
+  const char* x;                /* contiguous input, compute dtype */
+  char* cols;                   /* the chunk's im2col rows */
+  int64_t row0, group;
+} conv_plan;
+
+/* Fills cols rows [lo, hi) of the chunk (global rows row0 + lo ...). */
+static void im2col_rows(void* ctx, int64_t lo, int64_t hi) {
+  const conv_plan* p = ctx;
+  int n = p->n;
+  size_t run = (size_t)p->cg * (size_t)p->esize;
+  for (int64_t r = lo; r < hi; r++) {
+    int64_t row = p->row0 + r;
+    int64_t batch = row / p->out_count, rest = row % p->out_count;
+    int64_t opos[EM_MAX_NDIM];
+    for (int d = n - 1; d >= 0; d--) {
+      opos[d] = rest % p->out[d];
+      rest /= p->out[d];
+    }
+    char* dst = p->cols + (size_t)r * (size_t)p->kpos * run;
+    for (int64_t kp = 0; kp < p->kpos; kp++, dst += run) {
+      int64_t krest = kp, lin = 0, scale = 1;
+      int inside = 1;
+      for (int d = n - 1; d >= 0; d--) {
+        int64_t kc = krest % p->k[d];
+        krest /= p->k[d];
+        if (p->flip) kc = p->k[d] - 1 - kc;
+        int64_t pos = opos[d] * p->stride[d] + kc * p->kdil[d] - p->lo[d];
+        if (pos < 0 || pos % p->idil[d] != 0 || pos / p->idil[d] >= p->in[d]) {
+          inside = 0;
+          break;
+        }
+        lin += pos / p->idil[d] * scale;
+        scale *= p->in[d];
+      }
+      if (inside) {
+        const char* src = p->x + ((size_t)(batch * p->in_count + lin) * (size_t)p->c_in +
+                                  (size_t)(p->group * p->cg)) * (size_t)p->esize;
+        memcpy(dst, src, run);
+      } else {
+        memset(dst, 0, run);
+      }
+    }
+  }
+}
+
+static void gemm_nt(int dtype, int64_t m, int64_t n, int64_t k, const void* a, int64_t lda,
+                    const void* b, int64_t ldb, void* c, int64_t ldc) {
+  if (dtype == EM_FLOAT32)
+    scipy_cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)m, (int)n, (int)k, 1.0f, a,
+                      (int)lda, b, (int)ldb, 0.0f, c, (int)ldc);
+  else
+    scipy_cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)m, (int)n, (int)k, 1.0, a,
+                      (int)lda, b, (int)ldb, 0.0, c, (int)ldc);
+}
+
+/* A new evaluated row-major array of `shape`, or NULL (error set). */
+static em_array* new_temp(int dtype, int ndim, const int64_t* shape) {
+  em_array* t = em_node_new(-1, dtype, ndim, shape, 0, NULL, 0, NULL, 0, NULL, 0);
+  if (t && em_alloc_output(t) != EM_OK) {
+    em_release(t);
+    return NULL;
+  }
+  return t;
+}
+
+/* a's first element as a row-major array of `dtype`: a itself, or a copy
+ * left in *tmp for the caller to release. */
+static const char* contiguous(em_array* a, int dtype, em_array** tmp) {
+  *tmp = NULL;
+  if (a->dtype == dtype && em_row_contiguous(a->ndim, a->shape, a->strides))
+    return (const char*)a->buf->data + a->offset * em_dtype_size(dtype);
+  *tmp = new_temp(dtype, a->ndim, a->shape);
+  if (!*tmp) return NULL;
+  em_copy_into(*tmp, 0, (*tmp)->strides, a);
+  return (*tmp)->buf->data;
+}
+
+/* Runs the convolution into c (row-major, out's shape, compute dtype). */
+static int run_conv(em_array* out, int dtype, const char* x, const char* w, char* c) {
+  em_array* xa = out->inputs[0];
+  em_array* wa = out->inputs[1];
+  const int64_t* ip = out->ip;
+  conv_plan p;
+  p.n = (int)ip[0];
+  int n = p.n;
+  p.stride = ip + 1;
+  p.lo = ip + 1 + n;
+  p.kdil = ip + 1 + 3 * n;
+  p.idil = ip + 1 + 4 * n;
+  int64_t groups = ip[5 * n + 1];
+  p.flip = ip[5 * n + 2] != 0;
+  p.in_count = p.out_count = p.kpos = 1;
+  int reads_input_as_is = 1;
+  for (int d = 0; d < n; d++) {
+    p.in[d] = xa->shape[d + 1];
+    p.k[d] = wa->shape[d + 1];
+    p.out[d] = out->shape[d + 1];
+    p.in_count *= p.in[d];
+    p.out_count *= p.out[d];
+    p.kpos *= p.k[d];
+    if (p.k[d] != 1 || p.stride[d] != 1 || p.lo[d] != 0 || ip[1 + 2 * n + d] != 0 ||
+        p.idil[d] != 1)
+      reads_input_as_is = 0;
+  }
+  p.c_in = xa->shape[n + 1];
+  p.cg = p.c_in / groups;
+  p.esize = em_dtype_size(dtype);
+  p.x = x;
+  int64_t c_out = out->shape[n + 1], co = c_out / groups;
+  int64_t depth = p.kpos * p.cg;  /* the gemm's inner dimension */
+  int64_t rows = out->shape[0] * p.out_count;
+  if (depth > INT_MAX || co > INT_MAX || p.c_in > INT_MAX || c_out > INT_MAX) {
+    em_fail(EM_VALUE_ERROR, "[conv] dimensions above %d are not supported", INT_MAX);
+    return EM_VALUE_ERROR;
+  }
+  if (depth == 0) {
+    memset(c, 0, (size_t)out->size * (size_t)p.esize);
+    return EM_OK;
+  }
+  int64_t chunk = WORKSPACE_BYTES / (depth * p.esize);
+  if (chunk < 1) chunk = 1;
+  if (chunk > INT_MAX) chunk = INT_MAX;
+  if (reads_input_as_is) {
+    int64_t limit = INT_MAX;
+    for (int64_t r0 = 0; r0 < rows; r0 += limit) {
+      int64_t m = rows - r0 < limit ? rows - r0 : limit;
+      for (int64_t g = 0; g < groups; g++)
+        gemm_nt(dtype, m, co, depth, x + (size_t)(r0 * p.c_in + g * p.cg) * (size_t)p.esize,
+                p.c_in, w + (size_t)(g * co * depth) * (size_t)p.esize, depth,
+                c + (size_t)(r0 * c_out + g * co) * (size_t)p.esize, c_out);
+    }
+    return EM_OK;
+  }
+  int64_t ws_len = (rows < chunk ? rows : chunk) * depth;
+  em_array* ws = new_temp(dtype, 1, &ws_len);
+  if (!ws) return EM_MEMORY_ERROR;
+  p.cols = ws->buf->data;
+  int64_t grain = 65536 / depth + 1;
+  for (p.row0 = 0; p.row0 < rows; p.row0 += chunk) {
+    int64_t m = rows - p.row0 < chunk ? rows - p.row0 : chunk;
+    for (p.group = 0; p.group < groups; p.group++) {
+      em_parallel_for(m, grain, im2col_rows, &p);
+      gemm_nt(dtype, m, co, depth, p.cols, depth,
+              w + (size_t)(p.group * co * depth) * (size_t)p.esize, depth,
+              c + (size_t)(p.row0 * c_out + p.group * co) * (size_t)p.esize, c_out);
+    }
+  }
+  em_release(ws);
+  return EM_OK;
+}
+
+int em_kernel_conv(em_array* out) {
+  int status = em_alloc_output(out);
+  if (status != EM_OK || out->size == 0) return status;
+  int dtype = out->dtype == EM_FLOAT64 ? EM_FLOAT64 : EM_FLOAT32;
+  em_array *xt = NULL, *wt = NULL, *ct = NULL;
+  const char* x = contiguous(out->inputs[0], dtype, &xt);
+  const char* w = x ? contiguous(out->inputs[1], dtype, &wt) : NULL;
+  if (w && dtype != out->dtype) ct = new_temp(dtype, out->ndim, out->shape);
+  if (!x || !w || (dtype != out->dtype && !ct)) {
+    status = EM_MEMORY_ERROR;
+  } else {
+    status = run_conv(out, dtype, x, w, ct ? ct->buf->data : out->buf->data);
+    if (status == EM_OK && ct) em_copy_into(out, 0, out->strides, ct);
+  }
+  if (status != EM_OK) {
+    em_buffer_release(out->buf);
+    out->buf = NULL;
+  }
+  if (xt) em_release(xt);
+  if (wt) em_release(wt);
+  if (ct) em_release(ct);
+  return status;
+}
