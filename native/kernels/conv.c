@@ -9,21 +9,22 @@
  * Row r of cols holds, for every kernel position in row-major order, the
  * C_in/groups channels of group g that the position reads: zeros where it
  * falls on padding or between the entries of a dilated input. Rows are built
- * in chunks into a bounded workspace (in parallel: OpenBLAS threads the
- * product itself) and each chunk is one sgemm/dgemm. A kernel that reads the
+ * in chunks into a bounded workspace per worker thread, and each chunk is one
+ * single-threaded sgemm/dgemm on that thread. A kernel that reads the
  * input as it is (every kernel size 1, stride 1, no padding, no input
  * dilation) skips im2col and hands x to the gemm. float16 and bfloat16 run in
  * float32 and round the result once.
  */
 #include <cblas.h>
 #include <limits.h>
+#include <pthread.h>
 #include <string.h>
 
 #include "classes.h"
 
 /* Bytes of im2col workspace per chunk: big enough for a tall, efficient
  * gemm, small enough to stay near the cache. */
-#define WORKSPACE_BYTES ((int64_t)8 << 20)
+#define WORKSPACE_BYTES ((int64_t)4 << 20)
 
 typedef struct {
   int n;                        /* spatial axes */
@@ -111,6 +112,56 @@ static const char* contiguous(em_array* a, int dtype, em_array** tmp) {
   return (*tmp)->buf->data;
 }
 
+/* The chunks of output rows, dealt round-robin to the workers. */
+typedef struct {
+  const conv_plan* plan;
+  int dtype;
+  const char* w;
+  char* c;
+  char* workspace;              /* one chunk of im2col rows per worker */
+  int64_t rows, chunk, workers, groups, co, c_out, depth;
+} conv_job;
+
+/* OpenBLAS runs single-threaded while any convolution's workers run (this
+ * OpenBLAS has no per-thread setting): the count of running convolutions
+ * decides who saves and who restores its thread count. */
+static pthread_mutex_t blas_lock = PTHREAD_MUTEX_INITIALIZER;
+static int running_convs = 0;
+static int saved_blas_threads = 1;
+
+static void blas_single_threaded(int on) {
+  pthread_mutex_lock(&blas_lock);
+  if (on && running_convs++ == 0) {
+    saved_blas_threads = scipy_openblas_get_num_threads();
+    scipy_openblas_set_num_threads(1);
+  } else if (!on && --running_convs == 0) {
+    scipy_openblas_set_num_threads(saved_blas_threads);
+  }
+  pthread_mutex_unlock(&blas_lock);
+}
+
+/* Worker `i` builds and multiplies chunks i, i + workers, ... in its own
+ * workspace with a single-threaded gemm: OpenBLAS's own threads, spinning
+ * beside ours between calls, cost more than threading each gemm gains. */
+static void conv_workers(void* ctx, int64_t lo, int64_t hi) {
+  const conv_job* job = ctx;
+  for (int64_t i = lo; i < hi; i++) {
+    conv_plan p = *job->plan;
+    p.cols = job->workspace + (size_t)(i * job->chunk * job->depth) * (size_t)p.esize;
+    for (int64_t k = i; k * job->chunk < job->rows; k += job->workers) {
+      p.row0 = k * job->chunk;
+      int64_t m = job->rows - p.row0 < job->chunk ? job->rows - p.row0 : job->chunk;
+      for (p.group = 0; p.group < job->groups; p.group++) {
+        im2col_rows(&p, 0, m);
+        gemm_nt(job->dtype, m, job->co, job->depth, p.cols, job->depth,
+                job->w + (size_t)(p.group * job->co * job->depth) * (size_t)p.esize, job->depth,
+                job->c + (size_t)(p.row0 * job->c_out + p.group * job->co) * (size_t)p.esize,
+                job->c_out);
+      }
+    }
+  }
+}
+
 /* Runs the convolution into c (row-major, out's shape, compute dtype). */
 static int run_conv(em_array* out, int dtype, const char* x, const char* w, char* c) {
   em_array* xa = out->inputs[0];
@@ -156,6 +207,8 @@ static int run_conv(em_array* out, int dtype, const char* x, const char* w, char
   int64_t chunk = WORKSPACE_BYTES / (depth * p.esize);
   if (chunk < 1) chunk = 1;
   if (chunk > INT_MAX) chunk = INT_MAX;
+  int64_t threads = em_num_threads();
+  if (rows < chunk * threads) chunk = (rows + threads - 1) / threads;
   if (reads_input_as_is) {
     int64_t limit = INT_MAX;
     for (int64_t r0 = 0; r0 < rows; r0 += limit) {
@@ -167,20 +220,15 @@ static int run_conv(em_array* out, int dtype, const char* x, const char* w, char
     }
     return EM_OK;
   }
-  int64_t ws_len = (rows < chunk ? rows : chunk) * depth;
+  int64_t n_chunks = (rows + chunk - 1) / chunk;
+  int64_t workers = threads < n_chunks ? threads : n_chunks;
+  int64_t ws_len = workers * (rows < chunk ? rows : chunk) * depth;
   em_array* ws = new_temp(dtype, 1, &ws_len);
   if (!ws) return EM_MEMORY_ERROR;
-  p.cols = ws->buf->data;
-  int64_t grain = 65536 / depth + 1;
-  for (p.row0 = 0; p.row0 < rows; p.row0 += chunk) {
-    int64_t m = rows - p.row0 < chunk ? rows - p.row0 : chunk;
-    for (p.group = 0; p.group < groups; p.group++) {
-      em_parallel_for(m, grain, im2col_rows, &p);
-      gemm_nt(dtype, m, co, depth, p.cols, depth,
-              w + (size_t)(p.group * co * depth) * (size_t)p.esize, depth,
-              c + (size_t)(p.row0 * c_out + p.group * co) * (size_t)p.esize, c_out);
-    }
-  }
+  conv_job job = {&p, dtype, w, c, ws->buf->data, rows, chunk, workers, groups, co, c_out, depth};
+  blas_single_threaded(1);
+  em_parallel_for(workers, 1, conv_workers, &job);
+  blas_single_threaded(0);
   em_release(ws);
   return EM_OK;
 }
