@@ -40,41 +40,61 @@ typedef struct {
   int64_t row0, group;
 } conv_plan;
 
-/* Fills cols rows [lo, hi) of the chunk (global rows row0 + lo ...). */
+/* Whether padded, dilated position `pos` lands on an input entry (at *at). */
+static inline int tap(int64_t pos, int64_t dilation, int64_t size, int64_t* at) {
+  if (pos < 0) return 0;
+  if (dilation != 1) {
+    if (pos % dilation != 0) return 0;
+    pos /= dilation;
+  }
+  *at = pos;
+  return pos < size;
+}
+
+/* Fills cols rows [lo, hi) of the chunk (global rows row0 + lo ...). The
+ * kernel's last axis is the inner loop: the other axes decide once per run
+ * of it whether the run falls on the input at all. */
 static void im2col_rows(void* ctx, int64_t lo, int64_t hi) {
   const conv_plan* p = ctx;
-  int n = p->n;
-  size_t run = (size_t)p->cg * (size_t)p->esize;
+  int n = p->n, last = n - 1;
+  size_t run = (size_t)p->cg * (size_t)p->esize, pixel = (size_t)p->c_in * (size_t)p->esize;
+  int64_t k_last = p->k[last], outer_runs = p->kpos / k_last;
   for (int64_t r = lo; r < hi; r++) {
     int64_t row = p->row0 + r;
     int64_t batch = row / p->out_count, rest = row % p->out_count;
-    int64_t opos[EM_MAX_NDIM];
-    for (int d = n - 1; d >= 0; d--) {
-      opos[d] = rest % p->out[d];
+    int64_t base[EM_MAX_NDIM], kc[EM_MAX_NDIM];
+    for (int d = last; d >= 0; d--) {
+      base[d] = rest % p->out[d] * p->stride[d] - p->lo[d];
       rest /= p->out[d];
+      kc[d] = 0;
     }
+    const char* xb = p->x + ((size_t)(batch * p->in_count) * (size_t)p->c_in +
+                             (size_t)(p->group * p->cg)) * (size_t)p->esize;
     char* dst = p->cols + (size_t)r * (size_t)p->kpos * run;
-    for (int64_t kp = 0; kp < p->kpos; kp++, dst += run) {
-      int64_t krest = kp, lin = 0, scale = 1;
+    for (int64_t ko = 0; ko < outer_runs; ko++) {
       int inside = 1;
-      for (int d = n - 1; d >= 0; d--) {
-        int64_t kc = krest % p->k[d];
-        krest /= p->k[d];
-        if (p->flip) kc = p->k[d] - 1 - kc;
-        int64_t pos = opos[d] * p->stride[d] + kc * p->kdil[d] - p->lo[d];
-        if (pos < 0 || pos % p->idil[d] != 0 || pos / p->idil[d] >= p->in[d]) {
-          inside = 0;
-          break;
-        }
-        lin += pos / p->idil[d] * scale;
-        scale *= p->in[d];
+      int64_t lin = 0, at;
+      for (int d = 0; d < last && inside; d++) {
+        int64_t kk = p->flip ? p->k[d] - 1 - kc[d] : kc[d];
+        inside = tap(base[d] + kk * p->kdil[d], p->idil[d], p->in[d], &at);
+        lin = lin * p->in[d] + at;
       }
-      if (inside) {
-        const char* src = p->x + ((size_t)(batch * p->in_count + lin) * (size_t)p->c_in +
-                                  (size_t)(p->group * p->cg)) * (size_t)p->esize;
-        memcpy(dst, src, run);
+      if (!inside) {
+        memset(dst, 0, (size_t)k_last * run);
+        dst += (size_t)k_last * run;
       } else {
-        memset(dst, 0, run);
+        lin *= p->in[last];
+        for (int64_t j = 0; j < k_last; j++, dst += run) {
+          int64_t kk = p->flip ? k_last - 1 - j : j;
+          if (tap(base[last] + kk * p->kdil[last], p->idil[last], p->in[last], &at))
+            memcpy(dst, xb + (size_t)(lin + at) * pixel, run);
+          else
+            memset(dst, 0, run);
+        }
+      }
+      for (int d = last - 1; d >= 0; d--) {
+        if (++kc[d] < p->k[d]) break;
+        kc[d] = 0;
       }
     }
   }
