@@ -9,6 +9,8 @@ input dilated by the stride with the kernel flipped. The rules below write
 the primitive's derivatives and batching with the same primitive, so grad
 and vmap compose to any depth.
 """
+import operator
+
 from ._ffi import lib
 from .array import _op, asarray
 from .manipulation import moveaxis, reshape, transpose
@@ -23,11 +25,16 @@ def _conv(x, w, strides, lo, hi, kdil, idil, groups, flip, stream=None):
 
 def _per_axis(value, n, what, op):
     """An int or a sequence of n ints, as a tuple of n ints."""
-    if isinstance(value, int):
-        return (value,) * n
-    value = tuple(value)
-    if len(value) != n or not all(isinstance(v, int) for v in value):
-        raise ValueError(f"[{op}] {what} must be an int or {n} ints, got {value}")
+    try:
+        return (operator.index(value),) * n
+    except TypeError:
+        pass
+    try:
+        value = tuple(operator.index(v) for v in value)
+    except TypeError:
+        value = None
+    if value is None or len(value) != n:
+        raise ValueError(f"[{op}] {what} must be an int or {n} ints")
     return value
 
 
@@ -51,7 +58,7 @@ def conv_general(input, weight, /, stride=1, padding=0, kernel_dilation=1, input
                          f"got shape {x.shape}")
     _check_ranks(x, w, n, "conv")
     strides = _per_axis(stride, n, "stride", "conv")
-    if isinstance(padding, tuple) and len(padding) == 2 and not isinstance(padding[0], int):
+    if isinstance(padding, tuple) and len(padding) == 2 and isinstance(padding[0], (list, tuple)):
         lo = _per_axis(padding[0], n, "padding", "conv")
         hi = _per_axis(padding[1], n, "padding", "conv")
     else:

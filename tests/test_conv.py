@@ -165,6 +165,18 @@ def test_conv_general_asymmetric_padding_input_dilation_flip(flip, dtype, rng):
     _close(got, _np_conv_general(x, w, stride, lo, hi, kdil, idil, 2, flip), dtype)
 
 
+def test_conv_general_parameter_forms(rng):
+    """Ints, per-axis sequences (numpy ints too) and (low, high) lists give the same result."""
+    x = em.array(rng.standard_normal((1, 6, 5, 2)))
+    w = em.array(rng.standard_normal((3, 2, 2, 2)))
+    a = em.conv_general(x, w, stride=2, padding=1, kernel_dilation=1)
+    b = em.conv_general(x, w, stride=(np.int64(2), 2), padding=([1, 1], [1, 1]),
+                        kernel_dilation=[1, 1], input_dilation=(1, 1))
+    c = em.conv2d(x, w, stride=np.int32(2), padding=(1, 1))
+    np.testing.assert_array_equal(np.array(a), np.array(b))
+    np.testing.assert_array_equal(np.array(a), np.array(c))
+
+
 def test_conv_general_negative_padding_crops(rng):
     x = rng.standard_normal((1, 9, 3))
     w = rng.standard_normal((2, 3, 3))
