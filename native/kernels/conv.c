@@ -25,6 +25,7 @@
 /* Bytes of im2col workspace per chunk: big enough for a tall, efficient
  * gemm, small enough to stay near the cache. */
 #define WORKSPACE_BYTES ((int64_t)4 << 20)
+#define MIN_CHUNK_ROWS 128
 
 typedef struct {
   int n;                        /* spatial axes */
@@ -225,7 +226,10 @@ static int run_conv(em_array* out, int dtype, const char* x, const char* w, char
     return EM_OK;
   }
   int64_t chunk = WORKSPACE_BYTES / (depth * p.esize);
-  if (chunk < 1) chunk = 1;
+  /* A deep product (the weight's gradient sums over every output position)
+   * still gets chunks tall enough that repacking the weights for each one
+   * stays cheap beside the product. */
+  if (chunk < MIN_CHUNK_ROWS) chunk = MIN_CHUNK_ROWS;
   if (chunk > INT_MAX) chunk = INT_MAX;
   int64_t threads = em_num_threads();
   if (rows < chunk * threads) chunk = (rows + threads - 1) / threads;
