@@ -8,7 +8,7 @@
     print(c)           # array([2, 4, 6, 8], dtype=float32)
 
 Modules: array (the array object), dtypes, device (devices, streams),
-creation, elementwise, reductions, manipulation, indexing, products,
+creation, elementwise, reductions, manipulation, indexing, products, conv,
 evaluation, memory, io, sorting, statistics (median, nan-reductions),
 signal (convolve, windows, hadamard_transform), einsum, fft (also ember.core.fft), bitcast (view),
 fma, random (ember.core.random, JAX's Threefry PRNG), linalg (LAPACK-backed
@@ -22,6 +22,8 @@ import math as _math
 from . import fft, linalg, utils
 from .array import array, asarray
 from .bitcast import view
+from .conv import (conv1d, conv2d, conv3d, conv_general, conv_transpose1d, conv_transpose2d,
+                   conv_transpose3d)
 from .creation import (arange, empty, empty_like, eye, full, full_like, identity, linspace,
                        meshgrid, ones, ones_like, tri, zeros, zeros_like)
 from .device import (Device, DeviceType, Stream, cpu, default_device, default_stream, gpu,

@@ -78,6 +78,8 @@ enum em_prim {
   /* linear algebra (LAPACK); decompositions pack their results in one output */
   EM_P_SOLVE, EM_P_INV, EM_P_SOLVE_TRIANGULAR, EM_P_CHOLESKY, EM_P_QR, EM_P_SVD,
   EM_P_EIGH, EM_P_EIG, EM_P_LU,
+  /* convolution over n spatial axes, channels last (kernels/conv.c) */
+  EM_P_CONV,
   EM_NUM_PRIMS
 };
 

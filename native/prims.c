@@ -48,6 +48,11 @@
  *   LU     -> (..., m*n + k + m): LU (m, n), pivots (k), p (m), as floats;
  *                  pivots are 0-based row swaps, p the row indices with A = L[p] @ U
  *   (decompositions pack their results row-major, one after the other)
+ *   CONV            x (N, *spatial, C_in), w (C_out, *kernel, C_in / groups) -> (N, *out, C_out)
+ *                   ip: n (spatial axes), strides[n], pad_lo[n], pad_hi[n],
+ *                   kernel_dilation[n], input_dilation[n], groups, flip.
+ *                   Padding may be negative (crops); out = (in' - k') / stride + 1 with
+ *                   in' = (in - 1) * input_dilation + 1 + lo + hi, k' = (k - 1) * dilation + 1
  */
 #include <stdlib.h>
 #include <string.h>
@@ -943,6 +948,62 @@ done:
   return out;
 }
 
+/* Convolution: checks ranks, channels, groups and parameters; the output's
+ * spatial sizes follow from the padded, dilated input and kernel. */
+static em_array* rule_conv(int prim, int nin, em_array** in, int nip, const int64_t* ip,
+                           int nfp, const double* fp, int stream) {
+  (void)nin; (void)nfp; (void)fp;
+  em_array* x = in[0];
+  em_array* w = in[1];
+  char b1[SHAPE_BUF], b2[SHAPE_BUF];
+  int n = nip > 0 ? (int)ip[0] : -1;
+  if (n < 1 || n > EM_MAX_NDIM - 2 || nip != 5 * n + 3)
+    return em_fail(EM_VALUE_ERROR, "[conv] bad parameters");
+  const int64_t *stride = ip + 1, *lo = ip + 1 + n, *hi = ip + 1 + 2 * n;
+  const int64_t *kdil = ip + 1 + 3 * n, *idil = ip + 1 + 4 * n;
+  int64_t groups = ip[5 * n + 1];
+  if (x->ndim != n + 2 || w->ndim != n + 2)
+    return em_fail(EM_VALUE_ERROR,
+                   "[conv] a %d-D convolution needs input (N, ..., C_in) and weight "
+                   "(C_out, ..., C_in) of %d dimensions, got shapes %s and %s",
+                   n, n + 2, shape_str(b1, x), shape_str(b2, w));
+  int dtype = em_promote_types(x->dtype, w->dtype);
+  if (!em_is_float(dtype))
+    return em_fail(EM_VALUE_ERROR, "[conv] only floating point types are supported, got %s and %s",
+                   em_dtype_name(x->dtype), em_dtype_name(w->dtype));
+  int64_t c_in = x->shape[n + 1], c_out = w->shape[0];
+  if (groups < 1 || c_in % groups != 0 || c_out % groups != 0)
+    return em_fail(EM_VALUE_ERROR,
+                   "[conv] groups (%lld) must divide the input channels (%lld) and the output "
+                   "channels (%lld)", (long long)groups, (long long)c_in, (long long)c_out);
+  if (w->shape[n + 1] * groups != c_in)
+    return em_fail(EM_VALUE_ERROR,
+                   "[conv] input channels (%lld) must equal the weight's last axis (%lld) times "
+                   "groups (%lld); shapes %s and %s", (long long)c_in, (long long)w->shape[n + 1],
+                   (long long)groups, shape_str(b1, x), shape_str(b2, w));
+  int64_t shape[EM_MAX_NDIM];
+  shape[0] = x->shape[0];
+  shape[n + 1] = c_out;
+  for (int d = 0; d < n; d++) {
+    if (stride[d] < 1 || kdil[d] < 1 || idil[d] < 1)
+      return em_fail(EM_VALUE_ERROR,
+                     "[conv] strides and dilations must be positive, got stride %lld, kernel "
+                     "dilation %lld, input dilation %lld on spatial axis %d", (long long)stride[d],
+                     (long long)kdil[d], (long long)idil[d], d);
+    int64_t size = x->shape[d + 1], k = w->shape[d + 1];
+    int64_t padded = (size > 0 ? (size - 1) * idil[d] + 1 : 0) + lo[d] + hi[d];
+    int64_t span = k > 0 ? (k - 1) * kdil[d] + 1 : 0;
+    if (k < 1 || padded < span)
+      return em_fail(EM_VALUE_ERROR,
+                     "[conv] the kernel (%lld with dilation %lld) is larger than the padded input "
+                     "(%lld) on spatial axis %d; shapes %s and %s", (long long)k,
+                     (long long)kdil[d], (long long)padded, d, shape_str(b1, x), shape_str(b2, w));
+    shape[d + 1] = (padded - span) / stride[d] + 1;
+  }
+  int dtypes[2] = {dtype, dtype};
+  return node_with_casts(prim, dtype, n + 2, shape, 2, in, dtypes, nip, ip, 0, NULL, stream);
+}
+
 /* ---- the table ---- */
 
 static int em_kernel_view(em_array* out) {
@@ -1066,6 +1127,7 @@ static const prim_entry table[EM_NUM_PRIMS] = {
     [EM_P_EIGH] = {"eigh", 1, rule_decomposition, em_kernel_eigh},
     [EM_P_EIG] = {"eig", 1, rule_decomposition, em_kernel_eig},
     [EM_P_LU] = {"lu", 1, rule_decomposition, em_kernel_lu},
+    [EM_P_CONV] = {"conv", 2, rule_conv, em_kernel_conv},
 };
 
 static const prim_entry* entry(int prim) { return &table[prim]; }

@@ -229,6 +229,14 @@ CASES = {
                 [_any((3, 3))]),
     "lu": (lambda a, b: _flat(*em.linalg.lu(a)[1:], *em.linalg.lu(b)[1:]),
            [_any((3, 3)), _any((2, 3))]),
+    # convolution: strides, asymmetric padding, dilations, groups, flip; and a transpose
+    "conv": (lambda x, w: em.conv_general(x, w, stride=(2, 1), padding=((1, 0), (2, 1)),
+                                          kernel_dilation=(1, 2), input_dilation=(2, 1),
+                                          groups=2, flip=True),
+             [_any((2, 5, 4, 4)), _any((4, 2, 2, 2))]),
+    "conv_transpose": (lambda x, w: em.conv_transpose1d(x, w, stride=2, padding=1,
+                                                        output_padding=1),
+                       [_any((2, 4, 3)), _any((2, 3, 3))]),
     "det_slogdet": (lambda x: em.linalg.det(0.3 * x + 2 * _eye(3))
                     + em.linalg.slogdet(0.3 * x + 2 * _eye(3))[1],
                     [_any((2, 3, 3))]),
