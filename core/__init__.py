@@ -11,14 +11,15 @@ Modules: array (the array object), dtypes, device (devices, streams),
 creation, elementwise, reductions, manipulation, indexing, products,
 evaluation, memory, io, sorting, fft (also ember.core.fft), bitcast (view),
 fma, random (ember.core.random, JAX's Threefry PRNG), linalg (LAPACK-backed
-linear algebra, also ember.core.linalg), utils (tree utilities, also
+linear algebra, also ember.core.linalg), fast (fused norms, rope and
+attention, also ember.core.fast), utils (tree utilities, also
 ember.core.utils); transforms: autodiff (grad, vjp, jvp, ...), vmap,
 custom (custom_function, checkpoint) and compile, with the per-primitive
 rules in primitives (the registry) and rules/.
 """
 import math as _math
 
-from . import fft, linalg, utils
+from . import fast, fft, linalg, utils
 from .array import array, asarray
 from .bitcast import view
 from .creation import (arange, empty, empty_like, eye, full, full_like, identity, linspace,

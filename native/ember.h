@@ -78,6 +78,8 @@ enum em_prim {
   /* linear algebra (LAPACK); decompositions pack their results in one output */
   EM_P_SOLVE, EM_P_INV, EM_P_SOLVE_TRIANGULAR, EM_P_CHOLESKY, EM_P_QR, EM_P_SVD,
   EM_P_EIGH, EM_P_EIG, EM_P_LU,
+  /* ember.core.fast: fused normalisations, rotary embedding, attention */
+  EM_P_RMS_NORM, EM_P_LAYER_NORM, EM_P_ROPE, EM_P_SDPA,
   EM_NUM_PRIMS
 };
 
