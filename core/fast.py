@@ -220,7 +220,7 @@ def scaled_dot_product_attention(q, k, v, *, scale, mask=None, stream=None):
     attention: query head h attends with key/value head h // (Hq / Hkv)).
     mask: None; "causal" (query i sees keys j <= i + Lk - Lq); a bool array
     (True keeps a key); or an array added to the scores. Array masks broadcast
-    to (B, Hq, Lq, Lk). A query whose keys are all masked gives NaN."""
+    to (B, Hq, Lq, Lk). A query whose keys are all masked gives 0, as in torch."""
     q, k, v = asarray(q), asarray(k), asarray(v)
     inputs = [q, k, v]
     causal = 0
@@ -271,7 +271,9 @@ def _weights(node, q, k):
     if len(node.inputs) == 4:
         mask = node.inputs[3]
         s = _mp.where(mask, s, -math.inf) if mask.dtype == _dt.bool_ else s + mask.astype(s.dtype)
-    return _rd.softmax(s, axis=-1)
+    # A query with every key masked attends to nothing (output 0, like the kernel).
+    seen = _ew.isfinite(_rd.max(s, axis=-1, keepdims=True))
+    return _mp.where(seen, _rd.softmax(s, axis=-1), 0.0)
 
 
 def _softmax_jvp(p, ds):
@@ -307,7 +309,7 @@ def _sdpa_vjp(node, ct):
     p = _weights(node, q, kr)
     dv = _fold_heads(matmul(_mT(p), ct), groups)
     ds = _softmax_jvp(p, matmul(ct, _mT(vr)))
-    # Masked keys have p == 0, so ds is 0 there (NaN rows stay NaN).
+    # Masked keys have p == 0, so ds is 0 there.
     dq = matmul(ds, kr) * node.fp[0]
     dk = _fold_heads(matmul(_mT(ds), q) * node.fp[0], groups)
     grads = [dq, dk, dv]

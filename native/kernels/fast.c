@@ -254,7 +254,7 @@ static void gemm_rows(int cls, CBLAS_TRANSPOSE tb, int64_t m, int64_t n, int64_t
 
 /* Masks row `i` of a score block (n keys), then turns it into softmax weights
  * (unnormalised; returns their sum). Masked keys weigh exactly 0; a row with
- * every key masked sums to 0 and comes out NaN, as torch's does. */
+ * every key masked sums to 0 and its output is 0, as torch's is. */
 #define SOFTMAX_ROW(NAME, T, EXP)                                                    \
   static T NAME(const sdpa_job* j, T* s, T* m, int64_t n, int64_t bh, int64_t i) {   \
     if (j->mask) {                                                                   \
@@ -318,23 +318,20 @@ static void sdpa_blocks(void* ctx, int64_t lo, int64_t hi) {
         double* row = (double*)s + r * j->lk;
         for (int64_t t = keep; t < n; t++) row[t] = -INFINITY;
         double sum = softmax_row_f64(j, row, (double*)mrow, n, bh, i);
-        for (int64_t t = 0; t < n; t++) row[t] /= sum;
+        double inv = sum != 0 ? 1.0 / sum : 0.0;
+        for (int64_t t = 0; t < n; t++) row[t] *= inv;
       } else {
         float* row = (float*)s + r * j->lk;
         for (int64_t t = keep; t < n; t++) row[t] = -INFINITY;
         float sum = softmax_row_f32(j, row, (float*)mrow, n, bh, i);
-        float inv = 1.0f / sum;
+        float inv = sum != 0 ? 1.0f / sum : 0.0f;
         for (int64_t t = 0; t < n; t++) row[t] *= inv;
       }
     }
     if (n > 0 && j->dv > 0) {
       gemm_rows(j->cls, CblasNoTrans, rows, j->dv, n, 1.0, s, j->lk, v, j->dv, o, j->dv);
-    } else if (n == 0) {
-      /* No key survives: every row is 0/0. */
-      for (int64_t t = 0; t < rows * j->dv; t++) {
-        if (f64) ((double*)o)[t] = NAN;
-        else ((float*)o)[t] = NAN;
-      }
+    } else {
+      memset(o, 0, (size_t)(rows * j->dv * cs)); /* no key survives the mask */
     }
     em_store(j->out + (bh * j->lq + q0) * j->dv * esize, j->dtype, 1, o, j->cls, rows * j->dv);
   }
