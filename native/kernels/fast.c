@@ -252,10 +252,47 @@ static void gemm_rows(int cls, CBLAS_TRANSPOSE tb, int64_t m, int64_t n, int64_t
                       (int)lda, b, (int)ldb, 0.0f, c, (int)ldc);
 }
 
+/* The softmax pieces over a row of n scores: the maximum, and exp(s - shift)
+ * in place returning its sum. Eight lanes of max and sum, exp in a loop of
+ * its own, and clones per instruction set: without -ffast-math the compiler
+ * vectorises only what is written this way. */
+#define ROW_MAX(NAME, T, CLONES)                                                   \
+  CLONES static T NAME(const T* s, int64_t n) {                                    \
+    T lane[8];                                                                     \
+    for (int u = 0; u < 8; u++) lane[u] = (T)-INFINITY;                            \
+    int64_t t = 0;                                                                 \
+    for (; t + 8 <= n; t += 8)                                                     \
+      for (int u = 0; u < 8; u++) lane[u] = s[t + u] > lane[u] ? s[t + u] : lane[u]; \
+    for (; t < n; t++) lane[0] = s[t] > lane[0] ? s[t] : lane[0];                  \
+    T mx = lane[0];                                                                \
+    for (int u = 1; u < 8; u++) mx = lane[u] > mx ? lane[u] : mx;                  \
+    return mx;                                                                     \
+  }
+
+#define EXP_SUM(NAME, T, EXP, CLONES)                                              \
+  CLONES static T NAME(T* s, int64_t n, T shift) {                                 \
+    for (int64_t t = 0; t < n; t++) s[t] = EXP(s[t] - shift);                      \
+    T lane[8] = {0, 0, 0, 0, 0, 0, 0, 0};                                          \
+    int64_t t = 0;                                                                 \
+    for (; t + 8 <= n; t += 8)                                                     \
+      for (int u = 0; u < 8; u++) lane[u] += s[t + u];                             \
+    for (; t < n; t++) lane[0] += s[t];                                            \
+    T sum = 0;                                                                     \
+    for (int u = 0; u < 8; u++) sum += lane[u];                                    \
+    return sum;                                                                    \
+  }
+
+#define CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+ROW_MAX(row_max_f32, float, CLONES)
+EXP_SUM(exp_sum_f32, float, em_expf, CLONES)
+ROW_MAX(row_max_f64, double, )
+EXP_SUM(exp_sum_f64, double, exp, )
+#undef CLONES
+
 /* Masks row `i` of a score block (n keys), then turns it into softmax weights
  * (unnormalised; returns their sum). Masked keys weigh exactly 0; a row with
  * every key masked sums to 0 and its output is 0, as torch's is. */
-#define SOFTMAX_ROW(NAME, T, EXP)                                                    \
+#define SOFTMAX_ROW(NAME, T, ROW_MAX_FN, EXP_SUM_FN)                                 \
   static T NAME(const sdpa_job* j, T* s, T* m, int64_t n, int64_t bh, int64_t i) {   \
     if (j->mask) {                                                                   \
       const em_array* mk = j->mask;                                                  \
@@ -269,18 +306,12 @@ static void gemm_rows(int cls, CBLAS_TRANSPOSE tb, int64_t m, int64_t n, int64_t
       else                                                                           \
         for (int64_t t = 0; t < n; t++) s[t] += m[t];                                \
     }                                                                                \
-    T mx = (T)-INFINITY;                                                             \
-    for (int64_t t = 0; t < n; t++) mx = s[t] > mx ? s[t] : mx;                      \
-    T shift = isinf(mx) ? 0 : mx, sum = 0;                                           \
-    for (int64_t t = 0; t < n; t++) {                                                \
-      s[t] = EXP(s[t] - shift);                                                      \
-      sum += s[t];                                                                   \
-    }                                                                                \
-    return sum;                                                                      \
+    T mx = ROW_MAX_FN(s, n);                                                         \
+    return EXP_SUM_FN(s, n, isinf(mx) ? 0 : mx);                                     \
   }
 
-SOFTMAX_ROW(softmax_row_f32, float, em_expf)
-SOFTMAX_ROW(softmax_row_f64, double, exp)
+SOFTMAX_ROW(softmax_row_f32, float, row_max_f32, exp_sum_f32)
+SOFTMAX_ROW(softmax_row_f64, double, row_max_f64, exp_sum_f64)
 
 static void sdpa_blocks(void* ctx, int64_t lo, int64_t hi) {
   const sdpa_job* j = ctx;
