@@ -341,30 +341,40 @@ static void sdpa_blocks(void* ctx, int64_t lo, int64_t hi) {
       gemm_rows(j->cls, CblasTrans, rows, n, j->d, j->scale, q, j->d, k, j->d, s, j->lk);
     else
       memset(s, 0, (size_t)(rows * j->lk * cs)); /* an empty head dimension scores 0 */
+    double inv[QBLOCK]; /* each row's 1 / sum of weights, applied to its output */
     for (int64_t r = 0; r < rows; r++) {
       int64_t i = q0 + r, keep = j->causal ? i + shift + 1 : n;
       if (keep > n) keep = n;
       if (keep < 0) keep = 0;
+      double sum;
       if (f64) {
         double* row = (double*)s + r * j->lk;
         for (int64_t t = keep; t < n; t++) row[t] = -INFINITY;
-        double sum = softmax_row_f64(j, row, (double*)mrow, n, bh, i);
-        double inv = sum != 0 ? 1.0 / sum : 0.0;
-        for (int64_t t = 0; t < n; t++) row[t] *= inv;
+        sum = softmax_row_f64(j, row, (double*)mrow, n, bh, i);
       } else {
         float* row = (float*)s + r * j->lk;
         for (int64_t t = keep; t < n; t++) row[t] = -INFINITY;
-        float sum = softmax_row_f32(j, row, (float*)mrow, n, bh, i);
-        float inv = sum != 0 ? 1.0f / sum : 0.0f;
-        for (int64_t t = 0; t < n; t++) row[t] *= inv;
+        sum = softmax_row_f32(j, row, (float*)mrow, n, bh, i);
+      }
+      inv[r] = sum != 0 ? 1.0 / sum : 0.0;
+    }
+    /* float32 and float64 outputs take the product in place. */
+    char* dst = j->out + (bh * j->lq + q0) * j->dv * esize;
+    char* prod = j->dtype == em_class_dtype(j->cls) ? dst : o;
+    if (n > 0 && j->dv > 0)
+      gemm_rows(j->cls, CblasNoTrans, rows, j->dv, n, 1.0, s, j->lk, v, j->dv, prod, j->dv);
+    else
+      memset(prod, 0, (size_t)(rows * j->dv * cs)); /* no key survives the mask */
+    for (int64_t r = 0; r < rows; r++) {
+      if (f64) {
+        double* row = (double*)prod + r * j->dv;
+        for (int64_t t = 0; t < j->dv; t++) row[t] *= inv[r];
+      } else {
+        float* row = (float*)prod + r * j->dv, f = (float)inv[r];
+        for (int64_t t = 0; t < j->dv; t++) row[t] *= f;
       }
     }
-    if (n > 0 && j->dv > 0) {
-      gemm_rows(j->cls, CblasNoTrans, rows, j->dv, n, 1.0, s, j->lk, v, j->dv, o, j->dv);
-    } else {
-      memset(o, 0, (size_t)(rows * j->dv * cs)); /* no key survives the mask */
-    }
-    em_store(j->out + (bh * j->lq + q0) * j->dv * esize, j->dtype, 1, o, j->cls, rows * j->dv);
+    if (prod == o) em_store(dst, j->dtype, 1, o, j->cls, rows * j->dv);
   }
   free(s);
 }
