@@ -74,8 +74,31 @@ typedef struct {
   atomic_int failed;
 } norm_job;
 
-#define NORM_ROWS(NAME, T, SQRT)                                                   \
-  static void NAME(void* ctx, int64_t lo, int64_t hi) {                            \
+/* Sums of a row and of its squared deviations from c, in eight lanes so that
+ * the loops vectorise without -ffast-math. */
+#define LANE_SUMS(NAME, T)                                                         \
+  static inline __attribute__((always_inline)) T NAME(const T* x, int64_t d, T c, int sq) { \
+    T lane[8] = {0, 0, 0, 0, 0, 0, 0, 0};                                          \
+    int64_t i = 0;                                                                 \
+    if (sq)                                                                        \
+      for (; i + 8 <= d; i += 8)                                                   \
+        for (int u = 0; u < 8; u++) lane[u] += (x[i + u] - c) * (x[i + u] - c);   \
+    else                                                                           \
+      for (; i + 8 <= d; i += 8)                                                   \
+        for (int u = 0; u < 8; u++) lane[u] += x[i + u];                           \
+    for (; i < d; i++) lane[0] += sq ? (x[i] - c) * (x[i] - c) : x[i];             \
+    T sum = 0;                                                                     \
+    for (int u = 0; u < 8; u++) sum += lane[u];                                    \
+    return sum;                                                                    \
+  }
+
+LANE_SUMS(lane_sums_f32, float)
+LANE_SUMS(lane_sums_f64, double)
+
+/* Layer norm's two passes over the cached row (the mean, then the centred
+ * squares) are numerically careful; rms_norm needs one. */
+#define NORM_ROWS(NAME, T, SQRT, SUMS, CLONES)                                     \
+  CLONES static void NAME(void* ctx, int64_t lo, int64_t hi) {                     \
     const norm_job* j = ctx;                                                       \
     int64_t d = j->d;                                                              \
     int esize = em_dtype_size(j->dtype);                                           \
@@ -89,17 +112,11 @@ typedef struct {
     for (int64_t r = lo; r < hi; r++) {                                            \
       em_load(row, j->cls, j->x + r * d * esize, j->dtype, 1, d);                  \
       if (b) {                                                                     \
-        /* Two passes over the cached row: the mean, then the centred squares. */  \
-        T sum = 0;                                                                 \
-        for (int64_t i = 0; i < d; i++) sum += row[i];                             \
-        T mean = sum / (T)d, ss = 0;                                               \
-        for (int64_t i = 0; i < d; i++) ss += (row[i] - mean) * (row[i] - mean);   \
-        T inv = (T)1 / SQRT(ss / (T)d + (T)j->eps);                                \
+        T mean = SUMS(row, d, 0, 0) / (T)d;                                        \
+        T inv = (T)1 / SQRT(SUMS(row, d, mean, 1) / (T)d + (T)j->eps);             \
         for (int64_t i = 0; i < d; i++) row[i] = (row[i] - mean) * inv * w[i] + b[i]; \
       } else {                                                                     \
-        T ss = 0;                                                                  \
-        for (int64_t i = 0; i < d; i++) ss += row[i] * row[i];                     \
-        T inv = (T)1 / SQRT(ss / (T)d + (T)j->eps);                                \
+        T inv = (T)1 / SQRT(SUMS(row, d, 0, 1) / (T)d + (T)j->eps);                \
         for (int64_t i = 0; i < d; i++) row[i] = row[i] * inv * w[i];              \
       }                                                                            \
       em_store(j->out + r * d * esize, j->dtype, 1, row, j->cls, d);               \
@@ -107,8 +124,9 @@ typedef struct {
     free(row);                                                                     \
   }
 
-NORM_ROWS(norm_rows_f32, float, sqrtf)
-NORM_ROWS(norm_rows_f64, double, sqrt)
+NORM_ROWS(norm_rows_f32, float, sqrtf, lane_sums_f32,
+          __attribute__((target_clones("avx512f", "avx2", "default"))))
+NORM_ROWS(norm_rows_f64, double, sqrt, lane_sums_f64, )
 
 /* RMS_NORM (x, w) and LAYER_NORM (x, w, b) over the last axis; w and b have
  * the last axis's length and out's dtype (the shape rule cast them). */
