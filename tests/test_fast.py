@@ -275,3 +275,26 @@ def test_errors_name_the_op_and_shapes():
         sdpa(em.ones((1, 2, 4, 8)), k, k, scale=1.0, mask=em.ones((3, 5)))
     with pytest.raises(ValueError, match=r"the only string mask is 'causal', got 'full'"):
         sdpa(em.ones((1, 2, 4, 8)), k, k, scale=1.0, mask="full")
+
+
+def test_empty_shapes(rng):
+    sdpa = em.fast.scaled_dot_product_attention
+    # no keys: no key survives, so every query gives 0
+    out = sdpa(em.ones((1, 2, 3, 4)), em.ones((1, 1, 0, 4)), em.ones((1, 1, 0, 5)), scale=1.0)
+    np.testing.assert_array_equal(np.array(out), np.zeros((1, 2, 3, 5), np.float32))
+    # an empty head dimension scores 0 everywhere: uniform weights, the mean of v
+    v = rng.standard_normal((1, 1, 4, 5))
+    out = sdpa(em.zeros((1, 2, 3, 0), em.float64), em.zeros((1, 1, 4, 0), em.float64), em.array(v),
+               scale=1.0)
+    np.testing.assert_allclose(np.array(out), np.broadcast_to(v.mean(axis=2, keepdims=True),
+                                                              (1, 2, 3, 5)), rtol=1e-12)
+    assert em.fast.rms_norm(em.ones((0, 4)), None, 1e-5).shape == (0, 4)
+    assert em.fast.layer_norm(em.ones((3, 0)), None, None, 1e-5).shape == (3, 0)
+    rope = em.fast.rope(em.ones((2, 0, 4)), 4, traditional=True, base=10.0, scale=1.0, offset=0)
+    assert rope.shape == (2, 0, 4)
+
+
+def test_compiled_attention_matches(rng):
+    q = em.array(rng.standard_normal((1, 2, 5, 4)))
+    f = lambda q: em.fast.scaled_dot_product_attention(q, q, q, scale=0.5, mask="causal")
+    np.testing.assert_array_equal(np.array(em.compile(f)(q)), np.array(f(q)))
