@@ -109,17 +109,22 @@ LANE_SUMS(lane_sums_f64, double)
       atomic_store(&((norm_job*)ctx)->failed, 1);                                  \
       return;                                                                      \
     }                                                                              \
+    /* Rows of the compute type are read and written in place; half types go \
+     * through the row buffer. */                                                  \
+    int direct = j->dtype == em_class_dtype(j->cls);                               \
     for (int64_t r = lo; r < hi; r++) {                                            \
-      em_load(row, j->cls, j->x + r * d * esize, j->dtype, 1, d);                  \
+      const T* src = direct ? (const T*)(j->x + r * d * esize) : row;              \
+      T* dst = direct ? (T*)(j->out + r * d * esize) : row;                        \
+      if (!direct) em_load(row, j->cls, j->x + r * d * esize, j->dtype, 1, d);     \
       if (b) {                                                                     \
-        T mean = SUMS(row, d, 0, 0) / (T)d;                                        \
-        T inv = (T)1 / SQRT(SUMS(row, d, mean, 1) / (T)d + (T)j->eps);             \
-        for (int64_t i = 0; i < d; i++) row[i] = (row[i] - mean) * inv * w[i] + b[i]; \
+        T mean = SUMS(src, d, 0, 0) / (T)d;                                        \
+        T inv = (T)1 / SQRT(SUMS(src, d, mean, 1) / (T)d + (T)j->eps);             \
+        for (int64_t i = 0; i < d; i++) dst[i] = (src[i] - mean) * inv * w[i] + b[i]; \
       } else {                                                                     \
-        T inv = (T)1 / SQRT(SUMS(row, d, 0, 1) / (T)d + (T)j->eps);                \
-        for (int64_t i = 0; i < d; i++) row[i] = row[i] * inv * w[i];              \
+        T inv = (T)1 / SQRT(SUMS(src, d, 0, 1) / (T)d + (T)j->eps);                \
+        for (int64_t i = 0; i < d; i++) dst[i] = src[i] * inv * w[i];              \
       }                                                                            \
-      em_store(j->out + r * d * esize, j->dtype, 1, row, j->cls, d);               \
+      if (!direct) em_store(j->out + r * d * esize, j->dtype, 1, row, j->cls, d);  \
     }                                                                              \
     free(row);                                                                     \
   }
