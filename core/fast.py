@@ -5,7 +5,9 @@ layer_norm normalise the last axis in one pass over each row, rope rotates
 feature pairs by position-dependent angles, and scaled_dot_product_attention
 computes softmax(q k^T * scale + mask) v per head and block of queries
 without storing a head's whole score matrix. float16 and bfloat16 compute in
-float32; integer inputs give float32.
+float32; integer inputs give float32. Two more, softmax_last and
+logsumexp_last, are core's softmax and logsumexp over one axis in one pass
+(core/reductions.py calls them).
 
 Their transform rules are written with ember ops below. The normalisations'
 derivatives are the standard ones; rope is a rotation, so its vjp is rope with
@@ -330,3 +332,46 @@ def _sdpa_vmap(node, inputs, axes):
 
 
 register(lib.EM_P_SDPA, jvp=_sdpa_jvp, vjp=_sdpa_vjp, vmap=_sdpa_vmap)
+
+
+# ---- one-pass softmax and logsumexp over the last axis ----
+
+def softmax_last(x, *, stream=None):
+    """softmax over x's last axis, shifted by the row maximum (by 0 where that
+    is infinite, like core's composition); core.softmax calls it."""
+    return _op(lib.EM_P_SOFTMAX, [asarray(x)], stream=stream)
+
+
+def logsumexp_last(x, *, stream=None):
+    """log(sum(exp(x))) over x's last axis, kept with size 1; core.logsumexp
+    calls it."""
+    return _op(lib.EM_P_LOGSUMEXP, [asarray(x)], stream=stream)
+
+
+def _softmax_rule_jvp(node, tangents):
+    t = tangents[0]
+    return None if t is None else _softmax_jvp(node.out, t)
+
+
+def _softmax_rule_vjp(node, ct):
+    return [_softmax_jvp(node.out, ct)]
+
+
+def _logsumexp_rule_jvp(node, tangents):
+    t = tangents[0]
+    if t is None:
+        return None
+    return _rd.sum(softmax_last(node.inputs[0]) * t, axis=-1, keepdims=True)
+
+
+def _logsumexp_rule_vjp(node, ct):
+    return [ct * softmax_last(node.inputs[0])]
+
+
+def _last_axis_vmap(node, inputs, axes):
+    return _op(node.prim, [batch_first(inputs[0], axes[0])]), 0
+
+
+register(lib.EM_P_SOFTMAX, jvp=_softmax_rule_jvp, vjp=_softmax_rule_vjp, vmap=_last_axis_vmap)
+register(lib.EM_P_LOGSUMEXP, jvp=_logsumexp_rule_jvp, vjp=_logsumexp_rule_vjp,
+         vmap=_last_axis_vmap)

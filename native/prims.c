@@ -55,6 +55,8 @@
  *   SDPA            (q (B, Hq, Lq, D), k (B, Hkv, Lk, D), v (B, Hkv, Lk, Dv)
  *                   [, mask (B, Hq, Lq, Lk): bool keeps, else added])
  *                   ip: causal  fp: scale
+ *   SOFTMAX         over the last axis (x's shape)
+ *   LOGSUMEXP       over the last axis (kept, size 1)
  */
 #include <stdlib.h>
 #include <string.h>
@@ -939,6 +941,22 @@ static em_array* rule_sdpa(int prim, int nin, em_array** in, int nip, const int6
   return node_with_casts(prim, dtype, 4, shape, nin, in, dtypes, 1, &causal, 1, fp, stream);
 }
 
+static em_array* rule_softmax(int prim, int nin, em_array** in, int nip, const int64_t* ip,
+                              int nfp, const double* fp, int stream) {
+  (void)nin; (void)nip; (void)ip; (void)nfp; (void)fp;
+  char b1[SHAPE_BUF];
+  em_array* x = in[0];
+  if (x->ndim < 1)
+    return em_fail(EM_VALUE_ERROR, "[%s] expected an array with at least 1 dimension, got shape %s",
+                   em_prim_name(prim), shape_str(b1, x));
+  int dtype = fast_dtype(prim, 1, in);
+  if (dtype < 0) return NULL;
+  int64_t shape[EM_MAX_NDIM];
+  memcpy(shape, x->shape, sizeof(int64_t) * (size_t)x->ndim);
+  if (prim == EM_P_LOGSUMEXP) shape[x->ndim - 1] = 1;
+  return node_with_casts(prim, dtype, x->ndim, shape, 1, in, &dtype, 0, NULL, 0, NULL, stream);
+}
+
 /* ---- linear algebra ---- */
 
 /* The dtype LAPACK runs in: float64 and complex64 stay, everything else is
@@ -1170,6 +1188,8 @@ static const prim_entry table[EM_NUM_PRIMS] = {
     [EM_P_LAYER_NORM] = {"layer_norm", 3, rule_norm, em_kernel_norm},
     [EM_P_ROPE] = {"rope", 2, rule_rope, em_kernel_rope},
     [EM_P_SDPA] = {"scaled_dot_product_attention", -1, rule_sdpa, em_kernel_sdpa},
+    [EM_P_SOFTMAX] = {"softmax", 1, rule_softmax, em_kernel_softmax},
+    [EM_P_LOGSUMEXP] = {"logsumexp", 1, rule_softmax, em_kernel_softmax},
 };
 
 static const prim_entry* entry(int prim) { return &table[prim]; }

@@ -298,3 +298,35 @@ def test_compiled_attention_matches(rng):
     q = em.array(rng.standard_normal((1, 2, 5, 4)))
     f = lambda q: em.fast.scaled_dot_product_attention(q, q, q, scale=0.5, mask="causal")
     np.testing.assert_array_equal(np.array(em.compile(f)(q)), np.array(f(q)))
+
+
+# ---- one-pass softmax and logsumexp (core.softmax, core.logsumexp) ----
+
+@pytest.mark.parametrize("dtype", sorted(DTYPES))
+@pytest.mark.parametrize("shape,axis", [((7,), 0), ((3, 5, 16), -1), ((4, 9, 3), 1),
+                                        ((2, 300), 0), ((3, 4, 5), None), ((3, 4, 5), (0, 2))])
+def test_softmax_and_logsumexp_match_scipy(rng, dtype, shape, axis):
+    from scipy.special import logsumexp, softmax
+    dt, tol = DTYPES[dtype]
+    x, xv = _in(rng.standard_normal(shape) * 4, dt)
+    out = em.softmax(x, axis=axis)
+    assert out.dtype == dt
+    np.testing.assert_allclose(_out(out), softmax(xv, axis=axis), rtol=tol, atol=tol)
+    for keepdims in (False, True):
+        out = em.logsumexp(x, axis=axis, keepdims=keepdims)
+        assert out.dtype == dt
+        ref = logsumexp(xv, axis=axis, keepdims=keepdims)
+        assert out.shape == np.shape(ref)
+        np.testing.assert_allclose(_out(out), ref, rtol=tol, atol=tol * 4)
+
+
+def test_softmax_and_logsumexp_edge_values():
+    inf = np.inf
+    x = em.array([[-inf, -inf, -inf], [inf, 1.0, 2.0], [-inf, 0.0, 0.0], [1e30, 1e30, -1e30]])
+    np.testing.assert_array_equal(np.array(em.logsumexp(x, axis=1)),
+                                  np.array([-inf, inf, np.log(2), 1e30 + np.log(2)], np.float32))
+    p = np.array(em.softmax(x, axis=1))
+    assert np.isnan(p[0]).all() and np.isnan(p[1, 0]) and (p[1, 1:] == 0).all()
+    np.testing.assert_array_equal(p[2:], [[0, 0.5, 0.5], [0.5, 0.5, 0]])
+    assert np.array(em.logsumexp(em.zeros((0, 3)), axis=0)).tolist() == [-inf] * 3
+    assert em.softmax(em.array([1, 2, 3])).dtype == em.float32

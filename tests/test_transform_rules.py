@@ -242,6 +242,8 @@ CASES = {
              + em.fast.scaled_dot_product_attention(q, k, v, scale=0.3,
                                                     mask=(m > 0.3) | _eye(3).astype(em.bool_)),
              [_any((1, 4, 3, 2)), _any((1, 2, 3, 2)), _any((1, 2, 3, 3)), _unit((3, 3))]),
+    "softmax_logsumexp": (lambda x: em.softmax(x, axis=0) * em.logsumexp(x, axis=1, keepdims=True)
+                          + em.logsumexp(x) + em.softmax(x, axis=-1), [_any((3, 4))]),
     "det_slogdet": (lambda x: em.linalg.det(0.3 * x + 2 * _eye(3))
                     + em.linalg.slogdet(0.3 * x + 2 * _eye(3))[1],
                     [_any((2, 3, 3))]),

@@ -442,3 +442,70 @@ int em_kernel_sdpa(em_array* out) {
   scipy_openblas_set_num_threads(blas_threads);
   return finish(out, failed_status(&j.failed, "scaled_dot_product_attention"), temps, 3);
 }
+
+/* ---- softmax and logsumexp over the last axis ---- */
+
+typedef struct {
+  const char* x;
+  char* out;
+  int dtype, cls, log;       /* log: LOGSUMEXP (one value per row) */
+  int64_t d;
+  atomic_int failed;
+} softmax_job;
+
+/* A row's maximum (0 when infinite, as core's compositions shift) and the
+ * sum of exp(x - shift), with the weights left in `w`. */
+#define SOFTMAX_ROWS(NAME, T, ROW_MAX_FN, EXP_SUM_FN, LOG)                         \
+  static void NAME(void* ctx, int64_t lo, int64_t hi) {                            \
+    const softmax_job* j = ctx;                                                    \
+    int64_t d = j->d;                                                              \
+    int esize = em_dtype_size(j->dtype);                                           \
+    T* row = malloc(sizeof(T) * (size_t)(d + 1));                                  \
+    if (!row) {                                                                    \
+      atomic_store(&((softmax_job*)ctx)->failed, 1);                               \
+      return;                                                                      \
+    }                                                                              \
+    int direct = !j->log && j->dtype == em_class_dtype(j->cls);                    \
+    for (int64_t r = lo; r < hi; r++) {                                            \
+      T* w = direct ? (T*)(j->out + r * d * esize) : row;                          \
+      em_load(w, j->cls, j->x + r * d * esize, j->dtype, 1, d);                    \
+      T mx = ROW_MAX_FN(w, d);                                                     \
+      T shift = isinf(mx) ? 0 : mx;                                                \
+      T sum = EXP_SUM_FN(w, d, shift);                                             \
+      if (j->log) {                                                                \
+        T v = LOG(sum) + shift;                                                    \
+        em_store(j->out + r * esize, j->dtype, 1, &v, j->cls, 1);                  \
+        continue;                                                                  \
+      }                                                                            \
+      for (int64_t i = 0; i < d; i++) w[i] = w[i] / sum;                           \
+      if (!direct) em_store(j->out + r * d * esize, j->dtype, 1, row, j->cls, d);  \
+    }                                                                              \
+    free(row);                                                                     \
+  }
+
+SOFTMAX_ROWS(softmax_rows_f32, float, row_max_f32, exp_sum_f32, logf)
+SOFTMAX_ROWS(softmax_rows_f64, double, row_max_f64, exp_sum_f64, log)
+
+/* SOFTMAX (x) -> x's shape; LOGSUMEXP (x) -> x's shape with the last axis 1.
+ * One pass per row held in L1: max, exp and sum, then divide or log. */
+int em_kernel_softmax(em_array* out) {
+  em_array* x = out->inputs[0];
+  em_array* temps[1] = {NULL};
+  int status = em_alloc_output(out);
+  if (status != EM_OK || out->size == 0) return status;
+  softmax_job j;
+  j.dtype = out->dtype;
+  j.cls = compute_class(out->dtype);
+  j.log = out->prim == EM_P_LOGSUMEXP;
+  j.d = x->shape[x->ndim - 1];
+  temps[0] = contiguous(x, out->dtype);
+  if (!temps[0]) return finish(out, EM_MEMORY_ERROR, temps, 1);
+  j.x = data_of(temps[0]);
+  j.out = out->buf->data;
+  atomic_init(&j.failed, 0);
+  int64_t rows = 1;
+  for (int i = 0; i < x->ndim - 1; i++) rows *= x->shape[i];
+  em_parallel_for(rows, 1 + 16384 / (j.d + 1),
+                  j.cls == CL_F64 ? softmax_rows_f64 : softmax_rows_f32, &j);
+  return finish(out, failed_status(&j.failed, j.log ? "logsumexp" : "softmax"), temps, 1);
+}
