@@ -4,7 +4,8 @@
 
 rms_norm, layer_norm and rope over activations of a small transformer, and
 attention at batch 4, 8 heads, 512 tokens, head dim 64 (no mask, causal, and
-grouped-query with 2 key/value heads). torch's rope is its usual composition
+grouped-query with 2 key/value heads), and core's one-pass softmax and
+logsumexp over the last axis of the norms' activations. torch's rope is its usual composition
 (rotate-half with cached cos/sin), since torch has no fused one. Prints the
 median time of each and ember's time divided by torch's (below 1 means ember
 is faster). torch uses as many threads as ember's pool. Machines are shared
@@ -66,6 +67,10 @@ def cases(rng):
          lambda: F.scaled_dot_product_attention(th, th, th, scale=scale, is_causal=True)),
         ("gqa 8/2", "4x8x512x64", lambda: sdpa(eh, ekv, ekv, scale=scale),
          lambda: F.scaled_dot_product_attention(th, tkv, tkv, scale=scale, enable_gqa=True)),
+        ("softmax", "(8, 512, 1024)", lambda: em.softmax(ex, axis=-1),
+         lambda: torch.softmax(tx, -1)),
+        ("logsumexp", "(8, 512, 1024)", lambda: em.logsumexp(ex, axis=-1),
+         lambda: torch.logsumexp(tx, -1)),
     ]
 
 
