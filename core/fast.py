@@ -16,6 +16,7 @@ and the mask (as flash-attention backward passes do) and express the rest as
 matmuls. vmap folds the mapped axis into the kernels' leading (batch) axis.
 """
 import math
+import operator
 
 from . import dtypes as _dt
 from . import elementwise as _ew
@@ -165,15 +166,18 @@ def rope(a, dims, *, traditional, base, scale, offset, freqs=None, stream=None):
     features. Position p (offset + index along L) turns feature pair i by
     p * scale / base**(2i / dims), or p * scale / freqs[i] when freqs (dims/2
     periods) is given instead of base. Pairs are (2i, 2i+1) when traditional,
-    else (i, i + dims/2). freqs is not differentiated."""
+    else (i, i + dims/2). offset is a Python integer (mlx also takes an array);
+    freqs is not differentiated."""
     a = asarray(a)
     dims = int(dims)
     if dims <= 0 or dims % 2:
         raise ValueError(f"[rope] dims must be even and positive, got {dims}")
     if (base is None) == (freqs is None):
         raise ValueError("[rope] exactly one of base and freqs must be given")
-    if not isinstance(offset, int):
-        raise TypeError(f"[rope] offset must be an int, got {type(offset).__name__}")
+    try:
+        offset = operator.index(offset)
+    except TypeError:
+        raise TypeError(f"[rope] offset must be an integer, got {type(offset).__name__}") from None
     if freqs is None:
         exponents = arange(0, dims // 2, dtype=_dt.float64) * (2.0 / dims)
         inv_freqs = _ew.power(float(base), -exponents)

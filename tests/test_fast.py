@@ -123,7 +123,7 @@ def _rope_reference(x, dims, traditional, base, scale, offset, freqs=None):
 def test_rope_matches_the_reference(rng, dtype, traditional, shape, dims):
     dt, tol = DTYPES[dtype]
     x, xv = _in(rng.standard_normal(shape), dt)
-    base, scale, offset = float(rng.choice([10.0, 10000.0])), float(rng.uniform(0.5, 2)), 3
+    base, scale, offset = float(rng.choice([10.0, 10000.0])), float(rng.uniform(0.5, 2)), np.int64(3)
     out = em.fast.rope(x, dims, traditional=traditional, base=base, scale=scale, offset=offset)
     assert out.dtype == dt and out.shape == shape
     ref = _rope_reference(xv, dims, traditional, base, scale, offset)
@@ -258,6 +258,8 @@ def test_errors_name_the_op_and_shapes():
         em.fast.rope(em.ones(4), 4, traditional=False, base=10.0, scale=1.0, offset=0)
     with pytest.raises(ValueError, match=r"\[rope\] exactly one of base and freqs"):
         em.fast.rope(x, 4, traditional=False, base=10.0, scale=1.0, offset=0, freqs=em.ones(2))
+    with pytest.raises(TypeError, match=r"\[rope\] offset must be an integer, got float"):
+        em.fast.rope(x, 4, traditional=False, base=10.0, scale=1.0, offset=1.5)
     with pytest.raises(ValueError, match=r"\[rope\] freqs must have shape \(2,\)"):
         em.fast.rope(x, 4, traditional=False, base=None, scale=1.0, offset=0, freqs=em.ones(3))
     q, k = em.ones((1, 3, 4, 8)), em.ones((1, 2, 5, 8))
