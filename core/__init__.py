@@ -12,14 +12,15 @@ creation, elementwise, reductions, manipulation, indexing, products, conv,
 evaluation, memory, io, sorting, statistics (median, nan-reductions),
 signal (convolve, windows, hadamard_transform), einsum, fft (also ember.core.fft), bitcast (view),
 fma, random (ember.core.random, JAX's Threefry PRNG), linalg (LAPACK-backed
-linear algebra, also ember.core.linalg), utils (tree utilities, also
+linear algebra, also ember.core.linalg), fast (fused norms, rope and
+attention, also ember.core.fast), utils (tree utilities, also
 ember.core.utils); transforms: autodiff (grad, vjp, jvp, ...), vmap,
 custom (custom_function, checkpoint) and compile, with the per-primitive
 rules in primitives (the registry) and rules/.
 """
 import math as _math
 
-from . import fft, linalg, utils
+from . import fast, fft, linalg, utils
 from .array import array, asarray
 from .bitcast import view
 from .conv import (conv1d, conv2d, conv3d, conv_general, conv_transpose1d, conv_transpose2d,

@@ -103,14 +103,34 @@ argmax = _argreduction(lib.EM_P_ARGMAX, "argmax", "Index of the maximum along an
 argmin = _argreduction(lib.EM_P_ARGMIN, "argmin", "Index of the minimum along an axis (uint32).")
 
 
+def _one_axis_last(a, axes, stream):
+    """a with its single reduced axis moved last, or None when several axes
+    are reduced or the dtype is complex (those keep the compositions)."""
+    if len(axes) != 1 or a.dtype == _dt.complex64:
+        return None
+    from .manipulation import moveaxis
+    return a if axes[0] == a.ndim - 1 else moveaxis(a, axes[0], -1, stream=stream)
+
+
 def logsumexp(a, /, axis=None, keepdims=False, *, stream=None):
-    """log(sum(exp(a))) over axes, computed stably around the maximum."""
+    """log(sum(exp(a))) over axes, computed stably around the maximum (one pass
+    per row, core/fast.py's logsumexp_last, for a single axis or all axes)."""
     from .elementwise import exp, isinf, log
     from .manipulation import where
     a = asarray(a)
     if not _dt.is_inexact(a.dtype):
         a = a.astype(_dt.float32, stream=stream)
     axes = _reduce_axes(a, axis)
+    if a.dtype != _dt.complex64 and a.ndim > 0 and (axis is None or len(axes) == 1):
+        from .fast import logsumexp_last
+        from .manipulation import moveaxis
+        if axis is None:
+            out = logsumexp_last(reshape(a, (-1,), stream=stream), stream=stream)
+            return reshape(out, (1,) * a.ndim if keepdims else (), stream=stream)
+        out = logsumexp_last(_one_axis_last(a, axes, stream), stream=stream)
+        if axes[0] != a.ndim - 1:
+            out = moveaxis(out, -1, axes[0], stream=stream)
+        return _drop_axes(a, out, set(axes), keepdims, stream)
     if a.size == 0:
         return log(sum(exp(a), axes, keepdims, stream=stream), stream=stream)
     m = max(a, axes, True, stream=stream)
@@ -123,12 +143,19 @@ def logsumexp(a, /, axis=None, keepdims=False, *, stream=None):
 
 
 def softmax(a, /, axis=None, *, precise=False, stream=None):
-    """exp(a - logsumexp(a)) over axes, computed stably."""
+    """exp(a - logsumexp(a)) over axes, computed stably (one pass per row,
+    core/fast.py's softmax_last, over a single axis)."""
     from .elementwise import exp
     from .manipulation import where
     from .elementwise import isinf, stop_gradient
     a = asarray(a)
     axes = _reduce_axes(a, axis)
+    last = _one_axis_last(a, axes, stream) if a.ndim > 0 else None
+    if last is not None:
+        from .fast import softmax_last
+        from .manipulation import moveaxis
+        out = softmax_last(last, stream=stream)
+        return out if axes[0] == a.ndim - 1 else moveaxis(out, -1, axes[0], stream=stream)
     m = max(a, axes, True, stream=stream)
     m = stop_gradient(where(isinf(m, stream=stream), 0.0, m, stream=stream), stream=stream)
     e = exp(a - m, stream=stream)

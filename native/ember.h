@@ -80,6 +80,10 @@ enum em_prim {
   EM_P_EIGH, EM_P_EIG, EM_P_LU,
   /* convolution over n spatial axes, channels last (kernels/conv.c) */
   EM_P_CONV,
+  /* ember.core.fast: fused normalisations, rotary embedding, attention */
+  EM_P_RMS_NORM, EM_P_LAYER_NORM, EM_P_ROPE, EM_P_SDPA,
+  /* one-pass softmax and logsumexp over the last axis */
+  EM_P_SOFTMAX, EM_P_LOGSUMEXP,
   EM_NUM_PRIMS
 };
 

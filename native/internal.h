@@ -127,6 +127,10 @@ int em_kernel_eigh(em_array* out);
 int em_kernel_eig(em_array* out);
 int em_kernel_lu(em_array* out);
 int em_kernel_conv(em_array* out);
+int em_kernel_norm(em_array* out);          /* RMS_NORM and LAYER_NORM */
+int em_kernel_rope(em_array* out);
+int em_kernel_sdpa(em_array* out);
+int em_kernel_softmax(em_array* out);       /* SOFTMAX and LOGSUMEXP */
 
 /* Copies src (any strides, any dtype) into dst's buffer converting to dst's
  * dtype; dst has the same shape as src. Used by COPY/ASTYPE and kernels that

@@ -53,6 +53,15 @@
  *                   kernel_dilation[n], input_dilation[n], groups, flip.
  *                   Padding may be negative (crops); out = (in' - k') / stride + 1 with
  *                   in' = (in - 1) * input_dilation + 1 + lo + hi, k' = (k - 1) * dilation + 1
+ *   RMS_NORM        (x, w) over x's last axis          fp: eps
+ *   LAYER_NORM      (x, w, b) over x's last axis       fp: eps
+ *   ROPE            (x (..., L, D), inv_freqs (dims/2)) ip: dims, traditional, offset
+ *                   fp: scale
+ *   SDPA            (q (B, Hq, Lq, D), k (B, Hkv, Lk, D), v (B, Hkv, Lk, Dv)
+ *                   [, mask (B, Hq, Lq, Lk): bool keeps, else added])
+ *                   ip: causal  fp: scale
+ *   SOFTMAX         over the last axis (x's shape)
+ *   LOGSUMEXP       over the last axis (kept, size 1)
  */
 #include <stdlib.h>
 #include <string.h>
@@ -844,6 +853,115 @@ static em_array* rule_fma(int prim, int nin, em_array** in, int nip, const int64
   return node_with_casts(prim, dtype, ndim, shape, 3, in, dtypes, 0, NULL, 0, NULL, stream);
 }
 
+/* ---- ember.core.fast ---- */
+
+/* The float dtype a fast op computes and returns in (integers give float32). */
+static int fast_dtype(int prim, int nin, em_array** in) {
+  int dtype = in[0]->dtype;
+  for (int i = 1; i < nin; i++) dtype = em_promote_types(dtype, in[i]->dtype);
+  if (dtype == EM_COMPLEX64) {
+    em_fail(EM_TYPE_ERROR, "[%s] complex inputs are not supported", em_prim_name(prim));
+    return -1;
+  }
+  return em_is_float(dtype) ? dtype : EM_FLOAT32;
+}
+
+static em_array* rule_norm(int prim, int nin, em_array** in, int nip, const int64_t* ip,
+                           int nfp, const double* fp, int stream) {
+  (void)nip; (void)ip;
+  char b1[SHAPE_BUF], b2[SHAPE_BUF];
+  em_array* x = in[0];
+  if (nfp != 1) return em_fail(EM_VALUE_ERROR, "[%s] expected eps", em_prim_name(prim));
+  if (x->ndim < 1)
+    return em_fail(EM_VALUE_ERROR, "[%s] expected an array with at least 1 dimension, got shape %s",
+                   em_prim_name(prim), shape_str(b1, x));
+  for (int i = 1; i < nin; i++)
+    if (in[i]->ndim != 1 || in[i]->shape[0] != x->shape[x->ndim - 1])
+      return em_fail(EM_VALUE_ERROR, "[%s] %s must be 1-D with the size of x's last axis, got "
+                     "shape %s for x of shape %s", em_prim_name(prim), i == 1 ? "weight" : "bias",
+                     shape_str(b1, in[i]), shape_str(b2, x));
+  int dtype = fast_dtype(prim, nin, in);
+  if (dtype < 0) return NULL;
+  int dtypes[3] = {dtype, dtype, dtype};
+  return node_with_casts(prim, dtype, x->ndim, x->shape, nin, in, dtypes, 0, NULL, 1, fp, stream);
+}
+
+static em_array* rule_rope(int prim, int nin, em_array** in, int nip, const int64_t* ip,
+                           int nfp, const double* fp, int stream) {
+  (void)nin;
+  char b1[SHAPE_BUF];
+  em_array* x = in[0];
+  if (nip != 3 || nfp != 1) return em_fail(EM_VALUE_ERROR, "[rope] expected dims, traditional, offset, scale");
+  if (x->ndim < 2)
+    return em_fail(EM_VALUE_ERROR, "[rope] expected an array with at least 2 dimensions "
+                   "(..., sequence, features), got shape %s", shape_str(b1, x));
+  int64_t d = x->shape[x->ndim - 1];
+  if (ip[0] <= 0 || ip[0] % 2 != 0 || ip[0] > d)
+    return em_fail(EM_VALUE_ERROR, "[rope] dims must be even, positive and at most the last axis "
+                   "(%lld), got %lld", (long long)d, (long long)ip[0]);
+  if (in[1]->ndim != 1 || in[1]->shape[0] != ip[0] / 2)
+    return em_fail(EM_VALUE_ERROR, "[rope] freqs must have shape (%lld,) (dims / 2), got %s",
+                   (long long)(ip[0] / 2), shape_str(b1, in[1]));
+  int dtype = fast_dtype(prim, 1, in);
+  if (dtype < 0) return NULL;
+  if (!em_is_float(in[1]->dtype))
+    return em_fail(EM_TYPE_ERROR, "[rope] freqs must be floating point, got %s", em_dtype_name(in[1]->dtype));
+  int64_t params[3] = {ip[0], ip[1] != 0, ip[2]};
+  int dtypes[2] = {dtype, in[1]->dtype};
+  return node_with_casts(prim, dtype, x->ndim, x->shape, 2, in, dtypes, 3, params, 1, fp, stream);
+}
+
+static em_array* rule_sdpa(int prim, int nin, em_array** in, int nip, const int64_t* ip,
+                           int nfp, const double* fp, int stream) {
+  char b1[SHAPE_BUF], b2[SHAPE_BUF], b3[SHAPE_BUF];
+  const char* name = "scaled_dot_product_attention";
+  if (nin != 3 && nin != 4) return em_fail(EM_VALUE_ERROR, "[%s] expected q, k, v and an optional mask", name);
+  em_array *q = in[0], *k = in[1], *v = in[2];
+  if (nip != 1 || nfp != 1) return em_fail(EM_VALUE_ERROR, "[%s] expected causal and scale", name);
+  if (q->ndim != 4 || k->ndim != 4 || v->ndim != 4)
+    return em_fail(EM_VALUE_ERROR, "[%s] q, k and v must be 4-D (batch, heads, sequence, features), "
+                   "got shapes %s, %s and %s", name, shape_str(b1, q), shape_str(b2, k), shape_str(b3, v));
+  if (q->shape[0] != k->shape[0] || k->shape[0] != v->shape[0] || k->shape[1] != v->shape[1]
+      || k->shape[2] != v->shape[2] || q->shape[3] != k->shape[3])
+    return em_fail(EM_VALUE_ERROR, "[%s] shapes of q %s, k %s and v %s do not match: batch and "
+                   "key/value heads must agree, k and v need the same sequence length, q and k "
+                   "the same features", name, shape_str(b1, q), shape_str(b2, k), shape_str(b3, v));
+  if (k->shape[1] == 0 || q->shape[1] % k->shape[1] != 0)
+    return em_fail(EM_VALUE_ERROR, "[%s] the number of query heads (%lld) must be a multiple of "
+                   "the number of key/value heads (%lld)", name, (long long)q->shape[1],
+                   (long long)k->shape[1]);
+  int dtype = fast_dtype(prim, 3, in);
+  if (dtype < 0) return NULL;
+  int64_t shape[4] = {q->shape[0], q->shape[1], q->shape[2], v->shape[3]};
+  if (nin == 4) {
+    int64_t want[4] = {q->shape[0], q->shape[1], q->shape[2], k->shape[2]};
+    if (in[3]->ndim != 4 || memcmp(in[3]->shape, want, sizeof want) != 0)
+      return em_fail(EM_VALUE_ERROR, "[%s] mask of shape %s does not match the scores' shape %s",
+                     name, shape_str(b1, in[3]), em_fmt_shape(b2, SHAPE_BUF, 4, want));
+    if (in[3]->dtype == EM_COMPLEX64)
+      return em_fail(EM_TYPE_ERROR, "[%s] a complex mask is not supported", name);
+  }
+  int64_t causal = ip[0] != 0;
+  int dtypes[4] = {dtype, dtype, dtype, nin == 4 ? in[3]->dtype : dtype};
+  return node_with_casts(prim, dtype, 4, shape, nin, in, dtypes, 1, &causal, 1, fp, stream);
+}
+
+static em_array* rule_softmax(int prim, int nin, em_array** in, int nip, const int64_t* ip,
+                              int nfp, const double* fp, int stream) {
+  (void)nin; (void)nip; (void)ip; (void)nfp; (void)fp;
+  char b1[SHAPE_BUF];
+  em_array* x = in[0];
+  if (x->ndim < 1)
+    return em_fail(EM_VALUE_ERROR, "[%s] expected an array with at least 1 dimension, got shape %s",
+                   em_prim_name(prim), shape_str(b1, x));
+  int dtype = fast_dtype(prim, 1, in);
+  if (dtype < 0) return NULL;
+  int64_t shape[EM_MAX_NDIM];
+  memcpy(shape, x->shape, sizeof(int64_t) * (size_t)x->ndim);
+  if (prim == EM_P_LOGSUMEXP) shape[x->ndim - 1] = 1;
+  return node_with_casts(prim, dtype, x->ndim, shape, 1, in, &dtype, 0, NULL, 0, NULL, stream);
+}
+
 /* ---- linear algebra ---- */
 
 /* The dtype LAPACK runs in: float64 and complex64 stay, everything else is
@@ -1128,6 +1246,12 @@ static const prim_entry table[EM_NUM_PRIMS] = {
     [EM_P_EIG] = {"eig", 1, rule_decomposition, em_kernel_eig},
     [EM_P_LU] = {"lu", 1, rule_decomposition, em_kernel_lu},
     [EM_P_CONV] = {"conv", 2, rule_conv, em_kernel_conv},
+    [EM_P_RMS_NORM] = {"rms_norm", 2, rule_norm, em_kernel_norm},
+    [EM_P_LAYER_NORM] = {"layer_norm", 3, rule_norm, em_kernel_norm},
+    [EM_P_ROPE] = {"rope", 2, rule_rope, em_kernel_rope},
+    [EM_P_SDPA] = {"scaled_dot_product_attention", -1, rule_sdpa, em_kernel_sdpa},
+    [EM_P_SOFTMAX] = {"softmax", 1, rule_softmax, em_kernel_softmax},
+    [EM_P_LOGSUMEXP] = {"logsumexp", 1, rule_softmax, em_kernel_softmax},
 };
 
 static const prim_entry* entry(int prim) { return &table[prim]; }

@@ -237,6 +237,21 @@ CASES = {
     "conv_transpose": (lambda x, w: em.conv_transpose1d(x, w, stride=2, padding=1,
                                                         output_padding=1),
                        [_any((2, 4, 3)), _any((2, 3, 3))]),
+    # ember.core.fast (grouped-query attention: 4 query heads over 2 key/value heads)
+    "rms_norm": (lambda x, w: em.fast.rms_norm(x, w, 1e-5) + em.fast.rms_norm(x, None, 0.1),
+                 [_any((2, 3, 5)), _any((5,))]),
+    "layer_norm": (lambda x, w, b: em.fast.layer_norm(x, w, b, 1e-5)
+                   + em.fast.layer_norm(x, None, None, 0.1), [_any((3, 4)), _any((4,)), _any((4,))]),
+    "rope": (lambda x: em.fast.rope(x, 4, traditional=False, base=10.0, scale=0.7, offset=2)
+             + em.fast.rope(x, 6, traditional=True, base=100.0, scale=1.0, offset=0),
+             [_any((2, 3, 6))]),
+    "sdpa": (lambda q, k, v, m: em.fast.scaled_dot_product_attention(q, k, v, scale=0.4, mask=m)
+             + em.fast.scaled_dot_product_attention(q, k, v, scale=0.5, mask="causal")
+             + em.fast.scaled_dot_product_attention(q, k, v, scale=0.3,
+                                                    mask=(m > 0.3) | _eye(3).astype(em.bool_)),
+             [_any((1, 4, 3, 2)), _any((1, 2, 3, 2)), _any((1, 2, 3, 3)), _unit((3, 3))]),
+    "softmax_logsumexp": (lambda x: em.softmax(x, axis=0) * em.logsumexp(x, axis=1, keepdims=True)
+                          + em.logsumexp(x) + em.softmax(x, axis=-1), [_any((3, 4))]),
     "det_slogdet": (lambda x: em.linalg.det(0.3 * x + 2 * _eye(3))
                     + em.linalg.slogdet(0.3 * x + 2 * _eye(3))[1],
                     [_any((2, 3, 3))]),
