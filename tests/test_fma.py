@@ -56,9 +56,9 @@ def test_rules(rng):
     r = rules_of(lib.EM_P_FMA)
     ct = em.array(rng.normal(size=(3, 4)).astype(np.float32))
     ga, gb, gc = r.vjp(node, ct)
-    np.testing.assert_allclose(np.array(ga), (np.array(ct) * np.array(b)).sum(1, keepdims=True), rtol=1e-5)
-    np.testing.assert_allclose(np.array(gb), (np.array(ct) * np.array(a)).sum(0), rtol=1e-5)
-    np.testing.assert_allclose(np.array(gc), np.array(ct).sum(), rtol=1e-5)
+    np.testing.assert_allclose(np.array(ga), (np.array(ct) * np.array(b)).sum(1, keepdims=True), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(np.array(gb), (np.array(ct) * np.array(a)).sum(0), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(np.array(gc), np.array(ct).sum(), rtol=1e-5, atol=1e-6)
     assert ga.shape == a.shape and gb.shape == b.shape and gc.shape == c.shape
     ta, tc = em.ones((3, 1)), em.ones(())
     t = r.jvp(node, [ta, None, tc])
