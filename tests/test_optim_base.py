@@ -140,8 +140,12 @@ def test_tree_math_matches_optax(rng, dtype):
             (optim.tree.where(em.array(False), ex, ey), optax.tree.where(False, jx, jy)),
             (optim.tree.batch_shape(ex, (2,)), optax.tree.batch_shape(jx, (2,))),
         ]
+        # vdot, sum and the norms reduce a whole tree: in float32 the summation
+        # order (XLA's against ember's) moves the last digits
+        reductions = {6, 7, 10, 11, 12, 14}
         for i, (ours, theirs) in enumerate(pairs):
-            assert_trees_close(ours, theirs, dtype, f"pair {i}")
+            rtol = 1e-5 if (i in reductions and dtype == np.float32) else None
+            assert_trees_close(ours, theirs, dtype, f"pair {i}", rtol=rtol)
     assert optim.tree.size(ex) == optax.tree.size(to_jax(x))
 
 
