@@ -435,16 +435,20 @@ def cross(a, b, axis=-1, *, stream=None):
 
 # ---- transform rules ----
 #
-# The standard matrix-calculus formulas, written with ember ops and derived
-# for real matrices. solve, inv, solve_triangular, lu and eigenvalues (eig)
-# are holomorphic, so their rules hold for complex64 as written (plain
-# transposes; a vjp is the transpose under the pairing Re(sum(a * b)), as in
-# JAX). cholesky, qr, svd and eigh are not holomorphic: their rules refuse
-# complex64 inputs rather than answer with the real formulas. eigh and
-# cholesky rules treat the input as the symmetric matrix its one triangle
-# defines: tangents and cotangents are symmetrized (as JAX does). Every vmap
-# moves the batch axis to the front: the kernels batch over leading axes and
-# the solves broadcast them.
+# The standard matrix-calculus formulas, written with ember ops. Complex
+# values follow JAX's convention: a vjp is the transpose of the jvp under the
+# real pairing Re(sum(a * b)), with no conjugation, so grad of a real loss of
+# a complex z is dL/dRe(z) - i dL/dIm(z). solve, inv, solve_triangular, lu
+# and eig are holomorphic, so their rules are the real formulas with plain
+# transposes. cholesky, qr, svd and eigh are not: their jvps use conjugate
+# transposes (and the phase conditions that fix their results, below), and
+# their vjps are written for the conjugated cotangent G = conj(ct), the
+# adjoint under Re(tr(G^H dY)), whose result is conjugated back. For real
+# inputs the conjugations do nothing and the formulas are the real ones.
+# eigh and cholesky rules treat the input as the Hermitian matrix its one
+# triangle defines: tangents and cotangents are symmetrized (as JAX does).
+# Every vmap moves the batch axis to the front: the kernels batch over leading
+# axes and the solves broadcast them.
 
 
 def _solve_op(a, b, upper=None):
@@ -461,9 +465,29 @@ def _sym(x):
     return (x + _mT(x)) * 0.5
 
 
-def _real_only(node):
-    if node.inputs[0].dtype == _dt.complex64:
-        raise NotImplementedError(f"[{node.name}] derivatives for complex64 inputs are not implemented")
+def _herm(x):
+    """The Hermitian part (x + x^H) / 2 (the symmetric part of a real x)."""
+    return (x + _mH(x)) * 0.5
+
+
+def _is_complex(x):
+    return x.dtype == _dt.complex64
+
+
+def _conj(x):
+    return _ew.conj(x)
+
+
+def _imag_diagonal(x):
+    """i Im(diag(x)) as a diagonal matrix; None for a real x."""
+    if not _is_complex(x):
+        return None
+    return (x - _ew.real(x).astype(x.dtype)) * eye(x.shape[-1], dtype=x.dtype)
+
+
+def _real_diagonal(x):
+    """Re(diag(x)) as a diagonal matrix of x's dtype."""
+    return _ew.real(x).astype(x.dtype) * eye(x.shape[-1], dtype=x.dtype)
 
 
 def _times_inv_upper(x, r):
@@ -474,6 +498,11 @@ def _times_inv_upper(x, r):
 def _times_inv_upper_T(x, r):
     """x @ inv(r).T for upper-triangular r."""
     return _mT(_solve_op(r, _mT(x), upper=True))
+
+
+def _times_inv_upper_H(x, r):
+    """x @ inv(r)^H for upper-triangular r."""
+    return _mH(_solve_op(r, _mH(x), upper=True))
 
 
 def _vmap_leading(node, inputs, axes):
@@ -541,58 +570,65 @@ def _solve_triangular_vjp(node, cotangent):
     return [_tri(-matmul(cb, _mT(node.out)), upper), cb]
 
 
-# cholesky: a = L L^T.  dL = L phi(L^-1 da L^-T), phi = lower triangle with
-# half the diagonal;  a_bar = sym(L^-T phi(L^T L_bar) L^-1).
+# cholesky: a = L L^H (L's diagonal real and positive).  With S = herm(da),
+# dL = L phi(L^-1 S L^-H), phi = lower triangle with half the diagonal (the
+# diagonal of L^-1 S L^-H is real, so dL's is);  G_a = herm(L^-H phi(L^H G_L) L^-1).
+# upper: a = U^H U with U = L^H, so dU = dL^H and G_L = G_U^H.
 
 def _phi(x):
     return _mp.tril(x, -1) + 0.5 * x * eye(x.shape[-1], dtype=x.dtype)
 
 
 def _cholesky_jvp(node, tangents):
-    _real_only(node)
     (da,) = tangents
     if da is None:
         return None
     upper = node.ip[0]
-    lower = _mT(node.out) if upper else node.out
-    left = _solve_op(lower, _sym(da), upper=False)
-    z = _mT(_solve_op(lower, _mT(left), upper=False))
+    lower = _mH(node.out) if upper else node.out
+    left = _solve_op(lower, _herm(da), upper=False)
+    z = _solve_op(lower, _mH(left), upper=False)
     dl = matmul(lower, _phi(z))
-    return _mT(dl) if upper else dl
+    return _mH(dl) if upper else dl
 
 
 def _cholesky_vjp(node, cotangent):
-    _real_only(node)
     upper = node.ip[0]
-    lower = _mT(node.out) if upper else node.out
-    cl = _mT(cotangent) if upper else cotangent
-    p = _phi(matmul(_mT(lower), cl))
-    s = _solve_op(_mT(lower), p, upper=True)
-    s = _mT(_solve_op(_mT(lower), _mT(s), upper=True))
-    return [_sym(s)]
+    lower = _mH(node.out) if upper else node.out
+    g = _conj(cotangent)
+    gl = _mH(g) if upper else g
+    p = _phi(matmul(_mH(lower), gl))
+    s = _solve_op(_mH(lower), p, upper=True)
+    s = _mH(_solve_op(_mH(lower), _mH(s), upper=True))
+    return [_conj(_herm(s))]
 
 
-# qr (m >= n): with c = Q^T da R^-1 and omega = tril(c, -1) - tril(c, -1)^T,
-# dQ = Q (omega - c) + da R^-1, dR = (c - omega) R;
-# a_bar = (Q_bar + Q copy_upper(R_bar R^T - Q^T Q_bar)) R^-T.
-# Wide (m < n): a = [x | y] with x = Q R1 square and R2 = Q^T y.
+# qr (m >= n): R's diagonal is real (LAPACK's Householder reflectors make it
+# so), which fixes Q and R up to signs. With X = da R^-1 and C = Q^H X,
+# Omega = Q^H dQ is skew-Hermitian with Omega = tril(C, -1) - tril(C, -1)^H
+# + i Im(diag(C)) (dR R^-1 is upper triangular with a real diagonal), and
+# dQ = X + Q (Omega - C), dR = (C - Omega) R.  Its adjoint: with
+# M = R_bar R^H - Q^H Q_bar (for G = conj(ct)) and K = triu(M, 1) +
+# tril(M^H, -1) + Re(diag(M)), G_a = (Q_bar + Q K) R^-H.
+# Wide (m < n): a = [x | y] with x = Q R1 square and R2 = Q^H y.
 
 def _qr_tall_jvp(q, r, da):
     da_rinv = _times_inv_upper(da, r)
-    c = matmul(_mT(q), da_rinv)
+    c = matmul(_mH(q), da_rinv)
     low = _mp.tril(c, -1)
-    omega = low - _mT(low)
+    omega = low - _mH(low)
+    imaginary = _imag_diagonal(c)
+    if imaginary is not None:
+        omega = omega + imaginary
     return matmul(q, omega - c) + da_rinv, matmul(c - omega, r)
 
 
-def _qr_tall_vjp(q, r, cq, cr):
-    m = matmul(cr, _mT(r)) - matmul(_mT(q), cq)
-    copied = _mp.triu(m) + _mp.tril(_mT(m), -1)
-    return _times_inv_upper_T(cq + matmul(q, copied), r)
+def _qr_tall_vjp(q, r, gq, gr):
+    m = matmul(gr, _mH(r)) - matmul(_mH(q), gq)
+    copied = _mp.triu(m, 1) + _mp.tril(_mH(m), -1) + _real_diagonal(m)
+    return _times_inv_upper_H(gq + matmul(q, copied), r)
 
 
 def _qr_jvp(node, tangents):
-    _real_only(node)
     (da,) = tangents
     if da is None:
         return None
@@ -603,27 +639,28 @@ def _qr_jvp(node, tangents):
         dq, dr = _qr_tall_jvp(q, r, da)
     else:
         dq, dr1 = _qr_tall_jvp(q, _slice(r, -1, 0, m), _slice(da, -1, 0, m))
-        dr2 = matmul(_mT(dq), _slice(a, -1, m, n)) + matmul(_mT(q), _slice(da, -1, m, n))
+        dr2 = matmul(_mH(dq), _slice(a, -1, m, n)) + matmul(_mH(q), _slice(da, -1, m, n))
         dr = _mp.concatenate([dr1, dr2], axis=-1)
     return _pack([dq, dr], a.shape[:-2])
 
 
 def _qr_vjp(node, cotangent):
-    _real_only(node)
     a = node.inputs[0]
     m, n = a.shape[-2:]
     q, r = _results(node)
-    cq, cr = _unpack(cotangent, a.shape[:-2], _layout(node.prim, a.shape, node.ip))
+    gq, gr = _unpack(_conj(cotangent), a.shape[:-2], _layout(node.prim, a.shape, node.ip))
     if m >= n:
-        return [_qr_tall_vjp(q, r, cq, cr)]
-    cr1, cr2 = _slice(cr, -1, 0, m), _slice(cr, -1, m, n)
+        return [_conj(_qr_tall_vjp(q, r, gq, gr))]
+    gr1, gr2 = _slice(gr, -1, 0, m), _slice(gr, -1, m, n)
     y = _slice(a, -1, m, n)
-    cx = _qr_tall_vjp(q, _slice(r, -1, 0, m), cq + matmul(y, _mT(cr2)), cr1)
-    return [_mp.concatenate([cx, matmul(q, cr2)], axis=-1)]
+    gx = _qr_tall_vjp(q, _slice(r, -1, 0, m), gq + matmul(y, _mH(gr2)), gr1)
+    return [_conj(_mp.concatenate([gx, matmul(q, gr2)], axis=-1))]
 
 
-# eigh: a = V diag(w) V^T.  With F_ij = 1 / (w_j - w_i) off the diagonal:
-# dw = diag(V^T da V), dV = V (F * V^T da V);  a_bar = sym(V (diag(w_bar) + F * V^T V_bar) V^T).
+# eigh: a = V diag(w) V^H, w real.  With F_ij = 1 / (w_j - w_i) off the
+# diagonal and P = V^H herm(da) V: dw = diag(P) (real: P is Hermitian),
+# dV = V (F * P). Each column's phase is free; this dV fixes it by
+# Im(diag(V^H dV)) = 0 (as JAX).  G_a = herm(V (diag(G_w) + F * V^H G_V) V^H).
 
 def _gaps(w, squared=False):
     """F_ij = 1 / (w_j - w_i) (or 1 / (w_j^2 - w_i^2)) off the diagonal, 0 on it."""
@@ -636,44 +673,50 @@ def _gaps(w, squared=False):
 def _eigh_parts(node):
     upper, vectors = node.ip
     if vectors:
-        return _results(node)
-    return _decompose(lib.EM_P_EIGH, node.inputs[0], (upper, 1))
+        w, v = _results(node)
+    else:
+        w, v = _decompose(lib.EM_P_EIGH, node.inputs[0], (upper, 1))
+    return _real(w), v
 
 
 def _eigh_jvp(node, tangents):
-    _real_only(node)
     (da,) = tangents
     if da is None:
         return None
     w, v = _eigh_parts(node)
-    vdv = matmul(matmul(_mT(v), _sym(da)), v)
-    dw = _matrix_diagonal(vdv)
+    vdv = matmul(matmul(_mH(v), _herm(da)), v)
+    dw = _ew.real(_matrix_diagonal(vdv)).astype(v.dtype)
     if not node.ip[1]:
         return dw
     return _pack([dw, matmul(v, _gaps(w) * vdv)], w.shape[:-1])
 
 
 def _eigh_vjp(node, cotangent):
-    _real_only(node)
     w, v = _eigh_parts(node)
-    pieces = _unpack(cotangent, w.shape[:-1], _layout(node.prim, node.inputs[0].shape, node.ip))
-    inner = _diag_matrix(pieces[0])
+    pieces = _unpack(_conj(cotangent), w.shape[:-1], _layout(node.prim, node.inputs[0].shape, node.ip))
+    inner = _diag_matrix(_ew.real(pieces[0])).astype(v.dtype)
     if node.ip[1]:
-        inner = inner + _gaps(w) * matmul(_mT(v), pieces[1])
-    return [_sym(matmul(matmul(v, inner), _mT(v)))]
+        inner = inner + _gaps(w) * matmul(_mH(v), pieces[1])
+    return [_conj(_herm(matmul(matmul(v, inner), _mH(v))))]
 
 
-# svd: a = U diag(s) V^T, with the k = min(m, n) leading columns Ur, Vr and
-# F_ij = 1 / (s_j^2 - s_i^2) off the diagonal.  With dS = Ur^T da Vr:
-# ds = diag(dS), dUr = Ur (F * (dS S + S dS^T)) + (I - Ur Ur^T) da Vr S^-1,
-# dVr = Vr (F * (S dS + dS^T S)) + (I - Vr Vr^T) da^T Ur S^-1, and the extra
-# columns Up of the full U move as dUp = -Ur dUr^T Up (likewise for V), the
-# tangent keeping U orthogonal with Up^T dUp = 0. The vjp is its transpose.
+# svd: a = U diag(s) V^H, with the k = min(m, n) leading columns Ur, Vr and
+# F_ij = 1 / (s_j^2 - s_i^2) off the diagonal.  With P = Ur^H da Vr:
+# ds = Re(diag(P)), dUr = Ur (F * (P S + S P^H) + i Im(diag(P)) S^-1)
+# + (I - Ur Ur^H) da Vr S^-1, dVr = Vr (F * (S P + P^H S)) + (I - Vr Vr^H)
+# da^H Ur S^-1, and the extra columns Up of the full U move as
+# dUp = -Ur dUr^H Up (likewise for V), the tangent keeping U unitary with
+# Up^H dUp = 0. A phase e^(i t) on column j of both Ur and Vr leaves a
+# unchanged; the rule fixes it as JAX does: Vr^H dVr has a zero diagonal and
+# Ur^H dUr carries i Im(P_jj) / s_j (the part a's change asks of the pair).
+# The vjp is its adjoint (for G = conj(ct), conjugated back).
 
 def _svd_parts(node):
     if node.ip[0]:
-        return _results(node)
-    return _decompose(lib.EM_P_SVD, node.inputs[0], (1,))
+        u, s, vt = _results(node)
+    else:
+        u, s, vt = _decompose(lib.EM_P_SVD, node.inputs[0], (1,))
+    return u, _real(s), vt
 
 
 def _safe_inverse(s):
@@ -682,99 +725,139 @@ def _safe_inverse(s):
 
 
 def _svd_jvp(node, tangents):
-    _real_only(node)
     (da,) = tangents
     if da is None:
         return None
     m, n = node.inputs[0].shape[-2:]
     k = min(m, n)
     u, s, vt = _svd_parts(node)
-    v = _mT(vt)
+    v = _mH(vt)
     ur, vr = _slice(u, -1, 0, k), _slice(v, -1, 0, k)
-    ds_mat = matmul(matmul(_mT(ur), da), vr)
-    ds = _matrix_diagonal(ds_mat)
+    ds_mat = matmul(matmul(_mH(ur), da), vr)
+    ds = _ew.real(_matrix_diagonal(ds_mat)).astype(u.dtype)
     if not node.ip[0]:
         return ds
     f = _gaps(s, squared=True)
     s_row, s_col = _mp.expand_dims(s, -2), _mp.expand_dims(s, -1)
     inv_row = _mp.expand_dims(_safe_inverse(s), -2)
-    du = matmul(ur, f * (ds_mat * s_row + s_col * _mT(ds_mat)))
-    dv = matmul(vr, f * (s_col * ds_mat + _mT(ds_mat) * s_row))
+    omega_u = f * (ds_mat * s_row + s_col * _mH(ds_mat))
+    imaginary = _imag_diagonal(ds_mat)
+    if imaginary is not None:
+        omega_u = omega_u + imaginary * inv_row
+    du = matmul(ur, omega_u)
+    dv = matmul(vr, f * (s_col * ds_mat + _mH(ds_mat) * s_row))
     if m > k:
         du = du + (matmul(da, vr) - matmul(ur, ds_mat)) * inv_row
         up = _slice(u, -1, k, m)
-        du = _mp.concatenate([du, -matmul(matmul(ur, _mT(du)), up)], axis=-1)
+        du = _mp.concatenate([du, -matmul(matmul(ur, _mH(du)), up)], axis=-1)
     if n > k:
-        dv = dv + (matmul(_mT(da), ur) - matmul(vr, _mT(ds_mat))) * inv_row
+        dv = dv + (matmul(_mH(da), ur) - matmul(vr, _mH(ds_mat))) * inv_row
         vp = _slice(v, -1, k, n)
-        dv = _mp.concatenate([dv, -matmul(matmul(vr, _mT(dv)), vp)], axis=-1)
-    return _pack([du, ds, _mT(dv)], s.shape[:-1])
+        dv = _mp.concatenate([dv, -matmul(matmul(vr, _mH(dv)), vp)], axis=-1)
+    return _pack([du, ds, _mH(dv)], s.shape[:-1])
 
 
 def _svd_vjp(node, cotangent):
-    _real_only(node)
     m, n = node.inputs[0].shape[-2:]
     k = min(m, n)
     u, s, vt = _svd_parts(node)
-    v = _mT(vt)
+    v = _mH(vt)
     ur, vr = _slice(u, -1, 0, k), _slice(v, -1, 0, k)
+    g = _conj(cotangent)
     if not node.ip[0]:
-        return [matmul(ur * _mp.expand_dims(cotangent, -2), _mT(vr))]
-    cu, cs, cvt = _unpack(cotangent, s.shape[:-1], _layout(node.prim, node.inputs[0].shape, node.ip))
-    cv = _mT(cvt)
-    cur, cvr = _slice(cu, -1, 0, k), _slice(cv, -1, 0, k)
+        gs = _ew.real(g).astype(u.dtype)
+        return [_conj(matmul(ur * _mp.expand_dims(gs, -2), _mH(vr)))]
+    gu, gs, gvt = _unpack(g, s.shape[:-1], _layout(node.prim, node.inputs[0].shape, node.ip))
+    gv = _mH(gvt)
+    gur, gvr = _slice(gu, -1, 0, k), _slice(gv, -1, 0, k)
     if m > k:
         up = _slice(u, -1, k, m)
-        cur = cur - matmul(matmul(up, _mT(_slice(cu, -1, k, m))), ur)
+        gur = gur - matmul(matmul(up, _mH(_slice(gu, -1, k, m))), ur)
     if n > k:
         vp = _slice(v, -1, k, n)
-        cvr = cvr - matmul(matmul(vp, _mT(_slice(cv, -1, k, n))), vr)
+        gvr = gvr - matmul(matmul(vp, _mH(_slice(gv, -1, k, n))), vr)
     f = _gaps(s, squared=True)
-    j = f * matmul(_mT(ur), cur)
-    kk = f * matmul(_mT(vr), cvr)
+    j0 = matmul(_mH(ur), gur)
+    j = f * j0
+    kk = f * matmul(_mH(vr), gvr)
     s_row, s_col = _mp.expand_dims(s, -2), _mp.expand_dims(s, -1)
-    inner = (j + _mT(j)) * s_row + _diag_matrix(cs) + s_col * (kk + _mT(kk))
-    ca = matmul(matmul(ur, inner), _mT(vr))
+    inner = ((j + _mH(j)) * s_row + _diag_matrix(_ew.real(gs)).astype(u.dtype)
+             + s_col * (kk + _mH(kk)))
     s_inv = _safe_inverse(s)
+    imaginary = _imag_diagonal(j0)
+    if imaginary is not None:
+        inner = inner + imaginary * _mp.expand_dims(s_inv, -2)
+    ga = matmul(matmul(ur, inner), _mH(vr))
     if m > k:
-        rest = (cur - matmul(ur, matmul(_mT(ur), cur))) * _mp.expand_dims(s_inv, -2)
-        ca = ca + matmul(rest, _mT(vr))
+        rest = (gur - matmul(ur, matmul(_mH(ur), gur))) * _mp.expand_dims(s_inv, -2)
+        ga = ga + matmul(rest, _mH(vr))
     if n > k:
-        rest = _mT(cvr) - matmul(matmul(_mT(cvr), vr), _mT(vr))
-        ca = ca + matmul(ur, _mp.expand_dims(s_inv, -1) * rest)
-    return [ca]
+        rest = _mH(gvr) - matmul(matmul(_mH(gvr), vr), _mH(vr))
+        ga = ga + matmul(ur, _mp.expand_dims(s_inv, -1) * rest)
+    return [_conj(ga)]
 
 
-# eig: eigenvalues only, dw = diag(V^-1 da V), a_bar = V^-T diag(w_bar) V^T
-# (real part for a real a). Eigenvector derivatives depend on LAPACK's
-# normalization and are not defined here (as in JAX).
+# eig: a V = V diag(w), holomorphic in a.  With X = V^-1 da V and
+# E_ij = 1 / (w_j - w_i) off the diagonal: dw = diag(X), and dV = V (E * X)
+# + V diag(c), where c is the freedom each eigenvector's scale leaves. The
+# rule fixes it by LAPACK's normalisation, which ember's eig returns: each
+# column v_j has unit norm (Re(v_j^H dv_j) = 0) and its largest entry, at
+# row k_j, real (Im(dV_kj) = 0). With U = V (E * X):
+#     c_j = -Re(v_j^H u_j) - i Im(U_kj) / V_kj,
+# which makes the jvp the derivative of ember's eig itself. Its adjoint
+# (for G = conj(ct) as above, h = diag(V^H G_V)):
+#     G_U = G_V - V diag(Re h) - i e_kj Im(h_j) / V_kj (at row k_j of column j),
+#     G_X = conj(E) * (V^H G_U) + diag(G_w),  G_a = V^-H G_X V^H,
+# conjugated back, and its real part for a real a.
 
-def _eig_check(node):
-    if node.ip[0]:
-        raise NotImplementedError("[eig] derivatives of eigenvectors are not implemented; "
-                                  "use eigvals for differentiable eigenvalues")
-
-
-def _eig_vectors(node):
+def _eig_parts(node):
     a = node.inputs[0]
-    _, v = _decompose(lib.EM_P_EIG, a, (1,))
-    return a, v, inv(v)
+    if node.ip[0]:
+        w, v = _results(node)
+    else:
+        w, v = _decompose(lib.EM_P_EIG, a, (1,))
+    return a, w, v, inv(v)
+
+
+def _largest_entries(v):
+    """A 0/1 mask of each column's largest entry (LAPACK's real one) and that entry."""
+    rows = arange(v.shape[-2], dtype=_dt.int32)
+    top = _rd.argmax(_ew.abs(v), axis=-2, keepdims=True).astype(_dt.int32)
+    mask = (_mp.expand_dims(rows, -1) == top).astype(v.dtype)
+    return mask, _ew.real(_rd.sum(v * mask, axis=-2, keepdims=True))
 
 
 def _eig_jvp(node, tangents):
-    _eig_check(node)
     (da,) = tangents
     if da is None:
         return None
-    _, v, v_inv = _eig_vectors(node)
-    return _matrix_diagonal(matmul(matmul(v_inv, da.astype(_dt.complex64)), v))
+    a, w, v, v_inv = _eig_parts(node)
+    x = matmul(matmul(v_inv, da.astype(_dt.complex64)), v)
+    dw = _matrix_diagonal(x)
+    if not node.ip[0]:
+        return dw
+    du = matmul(v, _gaps(w) * x)
+    mask, top = _largest_entries(v)
+    along = _ew.real(_rd.sum(_ew.conj(v) * du, axis=-2, keepdims=True))
+    turn = _ew.imag(_rd.sum(du * mask, axis=-2, keepdims=True)) / top
+    c = along.astype(_dt.complex64) + turn.astype(_dt.complex64) * 1j
+    return _pack([dw, du - v * c], a.shape[:-2])
 
 
 def _eig_vjp(node, cotangent):
-    _eig_check(node)
-    a, v, v_inv = _eig_vectors(node)
-    ca = matmul(matmul(_mT(v_inv), _diag_matrix(cotangent)), _mT(v))
-    return [ca if a.dtype == _dt.complex64 else _ew.real(ca).astype(a.dtype)]
+    a, w, v, v_inv = _eig_parts(node)
+    g = _conj(cotangent)
+    if node.ip[0]:
+        gw, gv = _unpack(g, a.shape[:-2], _layout(node.prim, a.shape, node.ip))
+        h = _rd.sum(_ew.conj(v) * gv, axis=-2, keepdims=True)
+        mask, top = _largest_entries(v)
+        gu = (gv - v * _ew.real(h).astype(_dt.complex64)
+              - mask * (_ew.imag(h) / top).astype(_dt.complex64) * 1j)
+        gx = _conj(_gaps(w)) * matmul(_mH(v), gu) + _diag_matrix(gw)
+    else:
+        gx = _diag_matrix(g)
+    ga = _conj(matmul(matmul(_mH(v_inv), gx), _mH(v)))
+    return [ga if a.dtype == _dt.complex64 else _ew.real(ga).astype(a.dtype)]
 
 
 # lu: P a = L U, with L padded to m x m and U to n x n by identity blocks.
