@@ -676,15 +676,6 @@ def check_against_jax(rng, jax, jnp):
     np.testing.assert_allclose(ours, np.asarray(pullback(jnp.asarray(cw))[0]), rtol=1e-8, atol=1e-8)
 
 
-def test_eig_vector_derivatives_are_refused(rng):
-    a = rng.standard_normal((3, 3))
-    node = node_of(lib.EM_P_EIG, [em.array(a)], (1,))
-    with pytest.raises(NotImplementedError, match=r"\[eig\] derivatives of eigenvectors"):
-        rules_of(lib.EM_P_EIG).jvp(node, [em.array(a)])
-    with pytest.raises(NotImplementedError, match=r"\[eig\] derivatives of eigenvectors"):
-        rules_of(lib.EM_P_EIG).vjp(node, node.out)
-
-
 @pytest.mark.parametrize("case", sorted(COMPLEX_RULE_CASES))
 def test_complex_holomorphic_rules(rng, case):
     prim, ip, make = COMPLEX_RULE_CASES[case]
@@ -702,19 +693,6 @@ def test_complex_holomorphic_rules(rng, case):
     lhs = np.real(np.sum(cotangent.astype(np.complex128) * jvp))
     rhs = np.real(sum(np.sum(npa(c).astype(np.complex128) * t) for c, t in zip(vjp, tangents)))
     np.testing.assert_allclose(lhs, rhs, rtol=1e-4, atol=1e-4)
-
-
-@pytest.mark.parametrize("prim, ip", [(lib.EM_P_CHOLESKY, (0,)), (lib.EM_P_QR, ()), (lib.EM_P_SVD, (1,)),
-                                      (lib.EM_P_EIGH, (0, 1))])
-def test_non_holomorphic_rules_refuse_complex(rng, prim, ip):
-    x = complex_matrix(rng, (3, 3))
-    a = x @ np.conj(x.T)
-    node = node_of(prim, [em.array(a)], ip)
-    name = rules_of(prim).name
-    with pytest.raises(NotImplementedError, match=rf"\[{name}\] derivatives for complex64 inputs"):
-        rules_of(prim).jvp(node, [em.array(a)])
-    with pytest.raises(NotImplementedError, match=rf"\[{name}\] derivatives for complex64 inputs"):
-        rules_of(prim).vjp(node, node.out)
 
 
 @pytest.mark.parametrize("case", sorted(RULE_CASES))
@@ -765,6 +743,258 @@ def test_ops_take_a_stream(rng):
                la.cross(a, a, stream=s), la.cholesky_inv(np.linalg.cholesky(a), stream=s)]
     em.eval(*results)
     np.testing.assert_allclose(npa(results[0]), np.linalg.inv(a), rtol=1e-4, atol=1e-5)
+
+
+# ---- complex64 derivatives of the non-holomorphic decompositions ----
+#
+# Oracles: JAX in complex128 (jax.grad of a real loss of a complex input:
+# dL/dRe(z) - i dL/dIm(z), ember's convention) and complex128 central
+# differences of numpy.linalg. The losses are invariant to the phases that
+# SVD and eigh leave free (|U|, U_r V_r^H, V f(w) V^H); ember computes in
+# complex64, so tolerances are relative to the gradient's size at ~1e-4.
+
+
+def random_unitary(rng, n):
+    q, r = np.linalg.qr(rng.standard_normal((n, n)) + 1j * rng.standard_normal((n, n)))
+    return q * (np.diagonal(r) / np.abs(np.diagonal(r)))
+
+
+def complex_with_values(rng, shape, values):
+    """A complex (m, n) matrix with the given (well separated) singular values."""
+    m, n = shape
+    k = min(m, n)
+    u, v = random_unitary(rng, m)[:, :k], random_unitary(rng, n)[:, :k]
+    return (u * values[:k]) @ v.conj().T
+
+
+def complex_losses(xp, la, x, name, consts):
+    """Real losses of a complex matrix x, for xp in (ember, jax.numpy, numpy)."""
+    c1, c2, w3 = consts
+    is_em = xp is em
+    herm = (lambda y: em.conj(em.swapaxes(y, -1, -2))) if is_em else (lambda y: y.conj().T)
+    if name == "cholesky":
+        h = x @ herm(x) + 0.5 * (em.eye(3) if is_em else np.eye(3))
+        lower = la.cholesky(h)
+        return xp.sum(xp.real(c2 * lower)) + xp.sum(xp.abs(lower) ** 3)
+    if name == "cholesky_upper":
+        h = x @ herm(x) + 0.5 * (em.eye(3) if is_em else np.eye(3))
+        upper = la.cholesky(h, upper=True) if is_em else herm(la.cholesky(h))
+        return xp.sum(xp.real(c2 * upper)) + xp.sum(xp.abs(upper) ** 3)
+    if name in ("qr_tall", "qr_wide"):
+        y = x if name == "qr_tall" else x.T
+        q, r = la.qr(y)
+        return xp.sum(xp.real(c1[:q.shape[0], :q.shape[1]] * q)) + xp.sum(xp.real(c1.T[:r.shape[0], :r.shape[1]] * r) ** 2)
+    if name in ("svd_tall", "svd_wide"):
+        y = x if name == "svd_tall" else x.T
+        if is_em:
+            u, s, vt = la.svd(y)
+            u, vt = u[:, :3], vt[:3]
+        else:
+            u, s, vt = la.svd(y, full_matrices=False)
+        c = c1 if name == "svd_tall" else c1.T
+        return (xp.sum(xp.abs(u) ** 3) + xp.sum(xp.abs(vt) ** 3) + xp.sum(xp.real(c * (u @ vt)))
+                + xp.sum(s ** 3 * w3))
+    if name == "svd_values":
+        return xp.sum(la.svd(x, compute_uv=False) ** 3 * w3)
+    if name in ("eigh", "eigh_upper"):
+        uplo = "U" if name == "eigh_upper" else "L"
+        w, v = la.eigh((x + herm(x)) * 0.5, UPLO=uplo)   # numpy reads one triangle, JAX both
+        return xp.sum(xp.abs(v) ** 3) + xp.sum(xp.real(c2 * ((v * w ** 2) @ herm(v)))) + xp.sum(w * w3)
+    if name == "eigvalsh":
+        return xp.sum(la.eigvalsh((x + herm(x)) * 0.5) ** 3 * w3)
+    raise ValueError(name)
+
+
+COMPLEX_LOSSES = ["cholesky", "cholesky_upper", "qr_tall", "qr_wide", "svd_tall", "svd_wide",
+                  "svd_values", "eigh", "eigh_upper", "eigvalsh"]
+
+
+def complex_loss_input(rng, name):
+    if name.startswith("cholesky"):
+        return complex_matrix(rng, (3, 3), False) * 2
+    if name.startswith("eig"):
+        u = random_unitary(rng, 3)
+        return (u * np.array([-2.0, 0.5, 3.0])) @ u.conj().T   # Hermitian, eigenvalues apart
+    return complex_with_values(rng, (5, 3), np.array([3.0, 2.0, 1.0]))
+
+
+def complex128_gradient(fn, x, eps=1e-6):
+    """dL/dRe(x) - i dL/dIm(x) by central differences."""
+    grad = np.zeros(x.shape, np.complex128)
+    for index in np.ndindex(x.shape):
+        for unit in (1.0, 1j):
+            step = np.zeros(x.shape, np.complex128)
+            step[index] = unit * eps
+            slope = (fn(x + step) - fn(x - step)) / (2 * eps)
+            grad[index] += slope if unit == 1.0 else -1j * slope
+    return grad
+
+
+@pytest.mark.parametrize("name", COMPLEX_LOSSES)
+def test_complex_grad_matches_jax_and_finite_differences(rng, name):
+    import jax
+    import jax.numpy as jnp
+    x = complex_loss_input(rng, name).astype(np.complex64).astype(np.complex128)
+    consts = ((rng.standard_normal((5, 3)) + 1j * rng.standard_normal((5, 3))),
+              (rng.standard_normal((3, 3)) + 1j * rng.standard_normal((3, 3))), rng.standard_normal(3))
+    em_consts = (em.array(consts[0].astype(np.complex64)), em.array(consts[1].astype(np.complex64)),
+                 em.array(consts[2].astype(np.float32)))
+    ours = npa(em.grad(lambda z: complex_losses(em, la, z, name, em_consts))(em.array(x.astype(np.complex64))))
+    assert ours.dtype == np.complex64
+    with jax.enable_x64(True):
+        ref = np.asarray(jax.grad(lambda z: complex_losses(jnp, jnp.linalg, z, name, consts))(jnp.asarray(x)))
+    fd = complex128_gradient(lambda z: complex_losses(np, np.linalg, z, name, consts), x)
+    scale = np.abs(ref).max()
+    np.testing.assert_allclose(fd, ref, atol=1e-6 * scale)   # the two oracles agree
+    np.testing.assert_allclose(ours, ref, atol=2e-5 * scale)
+    # jvp along a complex tangent: the directional derivative Re(sum(grad * t))
+    t = complex_matrix(rng, x.shape, False).astype(np.complex128)
+    _, (slope,) = em.jvp(lambda z: complex_losses(em, la, z, name, em_consts),
+                         [em.array(x.astype(np.complex64))], [em.array(t.astype(np.complex64))])
+    expected = np.real(np.sum(ref * t))
+    assert float(npa(slope)) == pytest.approx(expected, abs=2e-5 * scale * np.abs(t).sum())
+
+
+# prim, ip, a complex input: every packed result (phases included) checked for adjointness
+COMPLEX_NODE_CASES = {
+    "cholesky": (lib.EM_P_CHOLESKY, (0,), lambda r: spd_complex(r, (2, 3, 3))),
+    "cholesky_upper": (lib.EM_P_CHOLESKY, (1,), lambda r: spd_complex(r, (3, 3))),
+    "qr_tall": (lib.EM_P_QR, (), lambda r: complex_matrix(r, (2, 5, 3), False)),
+    "qr_wide": (lib.EM_P_QR, (), lambda r: complex_matrix(r, (3, 5), False)),
+    "svd_tall": (lib.EM_P_SVD, (1,), lambda r: complex_matrix(r, (2, 5, 3), False)),
+    "svd_wide": (lib.EM_P_SVD, (1,), lambda r: complex_matrix(r, (3, 4), False)),
+    "svd_values": (lib.EM_P_SVD, (0,), lambda r: complex_matrix(r, (4, 3), False)),
+    "eigh": (lib.EM_P_EIGH, (0, 1), lambda r: hermitian_complex(r, (2, 4, 4))),
+    "eigvalsh": (lib.EM_P_EIGH, (1, 0), lambda r: hermitian_complex(r, (4, 4))),
+    "eig": (lib.EM_P_EIG, (1,), lambda r: (complex_matrix(r, (2, 4, 4), False) + SEPARATED).astype(np.complex64)),
+    "eig_of_real": (lib.EM_P_EIG, (1,), lambda r: r.standard_normal((4, 4)) + SEPARATED),
+}
+
+
+def spd_complex(r, shape):
+    x = complex_matrix(r, shape, False)
+    return (x @ np.conj(np.swapaxes(x, -1, -2)) + np.eye(shape[-1])).astype(np.complex64)
+
+
+def hermitian_complex(r, shape):
+    x = complex_matrix(r, shape, False)
+    return (x + np.conj(np.swapaxes(x, -1, -2))).astype(np.complex64)
+
+
+@pytest.mark.parametrize("case", sorted(COMPLEX_NODE_CASES))
+def test_complex_vjp_is_adjoint_of_jvp(rng, case):
+    prim, ip, make = COMPLEX_NODE_CASES[case]
+    a = make(rng)
+    node = node_of(prim, [em.array(a)], ip)
+    t = complex_matrix(rng, a.shape, False) if a.dtype == np.complex64 else rng.standard_normal(a.shape)
+    shape = node.out.shape
+    cotangent = (rng.standard_normal(shape) + 1j * rng.standard_normal(shape)).astype(np.complex64)
+    jvp = npa(rules_of(prim).jvp(node, [em.array(t)]))
+    (vjp,) = rules_of(prim).vjp(node, em.array(cotangent))
+    assert jvp.dtype == np.complex64 and npa(vjp).dtype == a.dtype and vjp.shape == a.shape
+    lhs = np.real(np.sum(cotangent.astype(np.complex128) * jvp))
+    rhs = np.real(np.sum(npa(vjp).astype(np.complex128) * t))
+    np.testing.assert_allclose(lhs, rhs, rtol=1e-4, atol=1e-4 * np.abs(jvp).sum())
+
+
+@pytest.mark.parametrize("case", sorted(COMPLEX_NODE_CASES))
+def test_complex_vmap_matches_a_loop(rng, case):
+    prim, ip, make = COMPLEX_NODE_CASES[case]
+    stack = [make(rng) for _ in range(3)]
+    node = node_of(prim, [em.array(stack[0])], ip)
+    axis = 1 if stack[0].ndim > 2 else 0
+    out, out_axis = rules_of(prim).vmap(node, [em.array(np.stack(stack, axis=axis))], [axis])
+    out = np.moveaxis(npa(out), out_axis, 0)
+    for i, x in enumerate(stack):
+        np.testing.assert_allclose(out[i], outputs(prim, [x], ip), rtol=1e-6, atol=1e-6)
+
+
+def test_complex_qr_and_svd_tangents_keep_the_phase_conventions(rng):
+    """dR's diagonal stays real (LAPACK's R), dV's columns stay orthogonal to V's (JAX's gauge)."""
+    a = complex_matrix(rng, (5, 3), False)
+    t = em.array(complex_matrix(rng, (5, 3), False))
+    _, (dq, dr) = em.jvp(la.qr, [em.array(a)], [t])
+    np.testing.assert_allclose(np.imag(np.diagonal(npa(dr))), 0, atol=1e-6)
+    (u, s, vt), (du, ds, dvt) = em.jvp(la.svd, [em.array(a)], [t])
+    assert npa(ds).dtype == np.float32
+    np.testing.assert_allclose(np.diagonal(npa(dvt) @ np.conj(npa(vt).T)), 0, atol=1e-5)
+    uhdu = np.conj(npa(u).T) @ npa(du)
+    np.testing.assert_allclose(uhdu + np.conj(uhdu.T), 0, atol=1e-5)   # U stays unitary
+
+
+# ---- eig's eigenvectors ----
+#
+# The rule fixes each eigenvector's free scale as LAPACK (and so ember's eig)
+# does: unit norm, largest entry real. So its jvp matches complex128 finite
+# differences of numpy.linalg.eig (the same LAPACK convention), and its
+# gradients of gauge-invariant losses match torch.linalg.eig's backward.
+
+
+def matched_eig(x, base):
+    """numpy's eig in complex128 with its eigenpairs in base's order."""
+    w, v = np.linalg.eig(x)
+    order = np.abs(base[:, None] - w[None, :]).argmin(axis=1)
+    assert len(set(order)) == len(order)
+    return w[order], v[:, order]
+
+
+def eig_input(rng, kind):
+    n = 4
+    if kind == "real_pairs":   # real, with complex-conjugate eigenvalue pairs
+        blocks = np.kron(np.diag([1.0, 4.0]), np.array([[0.0, 1.0], [-1.0, 0.0]])) + np.diag([0, 0, 3, 3])
+        q = np.linalg.qr(rng.standard_normal((n, n)))[0]
+        return q @ blocks @ q.T + 0.1 * rng.standard_normal((n, n))
+    a = rng.standard_normal((n, n)) + SEPARATED
+    if kind == "complex":
+        a = (a + 1j * rng.standard_normal((n, n))).astype(np.complex64)
+    return a
+
+
+@pytest.mark.parametrize("kind", ["real", "real_pairs", "complex"])
+def test_eig_vector_jvp_matches_finite_differences(rng, kind):
+    a = eig_input(rng, kind)
+    t = rng.standard_normal(a.shape)
+    if kind == "complex":
+        t = (t + 1j * rng.standard_normal(a.shape)).astype(np.complex64)
+    (w, v), (dw, dv) = em.jvp(la.eig, [em.array(a)], [em.array(t)])
+    base = npa(w)
+    eps = 1e-6
+    # real inputs through dgeev as ember's (its signs), complex ones through zgeev
+    wide = np.complex128 if kind == "complex" else np.float64
+    a64, t64 = a.astype(wide), t.astype(wide)
+    wp, vp = matched_eig(a64 + eps * t64, base)
+    wm, vm = matched_eig(a64 - eps * t64, base)
+    np.testing.assert_allclose(npa(dw), (wp - wm) / (2 * eps), atol=2e-5 * np.abs(npa(dw)).max())
+    np.testing.assert_allclose(npa(dv), (vp - vm) / (2 * eps), atol=2e-5 * max(1, np.abs(npa(dv)).max()))
+    # the tangent keeps the normalisation: unit norm, largest entry real
+    v = npa(v)
+    np.testing.assert_allclose(np.real(np.sum(np.conj(v) * npa(dv), axis=0)), 0, atol=1e-5)
+    top = np.abs(v).argmax(axis=0)
+    np.testing.assert_allclose(np.imag(npa(dv)[top, np.arange(4)]), 0, atol=1e-5)
+
+
+@pytest.mark.parametrize("kind", ["real", "real_pairs", "complex"])
+def test_eig_grad_matches_torch(rng, kind):
+    import torch
+    a = eig_input(rng, kind)
+    # weights per row and one c: a loss that ignores the eigenpairs' order, which
+    # LAPACK may give differently in single (ember's cgeev) and double precision
+    weights = rng.standard_normal((4, 1))
+    c = np.complex64(rng.standard_normal() + 1j * rng.standard_normal())
+
+    def loss(w, v, xp):
+        return xp.sum(xp.abs(v) ** 3 * weights_of[xp]) + xp.sum(xp.real(c_of[xp] * w * w))
+
+    weights_of = {em: em.array(weights.astype(np.float32)), torch: torch.tensor(weights)}
+    c_of = {em: em.array(c), torch: torch.tensor(complex(c))}
+    ours = npa(em.grad(lambda x: loss(*la.eig(x), em))(em.array(a)))
+    at = torch.tensor(a.astype(np.complex128) if kind == "complex" else a, requires_grad=True)
+    loss(*torch.linalg.eig(at), torch).backward()
+    ref = at.grad.numpy()
+    if kind == "complex":
+        ref = np.conj(ref)   # torch's gradient is the conjugate of JAX's (and ember's)
+    assert ours.dtype == a.dtype
+    np.testing.assert_allclose(ours, ref, atol=5e-5 * np.abs(ref).max())
 
 
 # ---- end to end: em.grad, em.vmap, em.hessian on linalg functions, against JAX ----
