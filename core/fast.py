@@ -23,8 +23,8 @@ from . import elementwise as _ew
 from . import manipulation as _mp
 from . import reductions as _rd
 from ._ffi import lib
-from .array import _op, asarray
-from .creation import arange, ones, zeros
+from .array import _op, array, asarray
+from .creation import arange, ones, zeros, zeros_like
 from .primitives import register
 from .products import matmul
 from .rules._util import batch_first, batch_size, unbroadcast, with_batch
@@ -165,19 +165,26 @@ def rope(a, dims, *, traditional, base, scale, offset, freqs=None, stream=None):
     """Rotary positional encoding of a (..., L, D) over its first `dims`
     features. Position p (offset + index along L) turns feature pair i by
     p * scale / base**(2i / dims), or p * scale / freqs[i] when freqs (dims/2
-    periods) is given instead of base. Pairs are (2i, 2i+1) when traditional,
-    else (i, i + dims/2). offset is a Python integer (mlx also takes an array);
-    freqs is not differentiated."""
+    periods, differentiable) is given instead of base. Pairs are (2i, 2i+1)
+    when traditional, else (i, i + dims/2). offset is an integer, or (as in
+    mlx) an integer array: a scalar, or one offset per entry of a's first
+    (batch) axis."""
     a = asarray(a)
     dims = int(dims)
     if dims <= 0 or dims % 2:
         raise ValueError(f"[rope] dims must be even and positive, got {dims}")
     if (base is None) == (freqs is None):
         raise ValueError("[rope] exactly one of base and freqs must be given")
+    offsets = None
+    if isinstance(offset, array) or (hasattr(offset, "shape") and hasattr(offset, "dtype")):
+        # an array stays an input of the graph (never read back), as in mlx
+        offsets = _offset_array(asarray(offset), a)
+        offset = 0
     try:
         offset = operator.index(offset)
     except TypeError:
-        raise TypeError(f"[rope] offset must be an integer, got {type(offset).__name__}") from None
+        raise TypeError(f"[rope] offset must be an integer or an integer array, got "
+                        f"{type(offset).__name__}") from None
     if freqs is None:
         exponents = arange(0, dims // 2, dtype=_dt.float64) * (2.0 / dims)
         inv_freqs = _ew.power(float(base), -exponents)
@@ -186,30 +193,120 @@ def rope(a, dims, *, traditional, base, scale, offset, freqs=None, stream=None):
         if freqs.shape != (dims // 2,):
             raise ValueError(f"[rope] freqs must have shape ({dims // 2},) (dims / 2), "
                              f"got {freqs.shape}")
-        inv_freqs = _ew.reciprocal(_ew.stop_gradient(freqs.astype(_dt.float64)))
-    return _op(lib.EM_P_ROPE, [a, inv_freqs], (dims, int(bool(traditional)), offset),
-               (float(scale),), stream=stream)
+        inv_freqs = _ew.reciprocal(freqs.astype(_dt.float64))
+    out = _op(lib.EM_P_ROPE, [a, inv_freqs], (dims, int(bool(traditional)), offset),
+              (float(scale),), stream=stream)
+    if offsets is None:
+        return out
+    # Rotations by angles that add compose: turning by (p + o) * scale * f is
+    # the kernel's turn by p * scale * f followed by one by o * scale * f.
+    theta = _mp.expand_dims(offsets.astype(_dt.float64), -1) * float(scale) * inv_freqs
+    if offsets.ndim == 1:
+        theta = _mp.reshape(theta, theta.shape[:1] + (1,) * (a.ndim - 2) + theta.shape[1:])
+    return _rotate(out, theta, dims, bool(traditional))
+
+
+def _offset_array(offset, a):
+    if not _dt.issubdtype(offset.dtype, _dt.integer):
+        raise TypeError(f"[rope] offset must be an integer array, got {offset.dtype.name}")
+    if offset.ndim > 1 or (offset.ndim == 1 and (a.ndim < 3 or offset.shape[0] != a.shape[0])):
+        raise ValueError(f"[rope] offset must be a scalar or a vector with one entry per entry "
+                         f"of a's first axis (a of shape {a.shape} needs at least 3 dimensions "
+                         f"for a vector), got shape {offset.shape}")
+    return offset
+
+
+def _pairs(x, dims, traditional):
+    """The two members of each rotated feature pair, (..., L, dims/2) each."""
+    if traditional:
+        return x[..., 0:dims:2], x[..., 1:dims:2]
+    half = dims // 2
+    return x[..., :half], x[..., half:dims]
+
+
+def _unpairs(first, second, rest, dims, traditional):
+    """The inverse of _pairs, with the unrotated features `rest` (or None) after."""
+    if traditional:
+        both = _mp.stack([first, second], axis=-1)
+        joined = _mp.reshape(both, both.shape[:-2] + (dims,))
+    else:
+        joined = _mp.concatenate([first, second], axis=-1)
+    return joined if rest is None else _mp.concatenate([joined, rest], axis=-1)
+
+
+def _rest(x, dims, zero=False):
+    if x.shape[-1] == dims:
+        return None
+    rest = x[..., dims:]
+    return zeros_like(rest) if zero else rest
+
+
+def _compute_dtype(dtype):
+    return _dt.float64 if dtype == _dt.float64 else _dt.float32
+
+
+def _rotate(x, theta, dims, traditional):
+    """x's pairs turned by theta (broadcasting against (..., L, dims/2)), in ember ops."""
+    dtype = x.dtype
+    x = x.astype(_compute_dtype(dtype))
+    c, s = _ew.cos(theta).astype(x.dtype), _ew.sin(theta).astype(x.dtype)
+    x1, x2 = _pairs(x, dims, traditional)
+    out = _unpairs(x1 * c - x2 * s, x1 * s + x2 * c, _rest(x, dims), dims, traditional)
+    return out.astype(dtype)
+
+
+def _positions(node, length):
+    """(p + offset) * scale for each position p, as a column (L, 1) in float64."""
+    p = arange(length, dtype=_dt.float64) + float(node.ip[2])
+    return _mp.expand_dims(p * node.fp[0], -1)
 
 
 def _rope_again(node, x, scale):
     return _op(lib.EM_P_ROPE, [x, node.inputs[1]], node.ip, (scale,))
 
 
+# Turning pair (y1, y2) by a further d_theta moves it by d_theta * (-y2, y1);
+# the angle of pair i at position p is (p + offset) * scale * inv_freqs[i].
+
 def _rope_jvp(node, tangents):
-    if tangents[1] is not None:
-        raise NotImplementedError("[rope] the frequencies are not differentiable")
-    return None if tangents[0] is None else _rope_again(node, tangents[0], node.fp[0])
+    tx, tf = tangents
+    dims, traditional = node.ip[0], bool(node.ip[1])
+    out = None if tx is None else _rope_again(node, tx, node.fp[0])
+    if tf is not None:
+        y = node.out.astype(_compute_dtype(node.out.dtype))
+        y1, y2 = _pairs(y, dims, traditional)
+        dtheta = (_positions(node, y.shape[-2]) * tf).astype(y.dtype)
+        moved = _unpairs(-y2 * dtheta, y1 * dtheta, _rest(y, dims, zero=True), dims, traditional)
+        moved = moved.astype(node.out.dtype)
+        out = moved if out is None else out + moved
+    return out
 
 
 def _rope_vjp(node, ct):
     # A rotation's transpose is the rotation by the opposite angles.
-    return [_rope_again(node, ct, -node.fp[0]), None]
+    dims, traditional = node.ip[0], bool(node.ip[1])
+    y = node.out.astype(_compute_dtype(node.out.dtype))
+    g1, g2 = _pairs(ct.astype(y.dtype), dims, traditional)
+    y1, y2 = _pairs(y, dims, traditional)
+    per_angle = g2 * y1 - g1 * y2
+    length = per_angle.shape[-2]
+    rows = math.prod(per_angle.shape[:-2])
+    per_angle = _mp.reshape(per_angle, (rows, length, dims // 2)).astype(_dt.float64)
+    summed = _rd.sum(_rd.sum(per_angle, axis=0) * _positions(node, length), axis=0)
+    return [_rope_again(node, ct, -node.fp[0]), summed.astype(node.inputs[1].dtype)]
 
 
 def _rope_vmap(node, inputs, axes):
-    if axes[1] is not None:
-        raise NotImplementedError("[rope] vmap over the frequencies is not supported")
-    return _op(lib.EM_P_ROPE, [batch_first(inputs[0], axes[0]), inputs[1]], node.ip, node.fp), 0
+    x, inv_freqs = inputs
+    if axes[1] is None:
+        return _op(lib.EM_P_ROPE, [batch_first(x, axes[0]), inv_freqs], node.ip, node.fp), 0
+    # One set of frequencies per batch entry: the kernel takes one, so compose.
+    n = x.shape[axes[0]] if axes[0] is not None else inv_freqs.shape[axes[1]]
+    x = with_batch(x, axes[0], n).astype(node.out.dtype)
+    inv_freqs = batch_first(inv_freqs, axes[1])
+    theta = _mp.expand_dims(inv_freqs, -2) * _positions(node, x.shape[-2])
+    theta = _mp.reshape(theta, (n,) + (1,) * (x.ndim - 3) + theta.shape[1:])
+    return _rotate(x, theta, node.ip[0], bool(node.ip[1])), 0
 
 
 register(lib.EM_P_ROPE, jvp=_rope_jvp, vjp=_rope_vjp, vmap=_rope_vmap)
@@ -220,14 +317,19 @@ register(lib.EM_P_ROPE, jvp=_rope_jvp, vjp=_rope_vjp, vmap=_rope_vmap)
 _SDPA = "scaled_dot_product_attention"
 
 
-def scaled_dot_product_attention(q, k, v, *, scale, mask=None, stream=None):
+def scaled_dot_product_attention(q, k, v, *, scale, mask=None, sinks=None, stream=None):
     """softmax(q @ k^T * scale + mask) @ v for q (B, Hq, Lq, D), k (B, Hkv, Lk,
     D), v (B, Hkv, Lk, Dv); Hq must be a multiple of Hkv (grouped-query
     attention: query head h attends with key/value head h // (Hq / Hkv)).
     mask: None; "causal" (query i sees keys j <= i + Lk - Lq); a bool array
     (True keeps a key); or an array added to the scores. Array masks broadcast
-    to (B, Hq, Lq, Lk). A query whose keys are all masked gives 0, as in torch."""
+    to (B, Hq, Lq, Lk). A query whose keys are all masked gives 0, as in torch.
+    sinks (as in mlx): None, or one logit per query head (Hq,) that joins every
+    softmax of that head's scores without a value: weights become
+    exp(s_j) / (exp(sink) + sum_j exp(s_j))."""
     q, k, v = asarray(q), asarray(k), asarray(v)
+    if sinks is not None:
+        return _with_sinks(q, k, v, float(scale), mask, asarray(sinks), stream)
     inputs = [q, k, v]
     causal = 0
     if isinstance(mask, str):
@@ -248,6 +350,49 @@ def scaled_dot_product_attention(q, k, v, *, scale, mask=None, stream=None):
             mask = _mp.broadcast_to(mask, target)
         inputs.append(mask)
     return _op(lib.EM_P_SDPA, inputs, (causal,), (float(scale),), stream=stream)
+
+
+def _with_sinks(q, k, v, scale, mask, sinks, stream):
+    """Attention with sinks, composed: an extra key that scores 0 against every
+    query and carries a zero value, with the head's sink added to its score
+    through an additive mask. So the kernel and its rules do the work, and the
+    sinks' derivatives arrive through the mask's. (The mask is materialized
+    with Lk + 1 columns.)"""
+    if q.ndim != 4 or k.ndim != 4 or v.ndim != 4:
+        raise ValueError(f"[{_SDPA}] q, k and v must be 4-D (batch, heads, sequence, features), "
+                         f"got shapes {q.shape}, {k.shape} and {v.shape}")
+    b, hq, lq, _ = q.shape
+    lk = k.shape[2]
+    if sinks.shape != (hq,):
+        raise ValueError(f"[{_SDPA}] sinks must have one entry per query head, shape ({hq},), "
+                         f"got {sinks.shape}")
+    if not _dt.issubdtype(sinks.dtype, _dt.floating):
+        raise TypeError(f"[{_SDPA}] sinks must be floating point, got {sinks.dtype.name}")
+    dtype = _dt.float64 if _float_like(q) == _dt.float64 else _dt.float32
+    target = (b, hq, lq, lk)
+    if isinstance(mask, str):
+        if mask != "causal":
+            raise ValueError(f"[{_SDPA}] the only string mask is 'causal', got {mask!r}")
+        keep = _mp.expand_dims(arange(lq) + (lk - lq), 1) >= _mp.expand_dims(arange(lk), 0)
+        additive = _mp.where(keep, 0.0, -math.inf).astype(dtype)
+    elif mask is None:
+        additive = zeros((1, 1, 1, 1), dtype)
+    else:
+        mask = asarray(mask)
+        if mask.dtype == _dt.bool_:
+            additive = _mp.where(mask, 0.0, -math.inf).astype(dtype)
+        else:
+            additive = mask.astype(dtype)
+    try:
+        additive = _mp.broadcast_to(additive, target)
+    except ValueError:
+        raise ValueError(f"[{_SDPA}] mask of shape {additive.shape} does not broadcast to the "
+                         f"scores' shape {target}") from None
+    sink_scores = _mp.broadcast_to(_mp.reshape(sinks.astype(dtype), (1, hq, 1, 1)), (b, hq, lq, 1))
+    extended = _mp.concatenate([additive, sink_scores], axis=-1, stream=stream)
+    k = _mp.concatenate([k, zeros(k.shape[:2] + (1, k.shape[3]), k.dtype)], axis=2, stream=stream)
+    v = _mp.concatenate([v, zeros(v.shape[:2] + (1, v.shape[3]), v.dtype)], axis=2, stream=stream)
+    return _op(lib.EM_P_SDPA, [q, k, v, extended], (0,), (scale,), stream=stream)
 
 
 def _mT(x):
