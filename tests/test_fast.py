@@ -143,6 +143,92 @@ def test_rope_with_freqs_and_its_inverse(rng):
     np.testing.assert_allclose(np.array(g), x, rtol=1e-12, atol=1e-12)
 
 
+# rope's frequencies and array offsets (mlx.core.fast.rope as the forward oracle)
+
+def _mlx_rope(x, dims, traditional, scale, offset, freqs):
+    import mlx.core as mx
+    off = mx.array(offset) if isinstance(offset, np.ndarray) else offset
+    return np.array(mx.fast.rope(mx.array(x), dims, traditional=traditional, base=None, scale=scale,
+                                 offset=off, freqs=mx.array(freqs)))
+
+
+@pytest.mark.parametrize("traditional", [False, True])
+@pytest.mark.parametrize("offset", ["int", "scalar", "vector"])
+def test_rope_array_offsets_and_freqs_match_mlx(rng, traditional, offset):
+    x = rng.standard_normal((3, 2, 5, 10)).astype(np.float32)
+    freqs = rng.uniform(0.5, 20.0, 3).astype(np.float32)
+    off = {"int": int(rng.integers(0, 9)), "scalar": np.array(rng.integers(0, 9), np.int32),
+           "vector": rng.integers(0, 9, size=3).astype(np.int32)}[offset]
+    ours = em.fast.rope(em.array(x), 6, traditional=traditional, base=None, scale=0.7,
+                        offset=em.array(off) if isinstance(off, np.ndarray) else off, freqs=em.array(freqs))
+    assert ours.dtype == em.float32
+    np.testing.assert_allclose(np.array(ours), _mlx_rope(x, 6, traditional, 0.7, off, freqs),
+                               rtol=2e-5, atol=2e-5)
+    if offset == "vector":   # each batch entry as rope with its own integer offset
+        for b in range(3):
+            one = em.fast.rope(em.array(x[b:b + 1]), 6, traditional=traditional, base=None, scale=0.7,
+                               offset=int(off[b]), freqs=em.array(freqs))
+            np.testing.assert_allclose(np.array(ours)[b:b + 1], np.array(one), rtol=2e-5, atol=2e-5)
+
+
+def _jax_rope(jnp, x, dims, traditional, scale, offset, freqs):
+    half = dims // 2
+    positions = (jnp.arange(x.shape[-2]) + jnp.asarray(offset).reshape((-1,) + (1,) * (x.ndim - 2))) * scale
+    theta = positions[..., None] / freqs
+    c, s = jnp.cos(theta), jnp.sin(theta)
+    if traditional:
+        x1, x2 = x[..., 0:dims:2], x[..., 1:dims:2]
+        y = jnp.stack([x1 * c - x2 * s, x1 * s + x2 * c], -1).reshape(x.shape[:-1] + (dims,))
+    else:
+        x1, x2 = x[..., :half], x[..., half:dims]
+        y = jnp.concatenate([x1 * c - x2 * s, x1 * s + x2 * c], -1)
+    return jnp.concatenate([y, x[..., dims:]], -1)
+
+
+@pytest.mark.parametrize("traditional", [False, True])
+@pytest.mark.parametrize("offset", ["int", "vector"])
+def test_rope_gradients_in_freqs_match_jax(rng, traditional, offset):
+    import jax
+    import jax.numpy as jnp
+    x = rng.standard_normal((2, 3, 4, 8))
+    freqs = rng.uniform(0.5, 5.0, 3)
+    weights = rng.standard_normal(x.shape)
+    off = 2 if offset == "int" else rng.integers(0, 6, size=2).astype(np.int32)
+    em_off = em.array(off) if offset == "vector" else off
+
+    def ours(xx, f):
+        y = em.fast.rope(xx, 6, traditional=traditional, base=None, scale=0.8, offset=em_off, freqs=f)
+        return em.sum(y * y * y * em.array(weights))
+
+    def ref(xx, f):
+        return jnp.sum(_jax_rope(jnp, xx, 6, traditional, 0.8, off, f) ** 3 * weights)
+
+    gx, gf = em.grad(ours, argnums=(0, 1))(em.array(x), em.array(freqs))
+    with jax.enable_x64(True):
+        rx, rf = jax.grad(ref, argnums=(0, 1))(jnp.asarray(x), jnp.asarray(freqs))
+    np.testing.assert_allclose(np.array(gf), np.asarray(rf), rtol=1e-10, atol=1e-10)
+    np.testing.assert_allclose(np.array(gx), np.asarray(rx), rtol=1e-10, atol=1e-10)
+    # float32 inputs: gradients in float32 precision, freqs' in freqs' dtype
+    gf32 = em.grad(lambda f: ours(em.array(x.astype(np.float32)), f))(em.array(freqs.astype(np.float32)))
+    assert gf32.dtype == em.float32
+    np.testing.assert_allclose(np.array(gf32), np.asarray(rf), rtol=1e-4, atol=1e-4 * np.abs(rf).max())
+
+
+def test_rope_vmap_over_freqs_matches_a_loop(rng):
+    x = rng.standard_normal((2, 5, 8))
+    freqs = rng.uniform(0.5, 20.0, (4, 3))
+    for traditional in (False, True):
+        def fn(xx, f):
+            return em.fast.rope(xx, 6, traditional=traditional, base=None, scale=1.3, offset=1, freqs=f)
+        out = np.array(em.vmap(fn, in_axes=(None, 1))(em.array(x), em.array(freqs.T)))
+        loop = np.stack([np.array(fn(em.array(x), em.array(f))) for f in freqs])
+        np.testing.assert_allclose(out, loop, rtol=1e-12, atol=1e-12)
+        xs = rng.standard_normal((4, 2, 5, 8))
+        out = np.array(em.vmap(fn)(em.array(xs), em.array(freqs)))
+        loop = np.stack([np.array(fn(em.array(a), em.array(f))) for a, f in zip(xs, freqs)])
+        np.testing.assert_allclose(out, loop, rtol=1e-12, atol=1e-12)
+
+
 # ---- scaled dot-product attention ----
 
 def _torch_sdpa(q, k, v, scale, mask=None, causal=False):
@@ -258,8 +344,12 @@ def test_errors_name_the_op_and_shapes():
         em.fast.rope(em.ones(4), 4, traditional=False, base=10.0, scale=1.0, offset=0)
     with pytest.raises(ValueError, match=r"\[rope\] exactly one of base and freqs"):
         em.fast.rope(x, 4, traditional=False, base=10.0, scale=1.0, offset=0, freqs=em.ones(2))
-    with pytest.raises(TypeError, match=r"\[rope\] offset must be an integer, got float"):
+    with pytest.raises(TypeError, match=r"\[rope\] offset must be an integer or an integer array, got float"):
         em.fast.rope(x, 4, traditional=False, base=10.0, scale=1.0, offset=1.5)
+    with pytest.raises(TypeError, match=r"\[rope\] offset must be an integer array, got float32"):
+        em.fast.rope(x, 4, traditional=False, base=10.0, scale=1.0, offset=em.array(1.5))
+    with pytest.raises(ValueError, match=r"\[rope\] offset must be a scalar or a vector .* got shape \(3,\)"):
+        em.fast.rope(em.ones((2, 3, 4)), 4, traditional=False, base=10.0, scale=1.0, offset=em.array([1, 2, 3]))
     with pytest.raises(ValueError, match=r"\[rope\] freqs must have shape \(2,\)"):
         em.fast.rope(x, 4, traditional=False, base=None, scale=1.0, offset=0, freqs=em.ones(3))
     q, k = em.ones((1, 3, 4, 8)), em.ones((1, 2, 5, 8))
@@ -300,6 +390,88 @@ def test_compiled_attention_matches(rng):
     q = em.array(rng.standard_normal((1, 2, 5, 4)))
     f = lambda q: em.fast.scaled_dot_product_attention(q, q, q, scale=0.5, mask="causal")
     np.testing.assert_array_equal(np.array(em.compile(f)(q)), np.array(f(q)))
+
+
+# attention sinks (mlx.core.fast's forward as the oracle)
+
+def _sink_masks(rng, kind):
+    if kind == "bool":
+        m = rng.random((2, 1, 3, 6)) > 0.5
+        m[0, 0, 1] = False   # a row with every key masked: the sink takes all the weight
+        return m
+    return {"none": None, "causal": "causal",
+            "additive": rng.standard_normal((3, 6))}[kind]
+
+
+@pytest.mark.parametrize("mask", ["none", "causal", "bool", "additive"])
+def test_attention_sinks_match_mlx(rng, mask):
+    import mlx.core as mx
+    q = rng.standard_normal((2, 4, 3, 5)).astype(np.float32)
+    k = rng.standard_normal((2, 2, 6, 5)).astype(np.float32)
+    v = rng.standard_normal((2, 2, 6, 4)).astype(np.float32)
+    sinks = rng.standard_normal(4).astype(np.float32)
+    m = _sink_masks(rng, mask)
+    if isinstance(m, np.ndarray) and m.dtype != bool:
+        m = m.astype(np.float32)
+    wrap = lambda lib, x: x if x is None or isinstance(x, str) else lib.array(x)
+    ours = em.fast.scaled_dot_product_attention(em.array(q), em.array(k), em.array(v), scale=0.4,
+                                                mask=wrap(em, m), sinks=em.array(sinks))
+    ref = mx.fast.scaled_dot_product_attention(mx.array(q), mx.array(k), mx.array(v), scale=0.4,
+                                               mask=wrap(mx, m), sinks=mx.array(sinks))
+    assert ours.dtype == em.float32 and ours.shape == (2, 4, 3, 4)
+    np.testing.assert_allclose(np.array(ours), np.array(ref), rtol=2e-5, atol=2e-5)
+
+
+def _numpy_sinks(q, k, v, scale, sinks):
+    groups = q.shape[1] // k.shape[1]
+    k, v = np.repeat(k, groups, 1), np.repeat(v, groups, 1)
+    s = q @ np.swapaxes(k, -1, -2) * scale
+    s = np.concatenate([s, np.broadcast_to(sinks[None, :, None, None], s.shape[:3] + (1,))], -1)
+    p = np.exp(s - s.max(-1, keepdims=True))
+    return (p / p.sum(-1, keepdims=True))[..., :-1] @ v
+
+
+def test_attention_sink_gradients_match_finite_differences(rng):
+    q, k, v = (rng.standard_normal(s) for s in ((1, 4, 3, 2), (1, 2, 5, 2), (1, 2, 5, 3)))
+    sinks = rng.standard_normal(4)
+    w = rng.standard_normal((1, 4, 3, 3))
+
+    def loss_np(*xs):
+        return np.sum(_numpy_sinks(*xs[:3], 0.6, xs[3]) ** 2 * w)
+
+    def loss(qq, kk, vv, ss):
+        out = em.fast.scaled_dot_product_attention(qq, kk, vv, scale=0.6, sinks=ss)
+        return em.sum(out * out * em.array(w))
+
+    xs = [q, k, v, sinks]
+    grads = em.grad(loss, argnums=(0, 1, 2, 3))(*(em.array(x) for x in xs))
+    eps = 1e-6
+    for i, (x, g) in enumerate(zip(xs, grads)):
+        fd = np.zeros(x.shape)
+        for index in np.ndindex(x.shape):
+            plus, minus = [y.copy() for y in xs], [y.copy() for y in xs]
+            plus[i][index] += eps
+            minus[i][index] -= eps
+            fd[index] = (loss_np(*plus) - loss_np(*minus)) / (2 * eps)
+        np.testing.assert_allclose(np.array(g), fd, rtol=1e-6, atol=1e-8)
+    # vmap over the sinks (one set per batch entry) against a loop
+    batch = rng.standard_normal((3, 4))
+    out = em.vmap(lambda s: em.fast.scaled_dot_product_attention(
+        em.array(q), em.array(k), em.array(v), scale=0.6, sinks=s))(em.array(batch))
+    for b in range(3):
+        np.testing.assert_allclose(np.array(out)[b], _numpy_sinks(q, k, v, 0.6, batch[b]), rtol=1e-12,
+                                   atol=1e-12)
+
+
+def test_attention_sinks_errors():
+    q = em.ones((1, 4, 2, 3))
+    with pytest.raises(ValueError, match=r"\[scaled_dot_product_attention\] sinks must have one entry "
+                                         r"per query head, shape \(4,\), got \(2, 4\)"):
+        em.fast.scaled_dot_product_attention(q, q, q, scale=1.0, sinks=em.ones((2, 4)))
+    with pytest.raises(TypeError, match=r"sinks must be floating point, got int32"):
+        em.fast.scaled_dot_product_attention(q, q, q, scale=1.0, sinks=em.array([1, 2, 3, 4]))
+    with pytest.raises(ValueError, match=r"mask of shape \(3, 3\) does not broadcast"):
+        em.fast.scaled_dot_product_attention(q, q, q, scale=1.0, mask=em.ones((3, 3)), sinks=em.ones(4))
 
 
 # ---- one-pass softmax and logsumexp (core.softmax, core.logsumexp) ----
