@@ -88,6 +88,30 @@ _compiled_chain = em.compile(lambda a, b: em.sigmoid(em.exp(a * 0.5) * b - em.lo
 
 # Cases that go through float32 values: linear in x, so a large step is exact.
 FLOAT32_PATH = {"copy_astype", "complex", "fft", "rfft_irfft", "eigvals"}
+# Nonlinear cases computed in complex64: a moderate step, tolerances of single precision.
+COMPLEX64_PATH = {"cholesky_complex", "qr_complex", "svd_complex", "eigh_complex", "eig_vectors"}
+
+
+def _complex(a, b):
+    return (a + 1j * b).astype(em.complex64)
+
+
+def _herm_of(z):
+    return z + em.conj(em.swapaxes(z, -1, -2))
+
+
+def _parts(*zs):
+    """Real and imaginary parts of complex results, flattened, as float64."""
+    return _flat(*[p for z in zs for p in (em.real(z), em.imag(z))]).astype(em.float64)
+
+
+def _tolerances(name):
+    """(step, jvp tolerance, adjoint rel, adjoint abs) of a case's checks."""
+    if name in FLOAT32_PATH:
+        return 1e-1, 1e-4, 1e-5, 1e-6
+    if name in COMPLEX64_PATH:
+        return 1e-3, 3e-3, 1e-4, 1e-4
+    return 1e-6, 1e-5, 1e-9, 1e-9
 
 CASES = {
     # elementwise unary
@@ -227,6 +251,24 @@ CASES = {
     # eigenvalues of a triangular matrix are its diagonal: linear in x (complex64 inside)
     "eigvals": (lambda x: em.real(em.linalg.eigvals(em.triu(x) + 3 * _eye(3))).astype(em.float64),
                 [_any((3, 3))]),
+    # complex64 decompositions (gauge-free results: |U|, U_r V_r^H, V f(w) V^H) and eig's vectors
+    "cholesky_complex": (lambda a, b: _parts(em.linalg.cholesky(
+        _complex(a, b) @ em.conj(_complex(a, b).T) + 2 * em.eye(3, dtype=em.complex64))),
+        [_any((3, 3)), _any((3, 3))]),
+    "qr_complex": (lambda a, b: _parts(*em.linalg.qr(_complex(a, b)), *em.linalg.qr(_complex(a, b).T)),
+                   [_any((4, 3)), _any((4, 3))]),
+    "svd_complex": (lambda a, b: _flat(em.abs(em.linalg.svd(_complex(a, b))[0][:, :3]).astype(em.float64),
+                                       em.linalg.svd(_complex(a, b))[1].astype(em.float64),
+                                       _parts(em.linalg.svd(_complex(a, b))[0][:, :3]
+                                              @ em.linalg.svd(_complex(a, b))[2])),
+                    [_any((4, 3)), _any((4, 3))]),
+    "eigh_complex": (lambda a, b: _flat(em.linalg.eigh(_herm_of(_complex(a, b)))[0].astype(em.float64),
+                                        em.linalg.eigvalsh(_herm_of(_complex(a, b)), UPLO="U").astype(em.float64),
+                                        _parts(em.linalg.eigh(_herm_of(_complex(a, b)))[1][:, :1]
+                                               * em.conj(em.linalg.eigh(_herm_of(_complex(a, b)))[1][:, :1].T))),
+                     [_any((3, 3)), _any((3, 3))]),
+    "eig_vectors": (lambda x: _parts(*em.linalg.eig(x + em.array([[0.0], [3.0], [6.0]]) * _eye(3))),
+                    [_any((3, 3))]),
     "lu": (lambda a, b: _flat(*em.linalg.lu(a)[1:], *em.linalg.lu(b)[1:]),
            [_any((3, 3)), _any((2, 3))]),
     # convolution: strides, asymmetric padding, dilations, groups, flip; and a transpose
@@ -245,6 +287,12 @@ CASES = {
     "rope": (lambda x: em.fast.rope(x, 4, traditional=False, base=10.0, scale=0.7, offset=2)
              + em.fast.rope(x, 6, traditional=True, base=100.0, scale=1.0, offset=0),
              [_any((2, 3, 6))]),
+    "rope_freqs": (lambda x, f: em.fast.rope(x, 6, traditional=False, base=None, scale=0.7, offset=2, freqs=f)
+                   + em.fast.rope(x, 6, traditional=True, base=None, scale=1.1,
+                                  offset=em.array([1, 3]), freqs=f), [_any((2, 3, 6)), _pos((3,))]),
+    "sdpa_sinks": (lambda q, k, v, s: em.fast.scaled_dot_product_attention(q, k, v, scale=0.5, sinks=s)
+                   + em.fast.scaled_dot_product_attention(q, k, v, scale=0.4, mask="causal", sinks=s),
+                   [_any((1, 4, 3, 2)), _any((1, 2, 3, 2)), _any((1, 2, 3, 3)), _any((4,))]),
     "sdpa": (lambda q, k, v, m: em.fast.scaled_dot_product_attention(q, k, v, scale=0.4, mask=m)
              + em.fast.scaled_dot_product_attention(q, k, v, scale=0.5, mask="causal")
              + em.fast.scaled_dot_product_attention(q, k, v, scale=0.3,
@@ -287,7 +335,7 @@ def test_jvp_matches_finite_differences(name, rng):
     out, tangents = em.jvp(fn, xs, [v if v is not None else em.zeros(x.shape, x.dtype)
                                     for x, v in zip(xs, vs)])
     np.testing.assert_allclose(np.array(out[0]), np.array(fn(*xs)), rtol=1e-12, atol=1e-12)
-    eps, tol = (1e-1, 1e-4) if name in FLOAT32_PATH else (1e-6, 1e-5)
+    eps, tol, _, _ = _tolerances(name)
     np.testing.assert_allclose(np.array(tangents[0]), _fd_jvp(fn, xs, vs, eps),
                                rtol=tol, atol=tol / 10)
 
@@ -305,8 +353,9 @@ def test_vjp_is_the_transpose_of_jvp(name, rng):
     lhs = sum(float(np.vdot(np.array(g), np.array(v))) for g, v, x in zip(grads, vs, xs)
               if _is_float(x))
     rhs = float(np.vdot(np.array(u), np.array(jv)))
-    f32 = name in FLOAT32_PATH
-    assert lhs == pytest.approx(rhs, rel=1e-5 if f32 else 1e-9, abs=1e-6 if f32 else 1e-9)
+    f32 = name in FLOAT32_PATH or name in COMPLEX64_PATH
+    eps, _, rel, abs_ = _tolerances(name)
+    assert lhs == pytest.approx(rhs, rel=rel, abs=abs_)
     # and the vjp against finite differences of <u, f>
     for i, x in enumerate(xs):
         if not _is_float(x):
@@ -317,8 +366,11 @@ def test_vjp_is_the_transpose_of_jvp(name, rng):
             e.reshape(-1)[:] = 0
             e.reshape(-1)[k] = 1
             vs_k = [em.array(e) if j == i else None for j in range(len(xs))]
-            fd = float(np.vdot(np.array(u), _fd_jvp(fn, xs, vs_k, 1e-1 if f32 else 1e-6)))
-            assert flat_g[k] == pytest.approx(fd, rel=1e-4 if f32 else 1e-5, abs=1e-5 if f32 else 1e-6)
+            fd = float(np.vdot(np.array(u), _fd_jvp(fn, xs, vs_k, eps)))
+            # complex64 rounding over the step (~6e-8 / 1e-3 per output) sums over the outputs
+            rel_fd, abs_fd = ((2e-3, 2e-3) if name in COMPLEX64_PATH
+                              else (1e-4, 1e-5) if f32 else (1e-5, 1e-6))
+            assert flat_g[k] == pytest.approx(fd, rel=rel_fd, abs=abs_fd)
 
 
 @pytest.mark.parametrize("name", sorted(CASES))
