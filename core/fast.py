@@ -10,10 +10,13 @@ logsumexp_last, are core's softmax and logsumexp over one axis in one pass
 (core/reductions.py calls them).
 
 Their transform rules are written with ember ops below. The normalisations'
-derivatives are the standard ones; rope is a rotation, so its vjp is rope with
-the angles negated; attention's rules recompute the softmax weights from q, k
-and the mask (as flash-attention backward passes do) and express the rest as
-matmuls. vmap folds the mapped axis into the kernels' leading (batch) axis.
+derivatives are the standard ones; rope is a rotation, so its vjp in x is rope
+with the angles negated, and its derivative in the frequencies turns each pair
+by a further quarter turn scaled by the position; attention's rules recompute
+the softmax weights from q, k, the mask and the sinks (as flash-attention
+backward passes do) and express the rest as matmuls. vmap folds the mapped
+axis into the kernels' leading (batch) axis (attention with sinks per batch
+entry folds it into the heads).
 """
 import math
 import operator
@@ -328,8 +331,6 @@ def scaled_dot_product_attention(q, k, v, *, scale, mask=None, sinks=None, strea
     softmax of that head's scores without a value: weights become
     exp(s_j) / (exp(sink) + sum_j exp(s_j))."""
     q, k, v = asarray(q), asarray(k), asarray(v)
-    if sinks is not None:
-        return _with_sinks(q, k, v, float(scale), mask, asarray(sinks), stream)
     inputs = [q, k, v]
     causal = 0
     if isinstance(mask, str):
@@ -349,50 +350,9 @@ def scaled_dot_product_attention(q, k, v, *, scale, mask=None, sinks=None, strea
                                  f"the scores' shape {target}")
             mask = _mp.broadcast_to(mask, target)
         inputs.append(mask)
-    return _op(lib.EM_P_SDPA, inputs, (causal,), (float(scale),), stream=stream)
-
-
-def _with_sinks(q, k, v, scale, mask, sinks, stream):
-    """Attention with sinks, composed: an extra key that scores 0 against every
-    query and carries a zero value, with the head's sink added to its score
-    through an additive mask. So the kernel and its rules do the work, and the
-    sinks' derivatives arrive through the mask's. (The mask is materialized
-    with Lk + 1 columns.)"""
-    if q.ndim != 4 or k.ndim != 4 or v.ndim != 4:
-        raise ValueError(f"[{_SDPA}] q, k and v must be 4-D (batch, heads, sequence, features), "
-                         f"got shapes {q.shape}, {k.shape} and {v.shape}")
-    b, hq, lq, _ = q.shape
-    lk = k.shape[2]
-    if sinks.shape != (hq,):
-        raise ValueError(f"[{_SDPA}] sinks must have one entry per query head, shape ({hq},), "
-                         f"got {sinks.shape}")
-    if not _dt.issubdtype(sinks.dtype, _dt.floating):
-        raise TypeError(f"[{_SDPA}] sinks must be floating point, got {sinks.dtype.name}")
-    dtype = _dt.float64 if _float_like(q) == _dt.float64 else _dt.float32
-    target = (b, hq, lq, lk)
-    if isinstance(mask, str):
-        if mask != "causal":
-            raise ValueError(f"[{_SDPA}] the only string mask is 'causal', got {mask!r}")
-        keep = _mp.expand_dims(arange(lq) + (lk - lq), 1) >= _mp.expand_dims(arange(lk), 0)
-        additive = _mp.where(keep, 0.0, -math.inf).astype(dtype)
-    elif mask is None:
-        additive = zeros((1, 1, 1, 1), dtype)
-    else:
-        mask = asarray(mask)
-        if mask.dtype == _dt.bool_:
-            additive = _mp.where(mask, 0.0, -math.inf).astype(dtype)
-        else:
-            additive = mask.astype(dtype)
-    try:
-        additive = _mp.broadcast_to(additive, target)
-    except ValueError:
-        raise ValueError(f"[{_SDPA}] mask of shape {additive.shape} does not broadcast to the "
-                         f"scores' shape {target}") from None
-    sink_scores = _mp.broadcast_to(_mp.reshape(sinks.astype(dtype), (1, hq, 1, 1)), (b, hq, lq, 1))
-    extended = _mp.concatenate([additive, sink_scores], axis=-1, stream=stream)
-    k = _mp.concatenate([k, zeros(k.shape[:2] + (1, k.shape[3]), k.dtype)], axis=2, stream=stream)
-    v = _mp.concatenate([v, zeros(v.shape[:2] + (1, v.shape[3]), v.dtype)], axis=2, stream=stream)
-    return _op(lib.EM_P_SDPA, [q, k, v, extended], (0,), (scale,), stream=stream)
+    if sinks is None:
+        return _op(lib.EM_P_SDPA, inputs, (causal,), (float(scale),), stream=stream)
+    return _op(lib.EM_P_SDPA, inputs + [asarray(sinks)], (causal, 1), (float(scale),), stream=stream)
 
 
 def _mT(x):
@@ -412,16 +372,29 @@ def _fold_heads(x, groups):
     return _rd.sum(_mp.reshape(x, (b, h // groups, groups, l, d)), axis=2)
 
 
+def _has_sinks(node):
+    return len(node.ip) > 1 and node.ip[1] != 0
+
+
+def _mask_of(node):
+    """The mask input, or None."""
+    return node.inputs[3] if len(node.inputs) - _has_sinks(node) == 4 else None
+
+
 def _weights(node, q, k):
-    """The softmax weights P (B, Hq, Lq, Lk), recomputed like the kernel."""
+    """The softmax weights (B, Hq, Lq, Lk), recomputed like the kernel; with
+    sinks, each head's sink is one more column at the end (Lk + 1)."""
     s = matmul(q, _mT(k)) * node.fp[0]
     lq, lk = s.shape[-2], s.shape[-1]
     if node.ip[0]:
         keep = _mp.expand_dims(arange(lq) + (lk - lq), 1) >= _mp.expand_dims(arange(lk), 0)
         s = _mp.where(keep, s, -math.inf)
-    if len(node.inputs) == 4:
-        mask = node.inputs[3]
+    mask = _mask_of(node)
+    if mask is not None:
         s = _mp.where(mask, s, -math.inf) if mask.dtype == _dt.bool_ else s + mask.astype(s.dtype)
+    if _has_sinks(node):
+        sinks = _mp.reshape(node.inputs[-1].astype(s.dtype), (1, -1, 1, 1))
+        s = _mp.concatenate([s, _mp.broadcast_to(sinks, s.shape[:3] + (1,))], axis=-1)
     # A query with every key masked attends to nothing (output 0, like the kernel).
     seen = _ew.isfinite(_rd.max(s, axis=-1, keepdims=True))
     return _mp.where(seen, _rd.softmax(s, axis=-1), 0.0)
@@ -431,24 +404,49 @@ def _softmax_jvp(p, ds):
     return p * (ds - _rd.sum(p * ds, axis=-1, keepdims=True))
 
 
+def _keys_only(node, p):
+    """The weights of the keys (the sink's column dropped)."""
+    if not _has_sinks(node):
+        return p
+    return p[..., :p.shape[-1] - 1]
+
+
+def _with_sink_column(node, ds, sink_part):
+    """Score tangents (..., Lk) extended by the sinks' column (zero: sink_part None)."""
+    if not _has_sinks(node):
+        return ds
+    column = _mp.broadcast_to(sink_part if sink_part is not None else zeros((1, 1, 1, 1), ds.dtype),
+                              ds.shape[:3] + (1,))
+    return _mp.concatenate([ds, column.astype(ds.dtype)], axis=-1)
+
+
 def _sdpa_jvp(node, tangents):
     q, k, v = node.inputs[:3]
     groups = q.shape[1] // k.shape[1]
     kr, vr = _heads(k, groups), _heads(v, groups)
     p = _weights(node, q, kr)
     tq, tk, tv = tangents[:3]
+    mask = _mask_of(node)
     ds = None
     if tq is not None:
         ds = matmul(tq, _mT(kr)) * node.fp[0]
     if tk is not None:
         term = matmul(q, _mT(_heads(tk, groups))) * node.fp[0]
         ds = term if ds is None else ds + term
-    if len(tangents) == 4 and tangents[3] is not None and node.inputs[3].dtype != _dt.bool_:
+    if mask is not None and tangents[3] is not None and mask.dtype != _dt.bool_:
         term = tangents[3].astype(p.dtype)
         ds = term if ds is None else ds + term
-    out = None if ds is None else matmul(_softmax_jvp(p, ds), vr)
+    ts = tangents[-1] if _has_sinks(node) else None
+    if ts is not None:
+        ts = _mp.reshape(ts.astype(p.dtype), (1, -1, 1, 1))
+        if ds is None:
+            ds = zeros(p.shape[:3] + (kr.shape[2],), p.dtype)
+    out = None
+    if ds is not None:
+        moved = _softmax_jvp(p, _with_sink_column(node, ds, ts))
+        out = matmul(_keys_only(node, moved), vr)
     if tv is not None:
-        term = matmul(p, _heads(tv, groups))
+        term = matmul(_keys_only(node, p), _heads(tv, groups))
         out = term if out is None else out + term
     return out
 
@@ -458,26 +456,52 @@ def _sdpa_vjp(node, ct):
     groups = q.shape[1] // k.shape[1]
     kr, vr = _heads(k, groups), _heads(v, groups)
     p = _weights(node, q, kr)
-    dv = _fold_heads(matmul(_mT(p), ct), groups)
-    ds = _softmax_jvp(p, matmul(ct, _mT(vr)))
+    pk = _keys_only(node, p)
+    dv = _fold_heads(matmul(_mT(pk), ct), groups)
+    ds_all = _softmax_jvp(p, _with_sink_column(node, matmul(ct, _mT(vr)), None))
+    ds = _keys_only(node, ds_all)
     # Masked keys have p == 0, so ds is 0 there.
     dq = matmul(ds, kr) * node.fp[0]
     dk = _fold_heads(matmul(_mT(ds), q) * node.fp[0], groups)
     grads = [dq, dk, dv]
-    if len(node.inputs) == 4:
-        mask = node.inputs[3]
+    mask = _mask_of(node)
+    if mask is not None:
         grads.append(None if mask.dtype == _dt.bool_ else ds.astype(mask.dtype))
+    if _has_sinks(node):
+        sink_column = ds_all[..., ds_all.shape[-1] - 1]
+        grads.append(_rd.sum(sink_column, axis=(0, 2)).astype(node.inputs[-1].dtype))
     return grads
 
 
 def _sdpa_vmap(node, inputs, axes):
     n = batch_size(inputs, axes)
+    if _has_sinks(node) and axes[-1] is not None:
+        return _sdpa_vmap_over_heads(node, inputs, axes, n)
     folded = []
-    for x, a in zip(inputs, axes):
+    for i, (x, a) in enumerate(zip(inputs, axes)):
+        if _has_sinks(node) and i == len(inputs) - 1:
+            folded.append(x)   # unbatched sinks: per head, shared by the folded batch
+            continue
         x = with_batch(x, a, n)
         folded.append(_mp.reshape(x, (n * x.shape[1],) + x.shape[2:]))
     out = _op(lib.EM_P_SDPA, folded, node.ip, node.fp)
     return _mp.reshape(out, (n, out.shape[0] // n if n else 0) + out.shape[1:]), 0
+
+
+def _sdpa_vmap_over_heads(node, inputs, axes, n):
+    """Sinks per batch entry: the mapped axis folds into the heads instead (query
+    head i * Hq + h then reads key/value head i * Hkv + h // groups, as it should)."""
+    folded = []
+    for i, (x, a) in enumerate(zip(inputs, axes)):
+        x = with_batch(x, a, n)
+        if i == len(inputs) - 1:
+            folded.append(_mp.reshape(x, (-1,)))
+            continue
+        x = _mp.swapaxes(x, 0, 1)   # (B, n, H, ...)
+        folded.append(_mp.reshape(x, (x.shape[0], n * x.shape[2]) + x.shape[3:]))
+    out = _op(lib.EM_P_SDPA, folded, node.ip, node.fp)
+    b, _, lq, dv = out.shape
+    return _mp.reshape(out, (b, n, out.shape[1] // n if n else 0, lq, dv)), 1
 
 
 register(lib.EM_P_SDPA, jvp=_sdpa_jvp, vjp=_sdpa_vjp, vmap=_sdpa_vmap)

@@ -58,8 +58,9 @@
  *   ROPE            (x (..., L, D), inv_freqs (dims/2)) ip: dims, traditional, offset
  *                   fp: scale
  *   SDPA            (q (B, Hq, Lq, D), k (B, Hkv, Lk, D), v (B, Hkv, Lk, Dv)
- *                   [, mask (B, Hq, Lq, Lk): bool keeps, else added])
- *                   ip: causal  fp: scale
+ *                   [, mask (B, Hq, Lq, Lk): bool keeps, else added]
+ *                   [, sinks (Hq): one more logit in each softmax of head h, valueless])
+ *                   ip: causal[, sinks (1: the last input is sinks)]  fp: scale
  *   SOFTMAX         over the last axis (x's shape)
  *   LOGSUMEXP       over the last axis (kept, size 1)
  */
@@ -915,9 +916,13 @@ static em_array* rule_sdpa(int prim, int nin, em_array** in, int nip, const int6
                            int nfp, const double* fp, int stream) {
   char b1[SHAPE_BUF], b2[SHAPE_BUF], b3[SHAPE_BUF];
   const char* name = "scaled_dot_product_attention";
-  if (nin != 3 && nin != 4) return em_fail(EM_VALUE_ERROR, "[%s] expected q, k, v and an optional mask", name);
+  if ((nip != 1 && nip != 2) || nfp != 1)
+    return em_fail(EM_VALUE_ERROR, "[%s] expected causal, optional sinks flag, and scale", name);
+  int sinks = nip == 2 && ip[1] != 0;
+  int masked = nin - 3 - sinks;
+  if (masked != 0 && masked != 1)
+    return em_fail(EM_VALUE_ERROR, "[%s] expected q, k, v, an optional mask and optional sinks", name);
   em_array *q = in[0], *k = in[1], *v = in[2];
-  if (nip != 1 || nfp != 1) return em_fail(EM_VALUE_ERROR, "[%s] expected causal and scale", name);
   if (q->ndim != 4 || k->ndim != 4 || v->ndim != 4)
     return em_fail(EM_VALUE_ERROR, "[%s] q, k and v must be 4-D (batch, heads, sequence, features), "
                    "got shapes %s, %s and %s", name, shape_str(b1, q), shape_str(b2, k), shape_str(b3, v));
@@ -933,7 +938,16 @@ static em_array* rule_sdpa(int prim, int nin, em_array** in, int nip, const int6
   int dtype = fast_dtype(prim, 3, in);
   if (dtype < 0) return NULL;
   int64_t shape[4] = {q->shape[0], q->shape[1], q->shape[2], v->shape[3]};
-  if (nin == 4) {
+  if (sinks) {
+    em_array* s = in[nin - 1];
+    if (s->ndim != 1 || s->shape[0] != q->shape[1])
+      return em_fail(EM_VALUE_ERROR, "[%s] sinks must have one entry per query head, shape (%lld,), "
+                     "got %s", name, (long long)q->shape[1], shape_str(b1, s));
+    if (!em_is_float(s->dtype))
+      return em_fail(EM_TYPE_ERROR, "[%s] sinks must be floating point, got %s", name,
+                     em_dtype_name(s->dtype));
+  }
+  if (masked) {
     int64_t want[4] = {q->shape[0], q->shape[1], q->shape[2], k->shape[2]};
     if (in[3]->ndim != 4 || memcmp(in[3]->shape, want, sizeof want) != 0)
       return em_fail(EM_VALUE_ERROR, "[%s] mask of shape %s does not match the scores' shape %s",
@@ -941,9 +955,11 @@ static em_array* rule_sdpa(int prim, int nin, em_array** in, int nip, const int6
     if (in[3]->dtype == EM_COMPLEX64)
       return em_fail(EM_TYPE_ERROR, "[%s] a complex mask is not supported", name);
   }
-  int64_t causal = ip[0] != 0;
-  int dtypes[4] = {dtype, dtype, dtype, nin == 4 ? in[3]->dtype : dtype};
-  return node_with_casts(prim, dtype, 4, shape, nin, in, dtypes, 1, &causal, 1, fp, stream);
+  int64_t params[2] = {ip[0] != 0, sinks};
+  /* sinks are read in the compute type, like q, k and v */
+  int dtypes[5] = {dtype, dtype, dtype, masked ? in[3]->dtype : dtype, dtype};
+  if (sinks) dtypes[nin - 1] = dtype == EM_FLOAT64 ? EM_FLOAT64 : EM_FLOAT32;
+  return node_with_casts(prim, dtype, 4, shape, nin, in, dtypes, sinks ? 2 : 1, params, 1, fp, stream);
 }
 
 static em_array* rule_softmax(int prim, int nin, em_array** in, int nip, const int64_t* ip,

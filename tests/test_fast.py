@@ -392,7 +392,8 @@ def test_compiled_attention_matches(rng):
     np.testing.assert_array_equal(np.array(em.compile(f)(q)), np.array(f(q)))
 
 
-# attention sinks (mlx.core.fast's forward as the oracle)
+# attention sinks (mlx.core.fast's forward as the oracle): one more logit per head in
+# the kernel's softmax; gradients against float64 finite differences
 
 def _sink_masks(rng, kind):
     if kind == "bool":
@@ -461,6 +462,27 @@ def test_attention_sink_gradients_match_finite_differences(rng):
     for b in range(3):
         np.testing.assert_allclose(np.array(out)[b], _numpy_sinks(q, k, v, 0.6, batch[b]), rtol=1e-12,
                                    atol=1e-12)
+
+
+def test_attention_sinks_vmap_matches_a_loop(rng):
+    q = rng.standard_normal((3, 2, 4, 5, 2))
+    k, v = rng.standard_normal((2, 2, 6, 2)), rng.standard_normal((2, 2, 6, 3))
+    mask = rng.standard_normal((5, 6))
+    sinks = rng.standard_normal((3, 4))
+
+    def fn(qq, ss):
+        return em.fast.scaled_dot_product_attention(qq, em.array(k), em.array(v), scale=0.5,
+                                                    mask=em.array(mask), sinks=ss)
+
+    for in_axes in [(0, 0), (0, None), (None, 1)]:
+        qs = em.array(q) if in_axes[0] == 0 else em.array(q[0])
+        ss = em.array(sinks if in_axes[1] == 0 else sinks.T) if in_axes[1] is not None \
+            else em.array(sinks[0])
+        out = np.array(em.vmap(fn, in_axes=in_axes)(qs, ss))
+        loop = np.stack([np.array(fn(em.array(q[i] if in_axes[0] == 0 else q[0]),
+                                     em.array(sinks[i] if in_axes[1] is not None else sinks[0])))
+                         for i in range(3)])
+        np.testing.assert_allclose(out, loop, rtol=1e-12, atol=1e-12)
 
 
 def test_attention_sinks_errors():

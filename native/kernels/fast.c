@@ -258,6 +258,7 @@ int em_kernel_rope(em_array* out) {
 typedef struct {
   const char *q, *k, *v;       /* row-major, compute dtype */
   const em_array* mask;        /* (B, Hq, Lq, Lk) with any strides, or NULL */
+  const void* sinks;           /* Hq logits of the compute type, or NULL */
   char* out;                   /* out's buffer (out's dtype) */
   int dtype, cls, causal;
   int64_t hq, hkv, lq, lk, d, dv, blocks;
@@ -314,8 +315,9 @@ EXP_SUM(exp_sum_f64, double, exp, )
 
 /* Masks row `i` of a score block (n keys), then turns it into softmax weights
  * (unnormalised; returns their sum). Masked keys weigh exactly 0; a row with
- * every key masked sums to 0 and its output is 0, as torch's is. */
-#define SOFTMAX_ROW(NAME, T, ROW_MAX_FN, EXP_SUM_FN)                                 \
+ * every key masked sums to 0 and its output is 0, as torch's is. A head's
+ * sink joins the maximum and the sum as one more (valueless) score. */
+#define SOFTMAX_ROW(NAME, T, ROW_MAX_FN, EXP_SUM_FN, EXP)                            \
   static T NAME(const sdpa_job* j, T* s, T* m, int64_t n, int64_t bh, int64_t i) {   \
     if (j->mask) {                                                                   \
       const em_array* mk = j->mask;                                                  \
@@ -330,11 +332,15 @@ EXP_SUM(exp_sum_f64, double, exp, )
         for (int64_t t = 0; t < n; t++) s[t] += m[t];                                \
     }                                                                                \
     T mx = ROW_MAX_FN(s, n);                                                         \
-    return EXP_SUM_FN(s, n, isinf(mx) ? 0 : mx);                                     \
+    if (!j->sinks) return EXP_SUM_FN(s, n, isinf(mx) ? 0 : mx);                      \
+    T sink = ((const T*)j->sinks)[bh % j->hq];                                       \
+    mx = sink > mx ? sink : mx;                                                      \
+    T shift = isinf(mx) ? 0 : mx;                                                    \
+    return EXP_SUM_FN(s, n, shift) + EXP(sink - shift);                              \
   }
 
-SOFTMAX_ROW(softmax_row_f32, float, row_max_f32, exp_sum_f32)
-SOFTMAX_ROW(softmax_row_f64, double, row_max_f64, exp_sum_f64)
+SOFTMAX_ROW(softmax_row_f32, float, row_max_f32, exp_sum_f32, em_expf)
+SOFTMAX_ROW(softmax_row_f64, double, row_max_f64, exp_sum_f64, exp)
 
 static void sdpa_blocks(void* ctx, int64_t lo, int64_t hi) {
   const sdpa_job* j = ctx;
@@ -403,11 +409,11 @@ static void sdpa_blocks(void* ctx, int64_t lo, int64_t hi) {
 }
 
 /* SDPA (q (B, Hq, Lq, D), k (B, Hkv, Lk, D), v (B, Hkv, Lk, Dv)[, mask
- * (B, Hq, Lq, Lk)]) ip: causal; fp: scale. Query head h reads key/value head
- * h / (Hq / Hkv). A bool mask keeps the keys where it is true; any other mask
- * is added to the scores. */
+ * (B, Hq, Lq, Lk)][, sinks (Hq)]) ip: causal[, sinks]; fp: scale. Query head
+ * h reads key/value head h / (Hq / Hkv). A bool mask keeps the keys where it
+ * is true; any other mask is added to the scores. */
 int em_kernel_sdpa(em_array* out) {
-  em_array* temps[3] = {NULL, NULL, NULL};
+  em_array* temps[4] = {NULL, NULL, NULL, NULL};
   int status = em_alloc_output(out);
   if (status != EM_OK || out->size == 0) return status;
   em_array *q = out->inputs[0], *k = out->inputs[1], *v = out->inputs[2];
@@ -423,12 +429,16 @@ int em_kernel_sdpa(em_array* out) {
   j.dv = v->shape[3];
   j.causal = (int)out->ip[0];
   j.scale = out->fp[0];
-  j.mask = out->ninputs > 3 ? out->inputs[3] : NULL;
+  int sinks = out->nip > 1 && out->ip[1] != 0;
+  j.mask = out->ninputs - sinks > 3 ? out->inputs[3] : NULL;
   j.blocks = (j.lq + QBLOCK - 1) / QBLOCK;
   temps[0] = contiguous(q, cdtype);
   temps[1] = contiguous(k, cdtype);
   temps[2] = contiguous(v, cdtype);
-  if (!temps[0] || !temps[1] || !temps[2]) return finish(out, EM_MEMORY_ERROR, temps, 3);
+  if (sinks) temps[3] = contiguous(out->inputs[out->ninputs - 1], cdtype);
+  if (!temps[0] || !temps[1] || !temps[2] || (sinks && !temps[3]))
+    return finish(out, EM_MEMORY_ERROR, temps, 4);
+  j.sinks = sinks ? data_of(temps[3]) : NULL;
   j.q = data_of(temps[0]);
   j.k = data_of(temps[1]);
   j.v = data_of(temps[2]);
@@ -440,7 +450,7 @@ int em_kernel_sdpa(em_array* out) {
   scipy_openblas_set_num_threads(1);
   em_parallel_for(q->shape[0] * j.hq * j.blocks, 1, sdpa_blocks, &j);
   scipy_openblas_set_num_threads(blas_threads);
-  return finish(out, failed_status(&j.failed, "scaled_dot_product_attention"), temps, 3);
+  return finish(out, failed_status(&j.failed, "scaled_dot_product_attention"), temps, 4);
 }
 
 /* ---- softmax and logsumexp over the last axis ---- */
