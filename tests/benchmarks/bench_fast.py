@@ -4,7 +4,9 @@
 
 rms_norm, layer_norm and rope over activations of a small transformer, and
 attention at batch 4, 8 heads, 512 tokens, head dim 64 (no mask, causal, and
-grouped-query with 2 key/value heads), and core's one-pass softmax and
+grouped-query with 2 key/value heads, and with attention sinks: torch has no
+sinks, so it runs the equivalent attention over one more zero key whose
+additive mask column holds the sinks), and core's one-pass softmax and
 logsumexp over the last axis of the norms' activations. torch's rope is its usual composition
 (rotate-half with cached cos/sin), since torch has no fused one. Prints the
 median time of each and ember's time divided by torch's (below 1 means ember
@@ -53,6 +55,12 @@ def cases(rng):
     sin = torch.from_numpy(np.concatenate([np.sin(theta)] * 2, -1).astype(np.float32))
     scale = 1 / 8.0
     sdpa = em.fast.scaled_dot_product_attention
+    sinks = rng.standard_normal(8).astype(np.float32)
+    es = em.array(sinks)
+    zero_key = torch.zeros((4, 8, 1, 64))
+    tk_sink = torch.cat([th, zero_key], 2)
+    sink_mask = torch.cat([torch.zeros((4, 8, 512, 512)),
+                           torch.from_numpy(sinks)[None, :, None, None].expand(4, 8, 512, 1)], -1)
     return [
         ("rms_norm", "(8, 512, 1024)", lambda: em.fast.rms_norm(ex, ew, 1e-5),
          lambda: F.rms_norm(tx, (1024,), tw, 1e-5)),
@@ -67,6 +75,8 @@ def cases(rng):
          lambda: F.scaled_dot_product_attention(th, th, th, scale=scale, is_causal=True)),
         ("gqa 8/2", "4x8x512x64", lambda: sdpa(eh, ekv, ekv, scale=scale),
          lambda: F.scaled_dot_product_attention(th, tkv, tkv, scale=scale, enable_gqa=True)),
+        ("sinks", "4x8x512x64", lambda: sdpa(eh, eh, eh, scale=scale, sinks=es),
+         lambda: F.scaled_dot_product_attention(th, tk_sink, tk_sink, scale=scale, attn_mask=sink_mask)),
         ("softmax", "(8, 512, 1024)", lambda: em.softmax(ex, axis=-1),
          lambda: torch.softmax(tx, -1)),
         ("logsumexp", "(8, 512, 1024)", lambda: em.logsumexp(ex, axis=-1),
