@@ -5,53 +5,10 @@ import numpy as np
 import pytest
 
 import ember.core as em
+from array_layouts import check, make, random_data
 
 DTYPES = ["float32", "int32", "bool", "float16", "complex64", "uint8"]
 LAYOUTS = ["contiguous", "transposed", "reversed", "broadcast", "view_chain"]
-
-
-def random_data(rng, shape, dtype):
-    dtype = np.dtype(dtype)
-    if dtype == np.bool_:
-        return rng.random(shape) < 0.5
-    if dtype == np.uint8:
-        return rng.integers(0, 256, shape).astype(np.uint8)
-    if dtype.kind == "i":
-        return rng.integers(-100, 100, shape).astype(dtype)
-    if dtype.kind == "c":
-        return (rng.standard_normal(shape) + 1j * rng.standard_normal(shape)).astype(dtype)
-    return rng.standard_normal(shape).astype(dtype)
-
-
-def make(rng, shape, dtype="float32", layout="contiguous"):
-    """An ember array of `shape` built with `layout`, and the numpy array it must equal."""
-    shape = tuple(shape)
-    if layout == "contiguous" or not shape:
-        x = random_data(rng, shape, dtype)
-        return em.array(x), x
-    if layout == "transposed":
-        x = random_data(rng, shape[::-1], dtype)
-        return em.transpose(em.array(x)), x.T
-    if layout == "reversed":
-        x = random_data(rng, shape, dtype)
-        index = (slice(None, None, -1),) * len(shape)
-        return em.array(x)[index], x[index]
-    if layout == "broadcast":
-        x = random_data(rng, (1,) + shape[1:], dtype)
-        return em.broadcast_to(em.array(x), shape), np.broadcast_to(x, shape)
-    if layout == "view_chain":
-        x = random_data(rng, shape[::-1][:-1] + (shape[0] + 2,), dtype)
-        return em.transpose(em.array(x))[::-1][1:-1], x.T[::-1][1:-1]
-    raise AssertionError(layout)
-
-
-def check(out, expected):
-    assert isinstance(out, em.array), type(out)
-    expected = np.asarray(expected)
-    got = np.array(out)
-    assert got.shape == expected.shape, (got.shape, expected.shape)
-    assert got.dtype == expected.dtype, (got.dtype, expected.dtype)
-    np.testing.assert_array_equal(got, expected)
 
 
 def to_ember_index(index, kind):
