@@ -521,7 +521,7 @@ static em_array* rule_scan(int prim, int nin, em_array** in, int nip, const int6
   if (nip != 3) return em_fail(EM_VALUE_ERROR, "[%s] expected axis, reverse, inclusive", em_prim_name(prim));
   if (!normalize_axis(prim, ip[0], a->ndim, &axis)) return NULL;
   int dtype = a->dtype;
-  if ((prim == EM_P_CUMSUM || prim == EM_P_CUMPROD) && dtype == EM_BOOL) dtype = EM_INT32;
+  if (prim == EM_P_CUMSUM && dtype == EM_BOOL) dtype = EM_INT32;  /* as mlx: cumprod of bool stays bool */
   if (prim == EM_P_LOGCUMSUMEXP && !em_is_inexact(dtype)) dtype = EM_FLOAT32;
   if (dtype == EM_COMPLEX64 && prim != EM_P_CUMSUM && prim != EM_P_CUMPROD)
     return em_fail(EM_TYPE_ERROR, "[%s] not defined for complex64", em_prim_name(prim));
