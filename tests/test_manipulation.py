@@ -600,3 +600,17 @@ def test_astype_of_a_dead_intermediate(rng, src, dst):
     expected = (x + np.zeros(7, src)) if src != "bool" else np.logical_not(x)
     check(out, expected.astype(dst))
     check(em.array(x[0]).astype(dst), np.asarray(x[0]).astype(dst))
+
+
+def test_concatenate_and_stack_of_thousands_of_arrays(rng):
+    xs = [rng.standard_normal(2).astype(np.float32) for _ in range(3000)]
+    parts = [em.array(x) if k % 3 else em.array(x.astype(np.float16)) for k, x in enumerate(xs)]
+    out = em.concatenate(parts)
+    assert out.dtype == em.float32
+    expected = np.concatenate([x if k % 3 else x.astype(np.float16).astype(np.float32)
+                               for k, x in enumerate(xs)])
+    np.testing.assert_array_equal(np.array(out), expected)
+    check(em.stack([em.array(x) for x in xs[:2000]], axis=1), np.stack(xs[:2000], axis=1))
+    grads = em.grad(lambda *ys: (em.stack(ys) ** 2).sum(), argnums=tuple(range(1500)))(
+        *[em.array(x) for x in xs[:1500]])
+    np.testing.assert_allclose(np.array(em.stack(grads)), 2 * np.stack(xs[:1500]), rtol=1e-6)
