@@ -10,7 +10,7 @@ from .array import _op, asarray
 from .manipulation import reshape
 
 
-def _reduce_axes(a, axis):
+def _reduce_axes(a, axis, name):
     if axis is None:
         return tuple(range(a.ndim))
     if isinstance(axis, int):
@@ -20,7 +20,7 @@ def _reduce_axes(a, axis):
     for ax in axis:
         ax = int(ax)
         if not -ndim <= ax < ndim:
-            raise ValueError(f"axis {ax} is out of bounds for array of dimension {ndim}")
+            raise ValueError(f"[{name}] axis {ax} is out of bounds for array of dimension {ndim}")
         out.append(ax % ndim)
     return tuple(out)
 
@@ -34,7 +34,7 @@ def _drop_axes(a, out, axes, keepdims, stream):
 def _reduction(prim, name, doc):
     def op(a, /, axis=None, keepdims=False, *, stream=None):
         a = asarray(a)
-        axes = _reduce_axes(a, axis)
+        axes = _reduce_axes(a, axis, name)
         out = _op(prim, [a], axes, stream=stream)
         return _drop_axes(a, out, set(axes), keepdims, stream)
     op.__name__ = op.__qualname__ = name
@@ -62,7 +62,7 @@ def mean(a, /, axis=None, keepdims=False, *, stream=None):
     a = asarray(a)
     if not _dt.is_inexact(a.dtype):
         a = a.astype(_dt.float32, stream=stream)
-    axes = _reduce_axes(a, axis)
+    axes = _reduce_axes(a, axis, "mean")
     return sum(a, axes, keepdims, stream=stream) / _count(a, axes)
 
 
@@ -71,10 +71,14 @@ def var(a, /, axis=None, keepdims=False, ddof=0, *, stream=None):
     a = asarray(a)
     if not _dt.is_inexact(a.dtype):
         a = a.astype(_dt.float32, stream=stream)
-    axes = _reduce_axes(a, axis)
+    axes = _reduce_axes(a, axis, "var")
     centered = a - mean(a, axes, True, stream=stream)
     n = _count(a, axes)
-    sq = centered * centered if a.dtype != _dt.complex64 else centered * centered.conj()
+    if a.dtype == _dt.complex64:  # |a - mean|^2 is real, as in mlx
+        from .elementwise import real
+        sq = real(centered * centered.conj(), stream=stream)
+    else:
+        sq = centered * centered
     return sum(sq, axes, keepdims, stream=stream) / (n - ddof if n - ddof > 0 else float("nan"))
 
 
@@ -91,7 +95,7 @@ def _argreduction(prim, name, doc):
             flat = reshape(a, (-1,), stream=stream)
             out = _op(prim, [flat], (0,), stream=stream)
             return reshape(out, (1,) * a.ndim if keepdims else (), stream=stream)
-        axes = _reduce_axes(a, axis)
+        axes = _reduce_axes(a, axis, name)
         out = _op(prim, [a], axes, stream=stream)
         return _drop_axes(a, out, set(axes), keepdims, stream)
     op.__name__ = op.__qualname__ = name
@@ -120,7 +124,7 @@ def logsumexp(a, /, axis=None, keepdims=False, *, stream=None):
     a = asarray(a)
     if not _dt.is_inexact(a.dtype):
         a = a.astype(_dt.float32, stream=stream)
-    axes = _reduce_axes(a, axis)
+    axes = _reduce_axes(a, axis, "logsumexp")
     if a.dtype != _dt.complex64 and a.ndim > 0 and (axis is None or len(axes) == 1):
         from .fast import logsumexp_last
         from .manipulation import moveaxis
@@ -149,7 +153,7 @@ def softmax(a, /, axis=None, *, precise=False, stream=None):
     from .manipulation import where
     from .elementwise import isinf, stop_gradient
     a = asarray(a)
-    axes = _reduce_axes(a, axis)
+    axes = _reduce_axes(a, axis, "softmax")
     last = _one_axis_last(a, axes, stream) if a.ndim > 0 else None
     if last is not None:
         from .fast import softmax_last

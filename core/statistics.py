@@ -25,7 +25,7 @@ def median(a, /, axis=None, keepdims=False, *, stream=None):
     sorted values, or the mean of the two middle ones for an even count.
     Integers give float32; a slice containing NaN gives NaN (numpy's rule)."""
     a = _inexact(asarray(a), stream)
-    axes = _reduce_axes(a, axis)
+    axes = _reduce_axes(a, axis, "median")
     if not axes and a.ndim:
         return a
     n = 1
@@ -75,9 +75,9 @@ def nanprod(a, /, axis=None, keepdims=False, *, stream=None):
     return prod(filled, axis, keepdims, stream=stream)
 
 
-def _count_present(a, mask, axis, keepdims, stream):
+def _count_present(a, mask, axis, keepdims, stream, name):
     if mask is None:
-        axes = _reduce_axes(a, axis)
+        axes = _reduce_axes(a, axis, name)
         n = 1
         for ax in axes:
             n *= a.shape[ax]
@@ -90,20 +90,20 @@ def nanmean(a, /, axis=None, keepdims=False, *, stream=None):
     """Mean over axes of the non-NaN elements (NaN for an all-NaN slice)."""
     a = _inexact(asarray(a), stream)
     filled, mask = _nan_masked(a, 0.0, stream)
-    return sum(filled, axis, keepdims, stream=stream) / _count_present(a, mask, axis, keepdims,
-                                                                       stream)
+    count = _count_present(a, mask, axis, keepdims, stream, "nanmean")
+    return sum(filled, axis, keepdims, stream=stream) / count
 
 
 def nanvar(a, /, axis=None, keepdims=False, ddof=0, *, stream=None):
     """Variance over axes of the non-NaN elements, divided by count - ddof."""
     a = _inexact(asarray(a), stream)
     filled, mask = _nan_masked(a, 0.0, stream)
-    count = _count_present(a, mask, axis, True, stream)
+    count = _count_present(a, mask, axis, True, stream, "nanvar")
     centered = filled - sum(filled, axis, True, stream=stream) / count
     if mask is not None:
         centered = where(mask, 0.0, centered, stream=stream)
     out = sum(centered * centered, axis, True, stream=stream) / (count - ddof)
-    return _drop_axes(a, out, set(_reduce_axes(a, axis)), keepdims, stream)
+    return _drop_axes(a, out, set(_reduce_axes(a, axis, "nanvar")), keepdims, stream)
 
 
 def nanstd(a, /, axis=None, keepdims=False, ddof=0, *, stream=None):
@@ -157,7 +157,7 @@ def _quantiles(a, q, axis, keepdims, skip_nan, op, stream):
         if not 0.0 <= x <= 1.0:
             raise ValueError(f"[{op}] quantiles must be in [0, 1] (percentiles in [0, 100]), "
                              f"got {x}")
-    axes = _reduce_axes(a, axis)
+    axes = _reduce_axes(a, axis, op)
     ordered, out_shape = _sorted_slices(a, axes, op, stream)
     n = ordered.shape[-1]
     if skip_nan:

@@ -112,17 +112,23 @@ int em_alloc_output(em_array* out) {
 
 /* An input is dead when nothing but `out` holds it (the node's refcount is the
  * number of times out lists it) and nothing else holds its buffer. */
-int em_alloc_output_donated(em_array* out) {
+int em_alloc_output_donated(em_array* out) { return em_alloc_output_donated_by(out, out->ninputs); }
+
+int em_alloc_output_donated_by(em_array* out, int n_donors) {
   /* A kept graph may still read every input (transform rules use primal values). */
   if (em_keeping_graph()) return em_alloc_output(out);
   size_t need = (size_t)out->size * (size_t)em_dtype_size(out->dtype);
-  for (int i = 0; i < out->ninputs; i++) {
+  for (int i = 0; i < n_donors && i < out->ninputs; i++) {
     em_array* in = out->inputs[i];
     if (!in->buf || in->offset != 0 || in->buf->nbytes != need) continue;
     if (em_dtype_size(in->dtype) != em_dtype_size(out->dtype)) continue;
     if (!em_row_contiguous(in->ndim, in->shape, in->strides) || in->size != out->size) continue;
-    int uses = 0;
-    for (int j = 0; j < out->ninputs; j++) uses += out->inputs[j] == in;
+    int uses = 0, read_later = 0;
+    for (int j = 0; j < out->ninputs; j++) {
+      uses += out->inputs[j] == in;
+      read_later |= j >= n_donors && out->inputs[j] == in;
+    }
+    if (read_later) continue;
     if (atomic_load(&in->refcount) != uses || atomic_load(&in->buf->refcount) != 1) continue;
     em_buffer_retain(in->buf);
     out->buf = in->buf;

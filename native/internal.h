@@ -71,6 +71,10 @@ int em_alloc_output(em_array* out);
 /* Like em_alloc_output, but reuses the buffer of a dead, row-contiguous
  * input of the same byte size where there is one. */
 int em_alloc_output_donated(em_array* out);
+/* The same, with only the first n_donors inputs allowed to give their buffer:
+ * a kernel that reads the others after writing its output (slice_update's
+ * update, scatter's indices and values) keeps them out. */
+int em_alloc_output_donated_by(em_array* out, int n_donors);
 /* Makes out a view of src's buffer with the given strides and offset. */
 void em_set_view(em_array* out, em_array* src, const int64_t* strides, int64_t offset);
 int em_row_contiguous(int ndim, const int64_t* shape, const int64_t* strides);

@@ -329,8 +329,6 @@ static em_array* rule_concatenate(int prim, int nin, em_array** in, int nip, con
   memcpy(shape, first->shape, sizeof(int64_t) * (size_t)first->ndim);
   shape[axis] = 0;
   int dtype = first->dtype;
-  int dtypes[1024];
-  if (nin > 1024) return em_fail(EM_VALUE_ERROR, "[concatenate] at most 1024 arrays at once");
   for (int k = 0; k < nin; k++) {
     char b1[SHAPE_BUF], b2[SHAPE_BUF];
     int ok = in[k]->ndim == first->ndim;
@@ -341,9 +339,15 @@ static em_array* rule_concatenate(int prim, int nin, em_array** in, int nip, con
     shape[axis] += in[k]->shape[axis];
     dtype = em_promote_types(dtype, in[k]->dtype);
   }
+  int dtypes_small[64];
+  int* dtypes = nin <= 64 ? dtypes_small : malloc(sizeof *dtypes * (size_t)nin);
+  if (!dtypes) return em_fail(EM_MEMORY_ERROR, "[concatenate] out of memory for %d inputs", nin);
   for (int k = 0; k < nin; k++) dtypes[k] = dtype;
   int64_t ax = axis;
-  return node_with_casts(prim, dtype, first->ndim, shape, nin, in, dtypes, 1, &ax, 0, NULL, stream);
+  em_array* out = node_with_casts(prim, dtype, first->ndim, shape, nin, in, dtypes, 1, &ax, 0,
+                                  NULL, stream);
+  if (dtypes != dtypes_small) free(dtypes);
+  return out;
 }
 
 static em_array* rule_slice_update(int prim, int nin, em_array** in, int nip, const int64_t* ip,
@@ -522,7 +526,7 @@ static em_array* rule_scan(int prim, int nin, em_array** in, int nip, const int6
   if (nip != 3) return em_fail(EM_VALUE_ERROR, "[%s] expected axis, reverse, inclusive", em_prim_name(prim));
   if (!normalize_axis(prim, ip[0], a->ndim, &axis)) return NULL;
   int dtype = a->dtype;
-  if ((prim == EM_P_CUMSUM || prim == EM_P_CUMPROD) && dtype == EM_BOOL) dtype = EM_INT32;
+  if (prim == EM_P_CUMSUM && dtype == EM_BOOL) dtype = EM_INT32;  /* as mlx: cumprod of bool stays bool */
   if (prim == EM_P_LOGCUMSUMEXP && !em_is_inexact(dtype)) dtype = EM_FLOAT32;
   if (dtype == EM_COMPLEX64 && prim != EM_P_CUMSUM && prim != EM_P_CUMPROD)
     return em_fail(EM_TYPE_ERROR, "[%s] not defined for complex64", em_prim_name(prim));

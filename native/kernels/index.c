@@ -492,19 +492,9 @@ static void scatter_along(void* ctx, int64_t lo, int64_t hi) {
  * buffer of the indices or values, which are still to be read. */
 static int alloc_scatter_output(em_array* out) {
   em_array* a = out->inputs[0];
-  int status = em_alloc_output_donated(out);
+  int status = em_alloc_output_donated_by(out, 1);
   if (status != EM_OK) return status;
-  int reused = out->buf == a->buf;
-  for (int k = 1; k < 3; k++)
-    if (out->buf == out->inputs[k]->buf) {
-      em_buffer_release(out->buf);
-      out->buf = NULL;
-      status = em_alloc_output(out);
-      if (status != EM_OK) return status;
-      reused = 0;
-      break;
-    }
-  if (!reused) em_copy_into(out, 0, out->strides, a);
+  if (out->buf != a->buf) em_copy_into(out, 0, out->strides, a);
   return EM_OK;
 }
 

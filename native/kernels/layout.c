@@ -147,9 +147,7 @@ int em_kernel_slice_update(em_array* out) {
   em_array* update = out->inputs[1];
   /* Only a's buffer may become the output: copying a into the update's own
    * buffer would overwrite the update before it is read. */
-  out->ninputs = 1;
-  int status = em_alloc_output_donated(out);
-  out->ninputs = 2;
+  int status = em_alloc_output_donated_by(out, 1);
   if (status != EM_OK) return status;
   if (out->buf != a->buf) em_copy_into(out, 0, out->strides, a);
   int64_t shape[EM_MAX_NDIM], strides[EM_MAX_NDIM], offset = 0;

@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "axes.h"
 #include "classes.h"
 
 typedef double _Complex c128;
@@ -368,40 +369,6 @@ static void finish_split(const red_job* job) {
   }
 }
 
-/* Sorts the axes into memory order (largest stride first), flipping
- * negative strides so offsets only grow, then merges contiguous runs.
- * in_off / out_off receive the element offsets of the flipped origin. */
-static void sort_axes(em_iter* it, int ndim, const int64_t* shape, const int64_t* in_strides,
-                         const int64_t* out_strides, int64_t* in_off, int64_t* out_off) {
-  int64_t sh[EM_MAX_NDIM], is[EM_MAX_NDIM], os[EM_MAX_NDIM];
-  int n = 0;
-  *in_off = 0;
-  *out_off = 0;
-  for (int d = 0; d < ndim; d++) {
-    if (shape[d] == 1) continue;
-    int64_t s = in_strides[d], o = out_strides[d];
-    if (s < 0) {
-      *in_off += s * (shape[d] - 1);
-      *out_off += o * (shape[d] - 1);
-      s = -s;
-      o = -o;
-    }
-    /* Insertion sort: stable, and ndim is small. */
-    int k = n++;
-    while (k > 0 && (is[k - 1] < s || (is[k - 1] == s && llabs(os[k - 1]) < llabs(o)))) {
-      sh[k] = sh[k - 1];
-      is[k] = is[k - 1];
-      os[k] = os[k - 1];
-      k--;
-    }
-    sh[k] = shape[d];
-    is[k] = s;
-    os[k] = o;
-  }
-  const int64_t* strides[2] = {is, os};
-  em_iter_init(it, n, sh, 2, strides);
-}
-
 static int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
 
 /* Pieces per unit: only when units are too few to occupy the pool, and
@@ -455,8 +422,8 @@ int em_kernel_reduce(em_array* out) {
   int64_t ostr[EM_MAX_NDIM];
   for (int d = 0; d < in->ndim; d++) ostr[d] = reduced[d] ? 0 : out->strides[d];
   em_iter it;
-  int64_t in_off, out_off;
-  sort_axes(&it, in->ndim, in->shape, in->strides, ostr, &in_off, &out_off);
+  int64_t in_off = 0, out_off = 0;
+  em_iter_in_memory_order(&it, in->ndim, in->shape, in->strides, ostr, &in_off, &out_off);
   int last = it.ndim - 1;
   job.inner = it.shape[last];
   job.inner_in = it.strides[0][last];
@@ -653,8 +620,8 @@ int em_kernel_argreduce(em_array* out) {
   job.in_isz = em_dtype_size(in->dtype);
   job.n = in->shape[axis];
   job.stride = in->strides[axis];
-  int64_t in_off, out_off;
-  sort_axes(&job.it, out->ndim, out->shape, in->strides, out->strides, &in_off, &out_off);
+  int64_t in_off = 0, out_off = 0;
+  em_iter_in_memory_order(&job.it, out->ndim, out->shape, in->strides, out->strides, &in_off, &out_off);
   job.in = (const char*)in->buf->data + (in->offset + in_off) * job.in_isz;
   job.out = (uint32_t*)out->buf->data + out_off;
   int last = job.it.ndim - 1;

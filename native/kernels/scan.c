@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "axes.h"
 #include "classes.h"
 
 /* y[i] = running value including (inclusive) or excluding x[i]; `carry`
@@ -219,36 +220,6 @@ static void scan_range(void* ctx, int64_t lo, int64_t hi) {
   }
 }
 
-/* Sorts the axes into memory order of the input (largest stride first),
- * flipping negative input strides, and merges contiguous runs. */
-static void sort_axes(em_iter* it, int ndim, const int64_t* shape, const int64_t* in_strides,
-                      const int64_t* out_strides, int64_t* in_off, int64_t* out_off) {
-  int64_t sh[EM_MAX_NDIM], is[EM_MAX_NDIM], os[EM_MAX_NDIM];
-  int n = 0;
-  for (int d = 0; d < ndim; d++) {
-    if (shape[d] == 1) continue;
-    int64_t s = in_strides[d], o = out_strides[d];
-    if (s < 0) {
-      *in_off += s * (shape[d] - 1);
-      *out_off += o * (shape[d] - 1);
-      s = -s;
-      o = -o;
-    }
-    int k = n++;
-    while (k > 0 && (is[k - 1] < s || (is[k - 1] == s && llabs(os[k - 1]) < llabs(o)))) {
-      sh[k] = sh[k - 1];
-      is[k] = is[k - 1];
-      os[k] = os[k - 1];
-      k--;
-    }
-    sh[k] = shape[d];
-    is[k] = s;
-    os[k] = o;
-  }
-  const int64_t* strides[2] = {is, os};
-  em_iter_init(it, n, sh, 2, strides);
-}
-
 int em_kernel_scan(em_array* out) {
   em_array* in = out->inputs[0];
   int axis = (int)out->ip[0];
@@ -283,7 +254,7 @@ int em_kernel_scan(em_array* out) {
   int64_t shape[EM_MAX_NDIM];
   memcpy(shape, out->shape, sizeof(int64_t) * (size_t)out->ndim);
   shape[axis] = 1;
-  sort_axes(&job.it, out->ndim, shape, in->strides, out->strides, &in_off, &out_off);
+  em_iter_in_memory_order(&job.it, out->ndim, shape, in->strides, out->strides, &in_off, &out_off);
   job.in = (const char*)in->buf->data + in_off * job.in_isz;
   job.out = (char*)out->buf->data + out_off * job.out_isz;
   int last = job.it.ndim - 1;

@@ -27,11 +27,24 @@ def _zero_count():
     return em.zeros([], em.int32)
 
 
-def _nesterov_mu_hat(mu, updates, b1, count_inc):
-    """The Nesterov look-ahead mean: b1 m_hat(t + 1) + (1 - b1) g_hat(t)."""
+def _corrected_mean(mu, updates, b1, count_inc, nesterov):
+    """m_hat, or with nesterov the look-ahead mean b1 m_hat(t + 1) + (1 - b1) g_hat(t)."""
+    if not nesterov:
+        return otree.bias_correction(mu, b1, count_inc)
     return tree_map(lambda m, g: b1 * m + (1 - b1) * g,
                     otree.bias_correction(mu, b1, numerics.safe_increment(count_inc)),
                     otree.bias_correction(updates, b1, count_inc))
+
+
+def _adam_moments(updates, state, b1, b2, nesterov):
+    """Adam's new moments and step, and their bias-corrected forms:
+    (mu, nu, count_inc, mu_hat, nu_hat)."""
+    mu = otree.update_moment(updates, state.mu, b1, 1)
+    nu = otree.update_moment_per_elem_norm(updates, state.nu, b2, 2)
+    count_inc = numerics.safe_increment(state.count)
+    mu_hat = _corrected_mean(mu, updates, b1, count_inc, nesterov)
+    nu_hat = otree.bias_correction(nu, b2, count_inc)
+    return mu, nu, count_inc, mu_hat, nu_hat
 
 
 def _adam_step(mu_hat, nu_hat, eps, eps_root):
@@ -59,14 +72,7 @@ def scale_by_adam(b1=0.9, b2=0.999, eps=1e-8, eps_root=0.0, mu_dtype=None, *,
 
     def update_fn(updates, state, params=None):
         del params
-        mu = otree.update_moment(updates, state.mu, b1, 1)
-        nu = otree.update_moment_per_elem_norm(updates, state.nu, b2, 2)
-        count_inc = numerics.safe_increment(state.count)
-        if nesterov:
-            mu_hat = _nesterov_mu_hat(mu, updates, b1, count_inc)
-        else:
-            mu_hat = otree.bias_correction(mu, b1, count_inc)
-        nu_hat = otree.bias_correction(nu, b2, count_inc)
+        mu, nu, count_inc, mu_hat, nu_hat = _adam_moments(updates, state, b1, b2, nesterov)
         updates = _adam_step(mu_hat, nu_hat, eps, eps_root)
         mu = otree.cast(mu, mu_dtype)
         nu = otree.cast_like(nu, state.nu)
@@ -152,10 +158,7 @@ def scale_by_belief(b1=0.9, b2=0.999, eps=1e-16, eps_root=1e-16, *,
         nu = otree.update_moment_per_elem_norm(prediction_error, state.nu, b2, 2)
         nu = tree_map(lambda v: v + eps_root, nu)
         count_inc = numerics.safe_increment(state.count)
-        if nesterov:
-            mu_hat = _nesterov_mu_hat(mu, updates, b1, count_inc)
-        else:
-            mu_hat = otree.bias_correction(mu, b1, count_inc)
+        mu_hat = _corrected_mean(mu, updates, b1, count_inc, nesterov)
         nu_hat = otree.bias_correction(nu, b2, count_inc)
         updates = tree_map(lambda m, v: None if m is None else m / (em.sqrt(v) + eps),
                            mu_hat, nu_hat, is_leaf=is_none)
@@ -206,17 +209,10 @@ def scale_by_radam(b1=0.9, b2=0.999, eps=1e-8, eps_root=0.0, threshold=5.0, *,
 
     def update_fn(updates, state, params=None):
         del params
-        mu = otree.update_moment(updates, state.mu, b1, 1)
-        nu = otree.update_moment_per_elem_norm(updates, state.nu, b2, 2)
-        count_inc = numerics.safe_increment(state.count)
+        mu, nu, count_inc, mu_hat, nu_hat = _adam_moments(updates, state, b1, b2, nesterov)
         t = count_inc.astype(numerics.scalar_dtype(tree_leaves(updates)))
         b2t = b2 ** t
         ro = ro_inf - 2 * t * b2t / (1 - b2t)
-        if nesterov:
-            mu_hat = _nesterov_mu_hat(mu, updates, b1, count_inc)
-        else:
-            mu_hat = otree.bias_correction(mu, b1, count_inc)
-        nu_hat = otree.bias_correction(nu, b2, count_inc)
         r = em.sqrt((ro - 4.0) * (ro - 2.0) * ro_inf / ((ro_inf - 4.0) * (ro_inf - 2.0) * ro))
         rectified = tree_map(lambda m, v: r.astype(m.dtype) * m / (em.sqrt(v + eps_root) + eps),
                              mu_hat, nu_hat)

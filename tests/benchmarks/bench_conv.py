@@ -10,25 +10,13 @@ channels_last memory format. Prints medians and ember's time divided by
 torch's best (below 1 means ember is faster). Machines are shared and noisy:
 read the ratios, not the absolute times.
 """
-import statistics
-import time
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
 import ember.core as em
-
-
-def median_time(fn, repeat=7, warmup=2):
-    for _ in range(warmup):
-        fn()
-    times = []
-    for _ in range(repeat):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return statistics.median(times)
+from _timing import median_time
 
 
 def main():

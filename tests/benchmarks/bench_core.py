@@ -7,29 +7,22 @@ time divided by the reference's (below 1 means ember is faster). Machines are
 shared and noisy: read the ratios, not the absolute times.
 """
 import gc
-import statistics
 import time
+
+from functools import partial
 
 import numpy as np
 
 import ember.core as em
+from _timing import median_time as _median_time
+
+median_time = partial(_median_time, repeat=15, warmup=3)  # this table's repeats
 
 try:
     import torch
     torch.set_num_threads(em._ffi.lib.em_num_threads())
 except ImportError:  # the table leaves PyTorch's column empty
     torch = None
-
-
-def median_time(fn, repeat=15, warmup=3):
-    for _ in range(warmup):
-        fn()
-    times = []
-    for _ in range(repeat):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return statistics.median(times)
 
 
 def bench_dispatch():

@@ -13,8 +13,8 @@ median time of each and ember's time divided by torch's (below 1 means ember
 is faster). torch uses as many threads as ember's pool. Machines are shared
 and noisy: read the ratios, not the absolute times.
 """
-import statistics
-import time
+
+from functools import partial
 
 import numpy as np
 import torch
@@ -22,17 +22,9 @@ import torch.nn.functional as F
 
 import ember.core as em
 from ember.core._ffi import lib
+from _timing import median_time as _median_time
 
-
-def median_time(fn, repeat=9, warmup=2):
-    for _ in range(warmup):
-        fn()
-    times = []
-    for _ in range(repeat):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return statistics.median(times)
+median_time = partial(_median_time, repeat=9)  # this table's repeats
 
 
 def torch_rope(x, cos, sin):

@@ -10,23 +10,11 @@ noisy: read the ratios, not the absolute times. Both libraries run OpenBLAS
 (ember the scipy-openblas32 wheel, numpy its own); on a busy machine its
 threads fight other work, and OPENBLAS_NUM_THREADS=1 gives steadier ratios.
 """
-import statistics
-import time
 
 import numpy as np
 
 import ember.core as em
-
-
-def median_time(fn, repeat=7, warmup=2):
-    for _ in range(warmup):
-        fn()
-    times = []
-    for _ in range(repeat):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return statistics.median(times)
+from _timing import median_time
 
 
 def inputs(shape, rng):

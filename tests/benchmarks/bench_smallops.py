@@ -9,8 +9,6 @@ numpy's x @ scipy.linalg.hadamard(n) / sqrt(n), a dense O(n^2) product).
     PYTHONPATH=/tmp/pkg/NAME python3 tests/benchmarks/bench_smallops.py [--reps 5]
 """
 import argparse
-import statistics
-import time
 
 import jax
 import jax.numpy as jnp
@@ -18,16 +16,7 @@ import numpy as np
 import scipy.linalg
 
 import ember.core as em
-
-
-def median_time(fn, reps):
-    fn()
-    times = []
-    for _ in range(reps):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+from _timing import median_time
 
 
 def ember_call(fn, *arrays):
@@ -52,11 +41,11 @@ def main():
     ]
     print(f"{'op':<34}{'ember ms':>10}{'numpy ms':>10}{'jax ms':>10}")
     for sub, arrays in einsums:
-        ours = median_time(ember_call(lambda *xs, s=sub: em.einsum(s, *xs), *arrays), reps)
-        ref = median_time(lambda: np.einsum(sub, *arrays, optimize="greedy"), reps)
+        ours = median_time(ember_call(lambda *xs, s=sub: em.einsum(s, *xs), *arrays), repeat=reps, warmup=1)
+        ref = median_time(lambda: np.einsum(sub, *arrays, optimize="greedy"), repeat=reps, warmup=1)
         jitted = jax.jit(lambda *xs, s=sub: jnp.einsum(s, *xs))
         jargs = [jnp.asarray(a) for a in arrays]
-        jx = median_time(lambda: jitted(*jargs).block_until_ready(), reps)
+        jx = median_time(lambda: jitted(*jargs).block_until_ready(), repeat=reps, warmup=1)
         print(f"{'einsum ' + sub:<34}{ours * 1e3:>10.2f}{ref * 1e3:>10.2f}{jx * 1e3:>10.2f}")
 
     others = [
@@ -77,8 +66,8 @@ def main():
          [f32(256, 4096)]),
     ]
     for name, ours_fn, ref_fn, arrays in others:
-        ours = median_time(ember_call(ours_fn, *arrays), reps)
-        ref = median_time(lambda: ref_fn(*arrays), reps)
+        ours = median_time(ember_call(ours_fn, *arrays), repeat=reps, warmup=1)
+        ref = median_time(lambda: ref_fn(*arrays), repeat=reps, warmup=1)
         print(f"{name:<34}{ours * 1e3:>10.2f}{ref * 1e3:>10.2f}{'':>10}")
 
 

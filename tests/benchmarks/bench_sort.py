@@ -6,23 +6,15 @@ Prints the median of repeated runs for each library and ember's time divided
 by numpy's (below 1 means ember is faster). Machines are shared and noisy:
 read the ratios, not the absolute times.
 """
-import statistics
-import time
+
+from functools import partial
 
 import numpy as np
 
 import ember.core as em
+from _timing import median_time as _median_time
 
-
-def median_time(fn, repeat=9, warmup=2):
-    for _ in range(warmup):
-        fn()
-    times = []
-    for _ in range(repeat):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return statistics.median(times)
+median_time = partial(_median_time, repeat=9)  # this table's repeats
 
 
 def case(title, data, ember_fn, numpy_fn):

@@ -11,27 +11,15 @@ write it) and its loop eagerly. Prints the median of repeated runs and the
 loop/vmap speedup of each library. Machines are shared and noisy: read the
 ratios, not the absolute times.
 """
-import statistics
-import time
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
 import ember.core as em
+from _timing import median_time
 
 ROWS, COLS = 4096, 100
-
-
-def median_time(fn, repeat=7, warmup=2):
-    for _ in range(warmup):
-        fn()
-    times = []
-    for _ in range(repeat):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return statistics.median(times)
 
 
 def ember_times(xs_np, ys_np):
