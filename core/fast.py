@@ -178,16 +178,7 @@ def rope(a, dims, *, traditional, base, scale, offset, freqs=None, stream=None):
         raise ValueError(f"[rope] dims must be even and positive, got {dims}")
     if (base is None) == (freqs is None):
         raise ValueError("[rope] exactly one of base and freqs must be given")
-    offsets = None
-    if isinstance(offset, array) or (hasattr(offset, "shape") and hasattr(offset, "dtype")):
-        # an array stays an input of the graph (never read back), as in mlx
-        offsets = _offset_array(asarray(offset), a)
-        offset = 0
-    try:
-        offset = operator.index(offset)
-    except TypeError:
-        raise TypeError(f"[rope] offset must be an integer or an integer array, got "
-                        f"{type(offset).__name__}") from None
+    offset, offsets = _offsets(offset, a)
     if freqs is None:
         exponents = arange(0, dims // 2, dtype=_dt.float64) * (2.0 / dims)
         inv_freqs = _ew.power(float(base), -exponents)
@@ -207,6 +198,20 @@ def rope(a, dims, *, traditional, base, scale, offset, freqs=None, stream=None):
     if offsets.ndim == 1:
         theta = _mp.reshape(theta, theta.shape[:1] + (1,) * (a.ndim - 2) + theta.shape[1:])
     return _rotate(out, theta, dims, bool(traditional))
+
+
+def _offsets(offset, a):
+    """(a static integer offset, an array of offsets or None). An ember array
+    stays an input of the graph (never read back), as in mlx; integers and
+    numpy integer scalars are static."""
+    if not isinstance(offset, array):
+        try:
+            return operator.index(offset), None
+        except TypeError:
+            if not (hasattr(offset, "shape") and hasattr(offset, "dtype")):
+                raise TypeError(f"[rope] offset must be an integer or an integer array, got "
+                                f"{type(offset).__name__}") from None
+    return 0, _offset_array(asarray(offset), a)
 
 
 def _offset_array(offset, a):

@@ -461,17 +461,9 @@ def _tri(x, upper):
     return _mp.triu(x) if upper else _mp.tril(x)
 
 
-def _sym(x):
-    return (x + _mT(x)) * 0.5
-
-
 def _herm(x):
     """The Hermitian part (x + x^H) / 2 (the symmetric part of a real x)."""
     return (x + _mH(x)) * 0.5
-
-
-def _is_complex(x):
-    return x.dtype == _dt.complex64
 
 
 def _conj(x):
@@ -480,7 +472,7 @@ def _conj(x):
 
 def _imag_diagonal(x):
     """i Im(diag(x)) as a diagonal matrix; None for a real x."""
-    if not _is_complex(x):
+    if x.dtype != _dt.complex64:
         return None
     return (x - _ew.real(x).astype(x.dtype)) * eye(x.shape[-1], dtype=x.dtype)
 
