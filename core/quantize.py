@@ -1,0 +1,228 @@
+"""Quantization with mlx.core's API: quantize, dequantize, quantized_matmul.
+
+Affine mode, mlx's packed layout and rounding, bit for bit: groups of
+`group_size` (32, 64, 128) consecutive elements of the last axis share a scale
+and a bias in the weight's dtype, and each element becomes a `bits`-bit code
+(1, 2, 3, 4, 5, 6 or 8) with w ~ scale * code + bias. Codes are packed
+lowest bits first into uint32 words, one little-endian bit stream per row, so
+a (N, K) weight packs into (N, K * bits / 32) words and (N, K / group_size)
+scales and biases. The layout, the rounding of quantize and the kernels are
+described in native/kernels/quantize.c.
+
+Three primitives:
+  QUANTIZE          w -> packed codes, scales or biases (one node per output)
+  DEQUANTIZE        (w_q, scales, biases) -> scale * code + bias
+  QUANTIZED_MATMUL  (x, w_q, scales, biases) -> x @ W.T (transpose) or x @ W,
+                    never materialising W for small batches: a batch-1 vector
+                    product reads the packed weight once.
+
+Their rules: quantize is not differentiable (as in mlx, whose gradient through
+it is zero): its outputs get zero tangents and w no cotangent. dequantize is
+linear in the scales and biases: its jvp is dequantize of the tangents, its
+vjp sums the cotangent (times the codes, for the scales) over each group. The
+packed weight is integer and gets no cotangent. quantized_matmul is linear in
+x (the vjp for x is a quantized_matmul with transpose flipped, as in mlx) and
+in the scales and biases (through dW = ct^T x, or x^T ct, summed per group
+like dequantize's). vmap moves the batch axis in front, where the kernels
+broadcast batch axes. float64 works in quantize and dequantize (as in mlx's
+CPU build); quantized_matmul computes in float32 and takes float32, float16
+or bfloat16. Modes mxfp4, mxfp8 and nvfp4 are not built: they raise.
+"""
+import operator
+
+from . import dtypes as _dt
+from ._ffi import lib
+from .array import _op, asarray
+from .creation import ones, zeros
+from .manipulation import expand_dims, reshape, squeeze, swapaxes
+from .primitives import register
+from .products import matmul
+from .reductions import sum as _sum
+from .rules._util import batch_first, batch_size, unbroadcast, with_batch
+
+_MODES = ("affine", "mxfp4", "mxfp8", "nvfp4")
+
+
+def _params(op, group_size, bits, mode):
+    """The (group_size, bits) of an affine call: mlx's defaults are 64 and 4."""
+    if mode not in _MODES:
+        raise ValueError(f"[{op}] Invalid quantization mode '{mode}'.")
+    if mode != "affine":
+        raise ValueError(f"[{op}] mode '{mode}' is not supported by ember; only 'affine' is.")
+    try:
+        group_size = 64 if group_size is None else operator.index(group_size)
+        bits = 4 if bits is None else operator.index(bits)
+    except TypeError:
+        raise TypeError(f"[{op}] group_size and bits must be integers, got "
+                        f"{type(group_size).__name__} and {type(bits).__name__}") from None
+    return group_size, bits
+
+
+def quantize(w, /, group_size=None, bits=None, mode="affine", *, global_scale=None, stream=None):
+    """Quantizes w (at least 2-D, last axis divisible by group_size) in groups
+    of its last axis; returns (w_q, scales, biases): w_q uint32 with the last
+    axis K * bits / 32, scales and biases in w's dtype with K / group_size."""
+    group_size, bits = _params("quantize", group_size, bits, mode)
+    if global_scale is not None:
+        raise ValueError("[quantize] Global scale is only supported for 'nvfp4' quantization mode.")
+    w = asarray(w)
+    return tuple(_op(lib.EM_P_QUANTIZE, [w], (group_size, bits, which), stream=stream)
+                 for which in range(3))
+
+
+def dequantize(w, /, scales, biases=None, group_size=None, bits=None, mode="affine",
+               global_scale=None, dtype=None, *, stream=None):
+    """scales * codes + biases per group, rounded like mlx; the result's dtype
+    is `dtype`, else the scales' and biases' common dtype."""
+    group_size, bits = _params("dequantize", group_size, bits, mode)
+    if global_scale is not None:
+        raise ValueError("[dequantize] Global scale is only supported for 'nvfp4' quantization "
+                         "mode.")
+    if biases is None:
+        raise ValueError("[dequantize] Biases must be provided for affine quantization.")
+    w, scales, biases = asarray(w), asarray(scales), asarray(biases)
+    out = _dt.promote_types(scales.dtype, biases.dtype) if dtype is None else _dt.as_dtype(dtype)
+    return _op(lib.EM_P_DEQUANTIZE, [w, scales, biases], (group_size, bits, out.value),
+               stream=stream)
+
+
+def quantized_matmul(x, w, /, scales, biases=None, transpose=True, group_size=None, bits=None,
+                     mode="affine", *, stream=None):
+    """x @ W.T (transpose, W of shape (N, K)) or x @ W (W (K, N)) for the W that
+    (w, scales, biases) quantize; batch axes of x and w broadcast."""
+    group_size, bits = _params("quantized_matmul", group_size, bits, mode)
+    if biases is None:
+        raise ValueError("[quantized_matmul] Biases must be provided for affine quantization.")
+    x, w, scales, biases = asarray(x), asarray(w), asarray(scales), asarray(biases)
+    return _op(lib.EM_P_QUANTIZED_MATMUL, [x, w, scales, biases],
+               (group_size, bits, int(bool(transpose))), stream=stream)
+
+
+# ---- rules: quantize ----
+
+def _quantize_jvp(node, tangents):
+    return None
+
+
+def _quantize_vjp(node, cotangent):
+    return [None]
+
+
+def _quantize_vmap(node, inputs, axes):
+    return _op(node.prim, [batch_first(inputs[0], axes[0])], node.ip), 0
+
+
+register(lib.EM_P_QUANTIZE, jvp=_quantize_jvp, vjp=_quantize_vjp, vmap=_quantize_vmap)
+
+
+# ---- rules: dequantize ----
+
+def _codes(w, scales, group_size, bits):
+    """The codes of w as float32 (exact integers), shaped like the dequantized w."""
+    return dequantize(w, ones(scales.shape, _dt.float32), zeros(scales.shape, _dt.float32),
+                      group_size, bits)
+
+
+def _group_cotangents(dw, w, scales, biases, group_size, bits):
+    """Cotangents of scales and biases from the cotangent dw of the
+    dequantized weight: per group, sum(dw * codes) and sum(dw)."""
+    groups = dw.shape[:-1] + (dw.shape[-1] // group_size, group_size)
+    codes = _codes(w, scales, group_size, bits).astype(dw.dtype)
+    ds = _sum(reshape(dw * codes, groups), axis=-1)
+    db = _sum(reshape(dw, groups), axis=-1)
+    return ds.astype(scales.dtype), db.astype(biases.dtype)
+
+
+def _dequantize_jvp(node, tangents):
+    w, s, b = node.inputs
+    ts, tb = tangents[1], tangents[2]
+    if ts is None and tb is None:
+        return None
+    ts = zeros(s.shape, s.dtype) if ts is None else ts
+    tb = zeros(b.shape, b.dtype) if tb is None else tb
+    return _op(node.prim, [w, ts, tb], node.ip)
+
+
+def _dequantize_vjp(node, cotangent):
+    w, s, b = node.inputs
+    ds, db = _group_cotangents(cotangent, w, s, b, node.ip[0], node.ip[1])
+    return [None, ds, db]
+
+
+def _dequantize_vmap(node, inputs, axes):
+    n = batch_size(inputs, axes)
+    parts = [with_batch(x, a, n) for x, a in zip(inputs, axes)]
+    return _op(node.prim, parts, node.ip), 0
+
+
+register(lib.EM_P_DEQUANTIZE, jvp=_dequantize_jvp, vjp=_dequantize_vjp, vmap=_dequantize_vmap)
+
+
+# ---- rules: quantized_matmul ----
+
+def _qmm(x, w, s, b, ip, transpose):
+    return _op(lib.EM_P_QUANTIZED_MATMUL, [x, w, s, b], (ip[0], ip[1], int(transpose)))
+
+
+def _qmm_jvp(node, tangents):
+    x, w, s, b = node.inputs
+    tx, _, ts, tb = tangents
+    g, bits, transpose = node.ip
+    terms = []
+    if tx is not None:
+        terms.append(_qmm(tx, w, s, b, node.ip, transpose))
+    if ts is not None or tb is not None:
+        ts = zeros(s.shape, s.dtype) if ts is None else ts
+        tb = zeros(b.shape, b.dtype) if tb is None else tb
+        dw = dequantize(w, ts, tb, g, bits)
+        terms.append(matmul(x, swapaxes(dw, -1, -2) if transpose else dw).astype(node.out.dtype))
+    if not terms:
+        return None
+    out = terms[0]
+    for t in terms[1:]:
+        out = out + t
+    return out
+
+
+def _qmm_vjp(node, ct):
+    x, w, s, b = node.inputs
+    g, bits, transpose = node.ip
+    one_d = x.ndim == 1
+    ct2 = expand_dims(ct, -2) if one_d else ct                 # (..., M, N)
+    x2 = expand_dims(x, 0) if one_d else x                     # (..., M, K)
+    dx = _qmm(ct2, w, s, b, node.ip, not transpose)            # (..., M, K)
+    dx = unbroadcast(squeeze(dx, -2) if one_d else dx, x.shape)
+    # dW over the broadcast batch, then summed to w's batch shape
+    ctf, xf = ct2.astype(_dt.float32), x2.astype(_dt.float32)
+    dw = matmul(swapaxes(ctf, -1, -2), xf) if transpose else matmul(swapaxes(xf, -1, -2), ctf)
+    dw = unbroadcast(dw, w.shape[:-1] + (s.shape[-1] * g,))
+    ds, db = _group_cotangents(dw, w, s, b, g, bits)
+    return [dx.astype(x.dtype), None, ds, db]
+
+
+def _qmm_vmap(node, inputs, axes):
+    """The batch axis goes first on x and on the weight (broadcast among w,
+    scales and biases); singleton axes line the remaining batch axes up."""
+    x, w, s, b = inputs
+    ax, weight_axes = axes[0], axes[1:]
+    n = batch_size(inputs, axes)
+    x_batched, w_batched = ax is not None, any(a is not None for a in weight_axes)
+    if x_batched:
+        x = batch_first(x, ax)
+    one_d = x.ndim - x_batched == 1
+    if one_d:
+        x = expand_dims(x, -2)
+    if w_batched:
+        w, s, b = (with_batch(t, a, n) for t, a in zip((w, s, b), weight_axes))
+    x_rank, w_rank = x.ndim - 2 - x_batched, w.ndim - 2 - w_batched
+    rank = max(x_rank, w_rank)
+    lead = (n,) if x_batched else (1,)
+    x = reshape(x, lead + (1,) * (rank - x_rank) + x.shape[x_batched:])
+    if w_batched:
+        pad = (1,) * (rank - w_rank)
+        w, s, b = (reshape(t, (n,) + pad + t.shape[1:]) for t in (w, s, b))
+    out = _op(node.prim, [x, w, s, b], node.ip)
+    return (squeeze(out, -2) if one_d else out), 0
+
+
+register(lib.EM_P_QUANTIZED_MATMUL, jvp=_qmm_jvp, vjp=_qmm_vjp, vmap=_qmm_vmap)
