@@ -16,28 +16,29 @@ Three primitives:
                     never materialising W for small batches: a batch-1 vector
                     product reads the packed weight once.
 
-Their rules: quantize is not differentiable (as in mlx, whose gradient through
-it is zero): its outputs get zero tangents and w no cotangent. dequantize is
+Their rules: quantize's scales and biases are differentiated as mlx
+differentiates its composition of ops (the rounding held fixed, the group's
+extremes passing their tangents on); the packed codes carry nothing. dequantize is
 linear in the scales and biases: its jvp is dequantize of the tangents, its
 vjp sums the cotangent (times the codes, for the scales) over each group. The
 packed weight is integer and gets no cotangent. quantized_matmul is linear in
 x (the vjp for x is a quantized_matmul with transpose flipped, as in mlx) and
 in the scales and biases (through dW = ct^T x, or x^T ct, summed per group
 like dequantize's). vmap moves the batch axis in front, where the kernels
-broadcast batch axes. float64 works in quantize and dequantize (as in mlx's
-CPU build); quantized_matmul computes in float32 and takes float32, float16
-or bfloat16. Modes mxfp4, mxfp8 and nvfp4 are not built: they raise.
+broadcast batch axes. float64 works in dequantize; quantize and
+quantized_matmul reject it, as mlx's CPU build does. Modes mxfp4, mxfp8 and nvfp4 are not built: they raise.
 """
 import operator
 
 from . import dtypes as _dt
+from . import elementwise as _ew
+from . import reductions as _rd
 from ._ffi import lib
 from .array import _op, asarray
 from .creation import ones, zeros
-from .manipulation import expand_dims, reshape, squeeze, swapaxes
+from .manipulation import expand_dims, reshape, squeeze, swapaxes, where
 from .primitives import register
 from .products import matmul
-from .reductions import sum as _sum
 from .rules._util import batch_first, batch_size, unbroadcast, with_batch
 
 _MODES = ("affine", "mxfp4", "mxfp8", "nvfp4")
@@ -72,8 +73,9 @@ def quantize(w, /, group_size=None, bits=None, mode="affine", *, global_scale=No
 
 def dequantize(w, /, scales, biases=None, group_size=None, bits=None, mode="affine",
                global_scale=None, dtype=None, *, stream=None):
-    """scales * codes + biases per group, rounded like mlx; the result's dtype
-    is `dtype`, else the scales' and biases' common dtype."""
+    """scales * codes + biases per group, rounded like mlx (the product in the
+    scales' dtype, the sum in the scales' and biases' common dtype); the
+    result's dtype is `dtype`, else that common dtype."""
     group_size, bits = _params("dequantize", group_size, bits, mode)
     if global_scale is not None:
         raise ValueError("[dequantize] Global scale is only supported for 'nvfp4' quantization "
@@ -99,13 +101,90 @@ def quantized_matmul(x, w, /, scales, biases=None, transpose=True, group_size=No
 
 
 # ---- rules: quantize ----
+#
+# The scales and biases are differentiated as mlx's own composition of ops
+# differentiates them: the rounding q0 = rint(edge / scale) is held fixed and
+# the extremes pass their tangents on (split among the elements tied for each). With
+# q0 != 0: scale = edge / q0 and bias = edge; with q0 == 0: scale =
+# +-max((hi - lo) / n, eps) and bias = 0; one bit: scale = max(hi - lo, eps),
+# bias = lo. The packed codes are integers and carry nothing.
+
+def _share(mask):
+    """Weights that split an extreme's tangent evenly among the elements tied
+    for it (mlx's max and min do)."""
+    mask = mask.astype(_dt.float32)
+    return mask / _rd.sum(mask, axis=-1, keepdims=True)
+
+
+class _Groups:
+    """Per group of w (float32, as the kernel computes): the extremes, where
+    they are, and the branch quantize took."""
+
+    def __init__(self, w, group_size, bits):
+        n_groups = w.shape[-1] // group_size
+        self.shape = w.shape[:-1] + (n_groups, group_size)
+        wg = reshape(w.astype(_dt.float32), self.shape)
+        self.hi, self.lo = _rd.max(wg, axis=-1), _rd.min(wg, axis=-1)
+        self.at_hi = _share(wg == expand_dims(self.hi, -1))
+        self.at_lo = _share(wg == expand_dims(self.lo, -1))
+        self.n = float(2 ** bits - 1)
+        span = (self.hi - self.lo) / self.n
+        self.live = span > 1e-7                 # else the scale is the constant eps
+        self.one_bit = bits == 1
+        self.low_edge = _ew.abs(self.lo) > _ew.abs(self.hi)
+        scale0 = _ew.maximum(span, 1e-7)
+        scale0 = where(self.low_edge, scale0, -scale0)
+        edge = where(self.low_edge, self.lo, self.hi)
+        q0 = _ew.round(edge / scale0)
+        self.snapped = q0 != 0
+        self.q0 = where(self.snapped, q0, 1.0)
+
 
 def _quantize_jvp(node, tangents):
-    return None
+    t = tangents[0]
+    which = node.ip[2]
+    if t is None or which == 0:
+        return None
+    p = _Groups(node.inputs[0], node.ip[0], node.ip[1])
+    tg = reshape(t.astype(_dt.float32), p.shape)
+    t_hi, t_lo = _rd.sum(tg * p.at_hi, axis=-1), _rd.sum(tg * p.at_lo, axis=-1)
+    t_span = where(p.live, (t_hi - t_lo) / p.n, 0.0)
+    if p.one_bit:
+        out = t_span if which == 1 else t_lo
+    else:
+        t_edge = where(p.low_edge, t_lo, t_hi)
+        if which == 1:
+            out = where(p.snapped, t_edge / p.q0, where(p.low_edge, t_span, -t_span))
+        else:
+            out = where(p.snapped, t_edge, 0.0)
+    return out.astype(node.out.dtype)
 
 
 def _quantize_vjp(node, cotangent):
-    return [None]
+    which = node.ip[2]
+    if which == 0:
+        return [None]
+    w = node.inputs[0]
+    p = _Groups(w, node.ip[0], node.ip[1])
+    ct = cotangent.astype(_dt.float32)
+    if p.one_bit:
+        ct_span = ct if which == 1 else zeros(ct.shape, _dt.float32)
+        ct_edge_lo, ct_edge_hi = (zeros(ct.shape, _dt.float32), zeros(ct.shape, _dt.float32)) \
+            if which == 1 else (ct, zeros(ct.shape, _dt.float32))
+    else:
+        if which == 1:
+            ct_edge = where(p.snapped, ct / p.q0, 0.0)
+            unsnapped = where(p.snapped, 0.0, ct)
+            ct_span = where(p.low_edge, unsnapped, -unsnapped)
+        else:
+            ct_edge = where(p.snapped, ct, 0.0)
+            ct_span = zeros(ct.shape, _dt.float32)
+        ct_edge_lo = where(p.low_edge, ct_edge, 0.0)
+        ct_edge_hi = where(p.low_edge, 0.0, ct_edge)
+    ct_span = where(p.live, ct_span / p.n, 0.0)
+    ct_hi, ct_lo = ct_edge_hi + ct_span, ct_edge_lo - ct_span
+    grads = p.at_hi * expand_dims(ct_hi, -1) + p.at_lo * expand_dims(ct_lo, -1)
+    return [reshape(grads, w.shape).astype(w.dtype)]
 
 
 def _quantize_vmap(node, inputs, axes):
@@ -128,8 +207,8 @@ def _group_cotangents(dw, w, scales, biases, group_size, bits):
     dequantized weight: per group, sum(dw * codes) and sum(dw)."""
     groups = dw.shape[:-1] + (dw.shape[-1] // group_size, group_size)
     codes = _codes(w, scales, group_size, bits).astype(dw.dtype)
-    ds = _sum(reshape(dw * codes, groups), axis=-1)
-    db = _sum(reshape(dw, groups), axis=-1)
+    ds = _rd.sum(reshape(dw * codes, groups), axis=-1)
+    db = _rd.sum(reshape(dw, groups), axis=-1)
     return ds.astype(scales.dtype), db.astype(biases.dtype)
 
 

@@ -20,9 +20,9 @@
  * The stored scale and bias are then rounded to w's dtype. A constant group
  * gets codes 0 and bias equal to the constant (scale is tiny but nonzero).
  *
- * Dequantize computes scale * code, rounds it to the compute dtype (scales'
- * and biases' common dtype), adds the bias and rounds again: mlx's two ops,
- * so the result equals mlx's bit for bit in every dtype.
+ * Dequantize computes scale * code rounded to the scales' dtype, adds the
+ * bias and rounds to the scales' and biases' common dtype: mlx's two ops, so
+ * the result equals mlx's bit for bit in every dtype.
  *
  * Quantized matmul multiplies x (..., M, K) by W^T (transpose) or W, where W
  * is the (N, K) or (K, N) float matrix the packed weight stands for, in
@@ -95,6 +95,9 @@ em_array* em_rule_quantize(int prim, int nin, em_array** in, int nip, const int6
   if (!em_is_float(w->dtype))
     return em_fail(EM_VALUE_ERROR, "[quantize] Only real floating types can be quantized but w "
                    "has type %s.", em_dtype_name(w->dtype));
+  if (w->dtype == EM_FLOAT64)
+    return em_fail(EM_VALUE_ERROR, "[quantize] float64 is not supported (as in mlx); w of shape "
+                   "%s needs float32, float16 or bfloat16.", shape_str(b1, w));
   if (w->ndim < 2)
     return em_fail(EM_VALUE_ERROR, "[quantize] The matrix to be quantized must have at least 2 "
                    "dimensions but w has shape %s.", shape_str(b1, w));
@@ -150,19 +153,8 @@ static int64_t check_packed(const char* op, em_array* w, em_array* s, em_array* 
   return codes;
 }
 
-/* A new reference to a converted to dtype. */
-static em_array* cast(em_array* a, int dtype, int stream) {
-  if (a->dtype == dtype) {
-    em_retain(a);
-    return a;
-  }
-  int64_t d = dtype;
-  return em_node_new(EM_P_ASTYPE, dtype, a->ndim, a->shape, 1, &a, 1, &d, 0, NULL, stream);
-}
-
 /* DEQUANTIZE (w (..., Kp) uint32, scales (..., G), biases (..., G)) ip:
- * group_size, bits, dtype of the result. Scales and biases are cast to their
- * common dtype, in which the arithmetic rounds. */
+ * group_size, bits, dtype of the result. */
 em_array* em_rule_dequantize(int prim, int nin, em_array** in, int nip, const int64_t* ip,
                              int nfp, const double* fp, int stream) {
   (void)nin; (void)nfp; (void)fp;
@@ -173,20 +165,10 @@ em_array* em_rule_dequantize(int prim, int nin, em_array** in, int nip, const in
                    em_dtype_name((int)ip[2]) : "unknown");
   int64_t codes = check_packed("dequantize", in[0], in[1], in[2], ip[0], ip[1]);
   if (codes < 0) return NULL;
-  int common = em_promote_types(in[1]->dtype, in[2]->dtype);
-  em_array* parts[3] = {in[0], NULL, NULL};
-  em_array* out = NULL;
-  parts[1] = cast(in[1], common, stream);
-  parts[2] = parts[1] ? cast(in[2], common, stream) : NULL;
-  if (parts[2]) {
-    int64_t shape[EM_MAX_NDIM];
-    memcpy(shape, in[0]->shape, sizeof(int64_t) * (size_t)in[0]->ndim);
-    shape[in[0]->ndim - 1] = codes;
-    out = em_node_new(prim, (int)ip[2], in[0]->ndim, shape, 3, parts, nip, ip, 0, NULL, stream);
-  }
-  for (int i = 1; i < 3; i++)
-    if (parts[i]) em_release(parts[i]);
-  return out;
+  int64_t shape[EM_MAX_NDIM];
+  memcpy(shape, in[0]->shape, sizeof(int64_t) * (size_t)in[0]->ndim);
+  shape[in[0]->ndim - 1] = codes;
+  return em_node_new(prim, (int)ip[2], in[0]->ndim, shape, 3, in, nip, ip, 0, NULL, stream);
 }
 
 /* QUANTIZED_MATMUL (x (..., M, K) or (K,), w, scales, biases) ip:
@@ -403,22 +385,28 @@ int em_kernel_quantize(em_array* out) {
 
 typedef struct {
   const uint32_t* w;
-  const void *s, *b;   /* float32, or float64 when the compute dtype is */
+  const double *s, *b;
   char* out;
-  int g, bits, compute, out_dtype;
+  int g, bits, product, sum, out_dtype; /* the dtypes the product and the sum round to */
   atomic_int failed;
 } dequantize_job;
 
-/* v rounded to dtype (float16 or bfloat16) and back; float32 as it is. */
-static inline float round_to(float v, int dtype) {
-  if (dtype == EM_FLOAT16) return em_f16_to_f32(em_f32_to_f16(v));
-  if (dtype == EM_BFLOAT16) return em_bf16_to_f32(em_f32_to_bf16(v));
-  return v;
+/* v rounded to dtype and back. Every value rounded here is the exact product
+ * or sum of two values of dtype (codes are exact in every float type), and
+ * double then float hold more than twice their precision, so rounding through
+ * them equals rounding once. */
+static inline double round_to(double v, int dtype) {
+  switch (dtype) {
+    case EM_FLOAT32: return (float)v;
+    case EM_FLOAT16: return em_f16_to_f32(em_f32_to_f16((float)v));
+    case EM_BFLOAT16: return em_bf16_to_f32(em_f32_to_bf16((float)v));
+    default: return v;
+  }
 }
 
 static void dequantize_groups(void* ctx, int64_t lo, int64_t hi) {
   dequantize_job* j = ctx;
-  int g = j->g, wide = j->compute == EM_FLOAT64;
+  int g = j->g;
   float* codes = malloc(sizeof(float) * (size_t)g);
   double* vals = malloc(sizeof(double) * (size_t)g);
   if (!codes || !vals) {
@@ -430,33 +418,23 @@ static void dequantize_groups(void* ctx, int64_t lo, int64_t hi) {
   int esize = em_dtype_size(j->out_dtype);
   for (int64_t i = lo; i < hi; i++) {
     decode_codes(j->w + i * g * j->bits / 32, j->bits, g, codes);
-    char* dst = j->out + i * g * esize;
-    if (wide) {
-      double s = ((const double*)j->s)[i], b = ((const double*)j->b)[i];
-      for (int k = 0; k < g; k++) {
-        double p = s * codes[k];
-        vals[k] = p + b;
-      }
-      em_store(dst, j->out_dtype, 1, vals, CL_F64, g);
-    } else {
-      float s = ((const float*)j->s)[i], b = ((const float*)j->b)[i];
-      for (int k = 0; k < g; k++) codes[k] = round_to(round_to(s * codes[k], j->compute) + b, j->compute);
-      em_store(dst, j->out_dtype, 1, codes, CL_F32, g);
-    }
+    double s = j->s[i], b = j->b[i];
+    for (int k = 0; k < g; k++) vals[k] = round_to(round_to(s * codes[k], j->product) + b, j->sum);
+    em_store(j->out + i * g * esize, j->out_dtype, 1, vals, CL_F64, g);
   }
   free(codes);
   free(vals);
 }
 
+/* As mlx: the product rounds to the scales' dtype, the sum to the scales' and
+ * biases' common dtype, then the result converts to the output's dtype. */
 int em_kernel_dequantize(em_array* out) {
   em_array* temps[3] = {NULL, NULL, NULL};
   int status = em_alloc_output(out);
   if (status != EM_OK || out->size == 0) return status;
-  int compute = out->inputs[1]->dtype; /* the rule cast scales and biases to it */
-  int load = compute == EM_FLOAT64 ? EM_FLOAT64 : EM_FLOAT32;
   temps[0] = contiguous(out->inputs[0], EM_UINT32);
-  temps[1] = contiguous(out->inputs[1], load);
-  temps[2] = contiguous(out->inputs[2], load);
+  temps[1] = contiguous(out->inputs[1], EM_FLOAT64);
+  temps[2] = contiguous(out->inputs[2], EM_FLOAT64);
   if (!temps[0] || !temps[1] || !temps[2]) return finish(out, EM_MEMORY_ERROR, temps, 3);
   dequantize_job j;
   j.w = data_of(temps[0]);
@@ -465,7 +443,8 @@ int em_kernel_dequantize(em_array* out) {
   j.out = out->buf->data;
   j.g = (int)out->ip[0];
   j.bits = (int)out->ip[1];
-  j.compute = compute;
+  j.product = out->inputs[1]->dtype;
+  j.sum = em_promote_types(out->inputs[1]->dtype, out->inputs[2]->dtype);
   j.out_dtype = out->dtype;
   atomic_init(&j.failed, 0);
   em_parallel_for(temps[1]->size, 64, dequantize_groups, &j);
