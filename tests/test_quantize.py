@@ -3,6 +3,9 @@ oracle for the packed layout, scales, biases and rounding, bit for bit),
 numpy float64 (codes unpacked independently, products of the dequantized
 weights) and JAX (gradients)."""
 import itertools
+import os
+import subprocess
+import sys
 
 import jax
 import jax.numpy as jnp
@@ -279,6 +282,42 @@ def test_quantized_matmul_empty_and_large_batch(rng):
     deq = _dequant64(np.array(eq), np.array(es), np.array(eb), 32, 4)
     out = em.quantized_matmul(em.array(x), eq, es, eb, group_size=32)
     np.testing.assert_allclose(np.array(out), x @ deq.T, rtol=1e-5, atol=1e-5)
+
+
+_PORTABLE_CHECK = """
+import numpy as np, ember.core as em
+rng = np.random.default_rng(int(__import__('sys').argv[1]))
+for bits in (1, 2, 3, 4, 5, 6, 8):
+    for g in (32, 64, 128):
+        w = rng.standard_normal((9, 2 * g)).astype(np.float32)
+        q, s, b = em.quantize(em.array(w), group_size=g, bits=bits)
+        d = np.array(em.dequantize(q, s, b, group_size=g, bits=bits), np.float64)
+        for m, t in ((1, True), (2, True), (5, True), (1, False), (40, False)):
+            x = rng.standard_normal((m, 2 * g if t else 9)).astype(np.float32)
+            out = np.array(em.quantized_matmul(em.array(x), q, s, b, t, g, bits))
+            ref = x @ (d.T if t else d)
+            assert np.allclose(out, ref, rtol=2e-5, atol=2e-5 * np.abs(ref).max()), (bits, g, m, t)
+        np.save(__import__('sys').argv[2] + f"/{bits}_{g}.npy", np.array(q))
+print("ok")
+"""
+
+
+def test_portable_paths_equal_the_vector_paths(tmp_path, rng):
+    """EMBER_NO_AVX2=1 runs the portable decoders and dots: same codes, same
+    products (to rounding) as the AVX2 paths this process uses."""
+    seed = int(rng.integers(0, 2 ** 31))
+    runs = {}
+    for flag in ("1", "0"):
+        out = tmp_path / flag
+        out.mkdir()
+        env = dict(os.environ, EMBER_NO_AVX2=flag)
+        done = subprocess.run([sys.executable, "-c", _PORTABLE_CHECK, str(seed), str(out)],
+                              env=env, capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0 and done.stdout.strip() == "ok", done.stderr
+        runs[flag] = {p.name: np.load(p) for p in out.iterdir()}
+    assert runs["1"].keys() == runs["0"].keys() and len(runs["1"]) == 21
+    for name in runs["1"]:
+        np.testing.assert_array_equal(runs["1"][name], runs["0"][name])
 
 
 # ---- transforms ----

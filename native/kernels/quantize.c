@@ -270,9 +270,12 @@ static inline __attribute__((always_inline)) void decode32(const uint32_t* p, in
   }
 }
 
-/* Decodes n codes (a multiple of 32) that start at word p. Each case has
- * constant bits, so the shifts and masks fold. */
-static void decode_codes(const uint32_t* p, int bits, int64_t n, float* out) {
+/* Decodes n codes (a multiple of 32) that start at word p into floats: with
+ * AVX2 where the CPU has it (below), else decode_portable. */
+static void decode_codes(const uint32_t* p, int bits, int64_t n, float* out);
+
+/* The portable decoder: each case has constant bits, so shifts and masks fold. */
+static void decode_portable(const uint32_t* p, int bits, int64_t n, float* out) {
 #define DECODE_BITS(B)                                                   \
   case B:                                                                \
     for (int64_t i = 0; i < n; i += 32, p += B) decode32(p, B, out + i); \
@@ -285,6 +288,7 @@ static void decode_codes(const uint32_t* p, int bits, int64_t n, float* out) {
 }
 
 /* Dequantizes `groups` groups of g codes from word p into out (float32). */
+__attribute__((target_clones("avx512f", "avx2", "default")))
 static void dequantize_f32(const uint32_t* p, int bits, int g, int64_t groups, const float* s,
                            const float* b, float* out) {
   decode_codes(p, bits, groups * g, out);
@@ -577,6 +581,55 @@ AVX2 static inline __attribute__((always_inline)) __m256 group_dot_odd(const uin
   return _mm256_add_ps(acc0, acc1);
 }
 
+/* Decodes 32 codes (`bits` words) into out, eight lanes at a time, as the
+ * dot products above read them. */
+AVX2 static inline __attribute__((always_inline)) void decode_block_avx2(const uint32_t* w,
+                                                                          int bits,
+                                                                          const odd_tables* t,
+                                                                          float* out) {
+  const __m256i mask = _mm256_set1_epi32((1 << bits) - 1);
+  if (bits == 8) {
+    for (int i = 0; i < 8; i += 2)
+      _mm256_storeu_ps(out + 4 * i, _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(
+                                        _mm_loadl_epi64((const __m128i*)(w + i)))));
+  } else if (32 % bits == 0) {
+    const int per = 32 / bits;
+    for (int i = 0; i < bits; i++) {
+      __m256i word = _mm256_set1_epi32((int)w[i]);
+      for (int v = 0; v < per / 8; v++) {
+        __m256i sh = _mm256_setr_epi32((8 * v) * bits, (8 * v + 1) * bits, (8 * v + 2) * bits,
+                                       (8 * v + 3) * bits, (8 * v + 4) * bits,
+                                       (8 * v + 5) * bits, (8 * v + 6) * bits,
+                                       (8 * v + 7) * bits);
+        _mm256_storeu_ps(out + i * per + 8 * v,
+                         _mm256_cvtepi32_ps(_mm256_and_si256(_mm256_srlv_epi32(word, sh), mask)));
+      }
+    }
+  } else {
+    __m256i words = _mm256_maskload_epi32((const int*)w, t->load);
+    for (int v = 0; v < 4; v++) {
+      __m256i lo = _mm256_srlv_epi32(_mm256_permutevar8x32_epi32(words, t->lo_idx[v]), t->lo_sh[v]);
+      __m256i hi = _mm256_sllv_epi32(_mm256_permutevar8x32_epi32(words, t->hi_idx[v]), t->hi_sh[v]);
+      _mm256_storeu_ps(out + 8 * v, _mm256_cvtepi32_ps(
+                                        _mm256_and_si256(_mm256_or_si256(lo, hi), mask)));
+    }
+  }
+}
+
+AVX2 static void decode_avx2(const uint32_t* p, int bits, int64_t n, float* out) {
+  odd_tables t;
+  make_odd_tables(bits, &t);
+#define DECODE_BITS(B)                                                                \
+  case B:                                                                             \
+    for (int64_t i = 0; i < n; i += 32, p += B) decode_block_avx2(p, B, &t, out + i); \
+    break;
+  switch (bits) {
+    DECODE_BITS(1) DECODE_BITS(2) DECODE_BITS(3) DECODE_BITS(4)
+    DECODE_BITS(5) DECODE_BITS(6) DECODE_BITS(8)
+  }
+#undef DECODE_BITS
+}
+
 AVX2 static inline __attribute__((always_inline)) float row_dot_bits(
     const uint32_t* w, const float* x, const float* s, const float* b, const float* xs,
     int64_t groups, int g, int bits) {
@@ -584,7 +637,7 @@ AVX2 static inline __attribute__((always_inline)) float row_dot_bits(
   float bias_part = 0;
   int words = g * bits / 32;
   odd_tables t;
-  if (32 % bits) make_odd_tables(bits, &t);
+  make_odd_tables(bits, &t);
   for (int64_t i = 0; i < groups; i++, w += words, x += g) {
     __m256 d = (32 % bits == 0) ? group_dot_pow2(w, x, g, bits) : group_dot_odd(w, x, g, bits, &t);
     total = _mm256_fmadd_ps(_mm256_set1_ps(s[i]), d, total);
@@ -609,22 +662,35 @@ AVX2 static float row_dot_avx2(const uint32_t* w, const float* x, const float* s
   return 0;
 }
 
+/* EMBER_NO_AVX2=1 forces the portable paths (the tests run them that way too). */
 static int have_avx2(void) {
   static int known = -1;
   if (known < 0) {
+    const char* off = getenv("EMBER_NO_AVX2");
     __builtin_cpu_init();
-    known = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    known = !(off && off[0] == '1') && __builtin_cpu_supports("avx2") &&
+            __builtin_cpu_supports("fma");
   }
   return known;
 }
 #else
 static int have_avx2(void) { return 0; }
+static void decode_avx2(const uint32_t* p, int bits, int64_t n, float* out) {
+  decode_portable(p, bits, n, out);
+}
 static float row_dot_avx2(const uint32_t* w, const float* x, const float* s, const float* b,
                           const float* xs, int64_t groups, int g, int bits) {
   (void)w; (void)x; (void)s; (void)b; (void)xs; (void)groups; (void)g; (void)bits;
   return 0;
 }
 #endif
+
+static void decode_codes(const uint32_t* p, int bits, int64_t n, float* out) {
+  if (have_avx2())
+    decode_avx2(p, bits, n, out);
+  else
+    decode_portable(p, bits, n, out);
+}
 
 /* ---- quantized matmul: the paths ---- */
 
