@@ -282,6 +282,19 @@ def test_quantized_matmul_empty_and_large_batch(rng):
     deq = _dequant64(np.array(eq), np.array(es), np.array(eb), 32, 4)
     out = em.quantized_matmul(em.array(x), eq, es, eb, group_size=32)
     np.testing.assert_allclose(np.array(out), x @ deq.T, rtol=1e-5, atol=1e-5)
+    # an empty inner axis sums to zeros
+    q0, s0, b0 = em.quantize(em.zeros((4, 0)))
+    assert q0.shape == s0.shape == (4, 0) and em.dequantize(q0, s0, b0).shape == (4, 0)
+    np.testing.assert_array_equal(np.array(em.quantized_matmul(em.ones((2, 0)), q0, s0, b0)),
+                                  np.zeros((2, 4)))
+    # strided scales, biases and packed weight (views: transposed and sliced)
+    st = em.swapaxes(em.array(np.ascontiguousarray(np.array(es).T)), 0, 1)
+    bt = em.array(np.repeat(np.array(eb), 2, axis=1))[:, ::2]
+    qt = em.array(np.repeat(np.array(eq), 2, axis=1))[:, ::2]
+    np.testing.assert_array_equal(np.array(em.quantized_matmul(em.array(x), qt, st, bt,
+                                                               group_size=32)), np.array(out))
+    np.testing.assert_array_equal(np.array(em.dequantize(qt, st, bt, group_size=32)),
+                                  np.array(em.dequantize(eq, es, eb, group_size=32)))
 
 
 _PORTABLE_CHECK = """

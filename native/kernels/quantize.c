@@ -53,8 +53,9 @@
 #define SMALL_M 2      /* up to this many rows of x: fused decode-and-dot */
 #define GEMV_M 32      /* up to this many: dequantized rows and dots; above: BLAS */
 #define ROW_BLOCK 16   /* rows of W per task (transpose) */
-#define COL_BLOCK 256  /* columns of W per task (not transposed), a multiple of g */
+#define COL_BLOCK 1024 /* columns of W per task (not transposed), a multiple of g */
 #define TILE_ROWS 64   /* rows of W per BLAS tile (transpose) */
+#define TILE_COLS 256  /* columns of W per BLAS tile (not transposed) */
 
 /* ---- shapes and checks (the shape rules) ---- */
 
@@ -773,16 +774,16 @@ static void qmm_cols(void* ctx, int64_t lo, int64_t hi) {
 }
 
 /* M > GEMV_M: tasks are (batch entry, tile of W) dequantized and passed to
- * sgemm; a tile is TILE_ROWS rows of W (transpose) or COL_BLOCK columns. */
+ * sgemm; a tile is TILE_ROWS rows of W (transpose) or TILE_COLS columns. */
 static void qmm_blas_tiles(qmm_job* j, int transpose, int64_t lo, int64_t hi) {
-  int64_t tile = transpose ? TILE_ROWS * j->k : COL_BLOCK * j->k;
+  int64_t tile = transpose ? TILE_ROWS * j->k : TILE_COLS * j->k;
   float* buf = malloc(sizeof(float) * (size_t)tile);
   if (!buf) {
     atomic_store(&j->failed, 1);
     return;
   }
   for (int64_t t = lo; t < hi; t++) {
-    int64_t bt = t / j->blocks, i0 = (t % j->blocks) * (transpose ? TILE_ROWS : COL_BLOCK);
+    int64_t bt = t / j->blocks, i0 = (t % j->blocks) * (transpose ? TILE_ROWS : TILE_COLS);
     const float* x = j->x + j->xoff[bt] * j->m * j->k;
     float* out = j->out + bt * j->m * j->n + i0;
     if (transpose) {
@@ -793,7 +794,7 @@ static void qmm_blas_tiles(qmm_job* j, int transpose, int64_t lo, int64_t hi) {
       scipy_cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)j->m, (int)nr, (int)j->k,
                         1.0f, x, (int)j->k, buf, (int)j->k, 0.0f, out, (int)j->n);
     } else {
-      int64_t width = i0 + COL_BLOCK < j->n ? COL_BLOCK : j->n - i0;
+      int64_t width = i0 + TILE_COLS < j->n ? TILE_COLS : j->n - i0;
       for (int64_t kk = 0; kk < j->k; kk++) {
         int64_t wr = j->woff[bt] * j->rows + kk;
         dequantize_f32(j->w + wr * j->words + i0 * j->bits / 32, j->bits, j->g, width / j->g,
@@ -863,6 +864,10 @@ int em_kernel_quantized_matmul(em_array* out) {
   j.groups = out->inputs[2]->shape[w->ndim - 1];
   j.avx2 = have_avx2();
   int64_t batch = out->size / (j.m * j.n);
+  if (j.k == 0) { /* an empty sum */
+    memset(out->buf->data, 0, (size_t)out->size * (size_t)em_dtype_size(out->dtype));
+    return EM_OK;
+  }
   temps[0] = contiguous(x, EM_FLOAT32);
   temps[1] = contiguous(w, EM_UINT32);
   temps[2] = contiguous(out->inputs[2], EM_FLOAT32);
@@ -895,7 +900,7 @@ int em_kernel_quantized_matmul(em_array* out) {
     j.blocks = (j.n + span - 1) / span;
     em_parallel_for(batch * j.blocks, 1, transpose ? qmm_rows : qmm_cols, &j);
   } else {
-    int64_t span = transpose ? TILE_ROWS : COL_BLOCK;
+    int64_t span = transpose ? TILE_ROWS : TILE_COLS;
     j.blocks = (j.n + span - 1) / span;
     int blas_threads = scipy_openblas_get_num_threads();
     scipy_openblas_set_num_threads(1);
