@@ -34,7 +34,8 @@
  *  - transpose, M <= 32: each row of W is dequantized into an L1 buffer once
  *    and dotted with the M rows of x.
  *  - not transposed, M <= 32: each worker owns a block of output columns and
- *    streams W's rows through it (out[:, cols] += x[:, k] * W[k, cols]).
+ *    streams W's rows through it: each row's codes are decoded once into L1
+ *    and out[m, cols] += (x[m, k] * scale) * code + x[m, k] * bias.
  *  - M > 32: tiles of W are dequantized into a buffer and multiplied by BLAS
  *    sgemm, one tile per task, BLAS single-threaded meanwhile.
  * Work is spread over the pool by blocks of rows or columns (and batch
@@ -741,10 +742,11 @@ static void qmm_rows(void* ctx, int64_t lo, int64_t hi) {
   free(buf);
 }
 
-/* out[:, c] += a * v[c] over n columns (the portable axpy of the column path). */
+/* out[c] += a * codes[c] + b over one group: x[m, k] * (scale * code + bias)
+ * with the products x * scale and x * bias formed once per group. */
 __attribute__((target_clones("avx512f", "avx2", "default")))
-static void axpy_f32(float* out, float a, const float* v, int64_t n) {
-  for (int64_t c = 0; c < n; c++) out[c] += a * v[c];
+static void scaled_codes_add(float* out, const float* codes, float a, float b, int n) {
+  for (int c = 0; c < n; c++) out[c] += a * codes[c] + b;
 }
 
 /* not transposed, M <= GEMV_M: tasks are (batch entry, block of COL_BLOCK
@@ -765,9 +767,13 @@ static void qmm_cols(void* ctx, int64_t lo, int64_t hi) {
     for (int64_t m = 0; m < j->m; m++) memset(out + m * j->n, 0, sizeof(float) * (size_t)width);
     for (int64_t kk = 0; kk < j->k; kk++) {
       int64_t wr = j->woff[bt] * j->rows + kk;
-      dequantize_f32(j->w + wr * j->words + c0 * j->bits / 32, j->bits, j->g, ng,
-                     j->s + wr * j->groups + g0, j->b + wr * j->groups + g0, row);
-      for (int64_t m = 0; m < j->m; m++) axpy_f32(out + m * j->n, x[m * j->k + kk], row, width);
+      const float *s = j->s + wr * j->groups + g0, *b = j->b + wr * j->groups + g0;
+      decode_codes(j->w + wr * j->words + c0 * j->bits / 32, j->bits, width, row);
+      for (int64_t m = 0; m < j->m; m++) {
+        float xk = x[m * j->k + kk];
+        for (int64_t i = 0; i < ng; i++)
+          scaled_codes_add(out + m * j->n + i * j->g, row + i * j->g, xk * s[i], xk * b[i], j->g);
+      }
     }
   }
   free(row);
