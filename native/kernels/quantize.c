@@ -38,11 +38,12 @@
  *    and out[m, cols] += (x[m, k] * scale) * code + x[m, k] * bias.
  *  - M > 32: tiles of W are dequantized into a buffer and multiplied by BLAS
  *    sgemm, one tile per task, BLAS single-threaded meanwhile.
- * Work is spread over the pool by blocks of rows or columns (and batch
- * entries); batch axes of x and the weight broadcast like matmul's.
+ * Every path decodes codes eight lanes at a time with AVX2 where the CPU has
+ * it (EMBER_NO_AVX2=1 forces the portable C). Work is spread over the pool by
+ * blocks of rows or columns (and batch entries); batch axes of x and the
+ * weight broadcast like matmul's.
  */
 #include <cblas.h>
-#include <immintrin.h>
 #include <math.h>
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -459,8 +460,7 @@ int em_kernel_dequantize(em_array* out) {
 
 /* ---- quantized matmul: the fused row dot ---- */
 
-/* <x, codes> over 32 codes: the portable path's inner product, in lanes so
- * that it vectorises without -ffast-math. */
+/* <a, b> over n floats, in lanes so that it vectorises without -ffast-math. */
 __attribute__((target_clones("avx512f", "avx2", "default")))
 static float dot_f32(const float* a, const float* b, int64_t n) {
   float lane[8] = {0, 0, 0, 0, 0, 0, 0, 0};
@@ -487,6 +487,7 @@ static float row_dot_portable(const uint32_t* w, const float* x, const float* s,
 }
 
 #if defined(__x86_64__)
+#include <immintrin.h>
 #define AVX2 __attribute__((target("avx2,fma")))
 
 AVX2 static inline __attribute__((always_inline)) float hsum256(__m256 v) {
