@@ -460,16 +460,17 @@ int em_kernel_dequantize(em_array* out) {
 
 /* ---- quantized matmul: the fused row dot ---- */
 
-/* <a, b> over n floats, in lanes so that it vectorises without -ffast-math. */
+/* <a, b> over n floats, in 32 lanes: it vectorises without -ffast-math, and
+ * several independent vector sums hide the latency of each add. */
 __attribute__((target_clones("avx512f", "avx2", "default")))
 static float dot_f32(const float* a, const float* b, int64_t n) {
-  float lane[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+  float lane[32] = {0};
   int64_t i = 0;
-  for (; i + 8 <= n; i += 8)
-    for (int u = 0; u < 8; u++) lane[u] += a[i + u] * b[i + u];
+  for (; i + 32 <= n; i += 32)
+    for (int u = 0; u < 32; u++) lane[u] += a[i + u] * b[i + u];
   for (; i < n; i++) lane[0] += a[i] * b[i];
   float sum = 0;
-  for (int u = 0; u < 8; u++) sum += lane[u];
+  for (int u = 0; u < 32; u++) sum += lane[u];
   return sum;
 }
 
