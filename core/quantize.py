@@ -18,15 +18,20 @@ Three primitives:
 
 Their rules: quantize's scales and biases are differentiated as mlx
 differentiates its composition of ops (the rounding held fixed, the group's
-extremes passing their tangents on); the packed codes carry nothing. dequantize is
-linear in the scales and biases: its jvp is dequantize of the tangents, its
-vjp sums the cotangent (times the codes, for the scales) over each group. The
-packed weight is integer and gets no cotangent. quantized_matmul is linear in
-x (the vjp for x is a quantized_matmul with transpose flipped, as in mlx) and
-in the scales and biases (through dW = ct^T x, or x^T ct, summed per group
-like dequantize's). vmap moves the batch axis in front, where the kernels
-broadcast batch axes. float64 works in dequantize; quantize and
-quantized_matmul reject it, as mlx's CPU build does. Modes mxfp4, mxfp8 and nvfp4 are not built: they raise.
+extremes passing their tangents on); the packed codes carry nothing.
+dequantize is linear in the scales and biases: its jvp is dequantize of the
+tangents, its vjp sums the cotangent (times the codes, for the scales) over
+each group. The packed weight is integer and gets no cotangent.
+quantized_matmul is linear in x (the vjp for x is a quantized_matmul with
+transpose flipped, as in mlx) and in the scales and biases (through
+dW = ct^T x, or x^T ct, summed per group like dequantize's). vmap moves the
+batch axis in front, where the kernels broadcast batch axes.
+
+float64 works in dequantize; quantize and quantized_matmul reject it, as
+mlx's CPU build does. Modes mxfp4, mxfp8 and nvfp4 are not built: they raise
+a ValueError naming the mode. One deliberate difference: an x of one or two
+dimensions against a batched weight broadcasts like matmul ((B, M, N));
+mlx 0.32 returns (M, N) from w[0] there.
 """
 import operator
 
@@ -167,10 +172,10 @@ def _quantize_vjp(node, cotangent):
     w = node.inputs[0]
     p = _Groups(w, node.ip[0], node.ip[1])
     ct = cotangent.astype(_dt.float32)
-    if p.one_bit:
-        ct_span = ct if which == 1 else zeros(ct.shape, _dt.float32)
-        ct_edge_lo, ct_edge_hi = (zeros(ct.shape, _dt.float32), zeros(ct.shape, _dt.float32)) \
-            if which == 1 else (ct, zeros(ct.shape, _dt.float32))
+    zero = zeros(ct.shape, _dt.float32)
+    if p.one_bit:                       # scale = hi - lo, bias = lo
+        ct_span = ct if which == 1 else zero
+        ct_edge_lo, ct_edge_hi = (zero if which == 1 else ct), zero
     else:
         if which == 1:
             ct_edge = where(p.snapped, ct / p.q0, 0.0)
@@ -178,7 +183,7 @@ def _quantize_vjp(node, cotangent):
             ct_span = where(p.low_edge, unsnapped, -unsnapped)
         else:
             ct_edge = where(p.snapped, ct, 0.0)
-            ct_span = zeros(ct.shape, _dt.float32)
+            ct_span = zero
         ct_edge_lo = where(p.low_edge, ct_edge, 0.0)
         ct_edge_hi = where(p.low_edge, 0.0, ct_edge)
     ct_span = where(p.live, ct_span / p.n, 0.0)
