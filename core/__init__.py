@@ -11,7 +11,8 @@ Modules: array (the array object), dtypes, device (devices, streams),
 creation, elementwise, reductions, manipulation, indexing, products, conv,
 evaluation, memory, io, sorting, statistics (median, nan-reductions),
 signal (convolve, windows, hadamard_transform), einsum, fft (also ember.core.fft), bitcast (view),
-fma, random (ember.core.random, JAX's Threefry PRNG), linalg (LAPACK-backed
+fma, quantize (quantize, dequantize, quantized_matmul: mlx's affine
+quantization), random (ember.core.random, JAX's Threefry PRNG), linalg (LAPACK-backed
 linear algebra, also ember.core.linalg), fast (fused norms, rope and
 attention, also ember.core.fast), utils (tree utilities, also
 ember.core.utils); transforms: autodiff (grad, vjp, jvp, ...), vmap,
@@ -57,6 +58,7 @@ from .manipulation import (array_split, as_strided, atleast_1d, atleast_2d, atle
                            trace, transpose, tril, triu, unflatten, unstack, where)
 from .memory import (clear_cache, get_active_memory, get_cache_memory, get_peak_memory,
                       reset_peak_memory, set_cache_limit, set_memory_limit)
+from .quantize import dequantize, quantize, quantized_matmul
 from .products import (addmm, block_masked_mm, gather_mm, inner, kron, matmul, outer,
                        segmented_mm, tensordot)
 from .reductions import (all, any, argmax, argmin, cummax, cummin, cumprod, cumsum,

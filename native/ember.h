@@ -84,6 +84,8 @@ enum em_prim {
   EM_P_RMS_NORM, EM_P_LAYER_NORM, EM_P_ROPE, EM_P_SDPA,
   /* one-pass softmax and logsumexp over the last axis */
   EM_P_SOFTMAX, EM_P_LOGSUMEXP,
+  /* affine quantization in mlx's packed layout (kernels/quantize.c) */
+  EM_P_QUANTIZE, EM_P_DEQUANTIZE, EM_P_QUANTIZED_MATMUL,
   EM_NUM_PRIMS
 };
 

@@ -135,6 +135,15 @@ int em_kernel_norm(em_array* out);          /* RMS_NORM and LAYER_NORM */
 int em_kernel_rope(em_array* out);
 int em_kernel_sdpa(em_array* out);
 int em_kernel_softmax(em_array* out);       /* SOFTMAX and LOGSUMEXP */
+int em_kernel_quantize(em_array* out);
+int em_kernel_dequantize(em_array* out);
+int em_kernel_quantized_matmul(em_array* out);
+em_array* em_rule_quantize(int prim, int nin, em_array** in, int nip, const int64_t* ip,
+                           int nfp, const double* fp, int stream);
+em_array* em_rule_dequantize(int prim, int nin, em_array** in, int nip, const int64_t* ip,
+                             int nfp, const double* fp, int stream);
+em_array* em_rule_quantized_matmul(int prim, int nin, em_array** in, int nip, const int64_t* ip,
+                                   int nfp, const double* fp, int stream);
 
 /* Copies src (any strides, any dtype) into dst's buffer converting to dst's
  * dtype; dst has the same shape as src. Used by COPY/ASTYPE and kernels that

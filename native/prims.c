@@ -63,6 +63,14 @@
  *                   ip: causal[, sinks (1: the last input is sinks)]  fp: scale
  *   SOFTMAX         over the last axis (x's shape)
  *   LOGSUMEXP       over the last axis (kept, size 1)
+ *   QUANTIZE        w (..., K) float   ip: group_size, bits, which (0: the packed codes,
+ *                   uint32 (..., K*bits/32); 1: scales, 2: biases, (..., K/group_size)
+ *                   in w's dtype)
+ *   DEQUANTIZE      (w (..., Kp) uint32, scales (..., G), biases (..., G))
+ *                   ip: group_size, bits, dtype of the result -> (..., G*group_size)
+ *   QUANTIZED_MATMUL (x (..., M, K) or (K,), w, scales, biases) ip: group_size, bits,
+ *                   transpose: x @ W.T (W (N, K)) or x @ W (W (K, N)); batch axes broadcast
+ *   (the packed layout and the rounding are described in kernels/quantize.c)
  */
 #include <stdlib.h>
 #include <string.h>
@@ -1272,6 +1280,10 @@ static const prim_entry table[EM_NUM_PRIMS] = {
     [EM_P_SDPA] = {"scaled_dot_product_attention", -1, rule_sdpa, em_kernel_sdpa},
     [EM_P_SOFTMAX] = {"softmax", 1, rule_softmax, em_kernel_softmax},
     [EM_P_LOGSUMEXP] = {"logsumexp", 1, rule_softmax, em_kernel_softmax},
+    [EM_P_QUANTIZE] = {"quantize", 1, em_rule_quantize, em_kernel_quantize},
+    [EM_P_DEQUANTIZE] = {"dequantize", 3, em_rule_dequantize, em_kernel_dequantize},
+    [EM_P_QUANTIZED_MATMUL] = {"quantized_matmul", 4, em_rule_quantized_matmul,
+                               em_kernel_quantized_matmul},
 };
 
 static const prim_entry* entry(int prim) { return &table[prim]; }

@@ -84,10 +84,49 @@ def _flat(*parts):
     return em.concatenate([em.reshape(p, (-1,)) for p in parts])
 
 
+# Packed weights for the quantization cases: fixed data (the rules' inputs are x,
+# the scales and the biases; the packed codes get no cotangent).
+_QRNG = np.random.default_rng(7)
+_WQ3 = em.array(_QRNG.integers(0, 2 ** 32, size=(2, 6), dtype=np.uint32))       # 2 x 64 3-bit
+_WQ4 = em.array(_QRNG.integers(0, 2 ** 32, size=(3, 8), dtype=np.uint32))       # 3 x 64 4-bit
+_WQ2B = em.array(_QRNG.integers(0, 2 ** 32, size=(2, 5, 2), dtype=np.uint32))   # 2 x 5 x 32 2-bit
+_QS2 = em.array(_QRNG.standard_normal((1, 1)))
+
+
+def _f32(x, s, b):
+    """float32 operands, scales and biases small so that the outputs (and the
+    float32 noise of the large-step finite differences) stay small."""
+    return [x.astype(em.float32), (s * 0.1).astype(em.float32), (b * 0.1).astype(em.float32)]
+
+
+def _qmm_cases(x, s, b):
+    x, s, b = _f32(x, s, b)
+    return em.quantized_matmul(x, _WQ4, s, b, True, 32, 4).astype(em.float64)
+
+
+def _qmm_batched(x, s, b):
+    x, s, b = _f32(x, s, b)
+    return em.quantized_matmul(x, _WQ2B, s, b, False, 32, 2).astype(em.float64)
+
+
+def _quantize_codes(w):
+    """w times its 2-bit codes read back with fixed scales: piecewise constant codes."""
+    q = em.quantize(w.astype(em.float32), group_size=32, bits=2)[0]
+    return w * em.dequantize(q, _QS2, _QS2 * 0.5 - 1.0, group_size=32, bits=2)
+
+
+def _quantize_scales(w):
+    """One bit: scale = max - min and bias = min, linear in the group's extremes
+    (spread apart so that the large finite-difference step keeps them in place)."""
+    _, s, b = em.quantize(((w - 12.0) * 3.0).astype(em.float32), group_size=32, bits=1)
+    return (s * 2.0 + b).astype(em.float64)
+
+
 _compiled_chain = em.compile(lambda a, b: em.sigmoid(em.exp(a * 0.5) * b - em.log(b)))
 
 # Cases that go through float32 values: linear in x, so a large step is exact.
-FLOAT32_PATH = {"copy_astype", "complex", "fft", "rfft_irfft", "eigvals"}
+FLOAT32_PATH = {"copy_astype", "complex", "fft", "rfft_irfft", "eigvals", "quantized_matmul",
+                "quantized_matmul_batched", "quantize_scales"}
 # Nonlinear cases computed in complex64: tolerances of single precision, and a step that
 # keeps rounding small beside it, yet stays short of where LAPACK flips a sign (QR's
 # Householder signs, eig's largest entry) for the cases that have such a choice.
@@ -314,6 +353,15 @@ CASES = {
              [_any((1, 4, 3, 2)), _any((1, 2, 3, 2)), _any((1, 2, 3, 3)), _unit((3, 3))]),
     "softmax_logsumexp": (lambda x: em.softmax(x, axis=0) * em.logsumexp(x, axis=1, keepdims=True)
                           + em.logsumexp(x) + em.softmax(x, axis=-1), [_any((3, 4))]),
+    # quantization (mlx's affine layout): codes, scales and biases of quantize,
+    # dequantize (float64), quantized_matmul both ways with batch axes
+    "quantize_codes": (_quantize_codes, [_any((1, 32))]),
+    "quantize_scales": (_quantize_scales, "spread", (2, 32)),
+    "dequantize": (lambda s, b: em.dequantize(_WQ3, s, b, group_size=32, bits=3),
+                   [_any((2, 2)), _any((2, 2))]),
+    "quantized_matmul": (_qmm_cases, [_any((2, 64)), _any((3, 2)), _any((3, 2))]),
+    "quantized_matmul_batched": (_qmm_batched, [_any((2, 1, 1, 5)), _any((2, 5, 1)),
+                                                _any((2, 5, 1))]),
     "det_slogdet": (lambda x: em.linalg.det(0.3 * x + 2 * _eye(3))
                     + em.linalg.slogdet(0.3 * x + 2 * _eye(3))[1],
                     [_any((2, 3, 3))]),
