@@ -31,17 +31,20 @@
 #define HIST_ENTRIES (6 * 2048)   /* 64-bit keys: 6 passes of 11 bits or 8 of 8 */
 #define MERGE_BELOW 256           /* shorter lines merge sort instead of radix */
 #define INSERTION_RUN 16
+#define SELECT_DIRECT 64         /* radix select hands this few keys to quickselect */
 
 /* ---- keys ---- */
 
 /* Key of a float's bits b (sign bit `sign`, +inf bits `inf`, `mask` the
  * width's bits): NaN -> mask, negatives reversed below the positives. */
+/* Written without branches so that the loading loops vectorise. */
 static inline uint64_t float_key(uint64_t b, uint64_t sign, uint64_t inf, uint64_t mask,
                                  int merge_zeros) {
   uint64_t mag = b & ~sign & mask;
-  if (mag > inf) return mask;
-  if (merge_zeros && mag == 0) return sign;
-  return (b & sign) ? (~b & mask) : (b | sign);
+  uint64_t negative = (b & sign) ? mask : 0;
+  uint64_t key = (b ^ (negative | sign)) & mask;
+  key = merge_zeros && mag == 0 ? sign : key;
+  return mag > inf ? mask : key;
 }
 
 static inline uint64_t float_unkey(uint64_t k, uint64_t sign, uint64_t mask) {
@@ -50,7 +53,15 @@ static inline uint64_t float_unkey(uint64_t k, uint64_t sign, uint64_t mask) {
 
 #define F16_KEY(b) (uint32_t)float_key(b, 0x8000u, 0x7C00u, 0xFFFFu, merge_zeros)
 #define BF16_KEY(b) (uint32_t)float_key(b, 0x8000u, 0x7F80u, 0xFFFFu, merge_zeros)
-#define F32_KEY(b) (uint32_t)float_key(b, 0x80000000u, 0x7F800000u, 0xFFFFFFFFu, merge_zeros)
+/* float32's key in 32-bit arithmetic (the vectorised loads are twice as wide). */
+static inline uint32_t f32_key(uint32_t b, int merge_zeros) {
+  uint32_t mag = b & 0x7FFFFFFFu;
+  uint32_t key = b ^ ((uint32_t)((int32_t)b >> 31) | 0x80000000u);
+  key = merge_zeros && mag == 0 ? 0x80000000u : key;
+  return mag > 0x7F800000u ? 0xFFFFFFFFu : key;
+}
+
+#define F32_KEY(b) f32_key((uint32_t)(b), merge_zeros)
 #define F64_KEY(b) float_key(b, 1ull << 63, 0x7FF0000000000000ull, ~0ull, merge_zeros)
 
 /* Bits of the key: 8, 16, 32 or 64. */
@@ -66,9 +77,16 @@ static int key_bits(int dtype) {
 #define LOAD(T, EXPR)                                    \
   do {                                                   \
     const T* s = (const T*)src;                          \
-    for (int64_t i = 0; i < n; i++) {                    \
-      T v = s[i * stride];                               \
-      k[i] = (EXPR);                                     \
+    if (stride == 1) {                                   \
+      for (int64_t i = 0; i < n; i++) {                  \
+        T v = s[i];                                      \
+        k[i] = (EXPR);                                   \
+      }                                                  \
+    } else {                                             \
+      for (int64_t i = 0; i < n; i++) {                  \
+        T v = s[i * stride];                             \
+        k[i] = (EXPR);                                   \
+      }                                                  \
     }                                                    \
   } while (0)
 
@@ -102,9 +120,16 @@ static void load_keys64(uint64_t* k, const char* src, int dtype, int64_t stride,
 #define STORE(T, EXPR)                                   \
   do {                                                   \
     T* d = (T*)dst;                                      \
-    for (int64_t i = 0; i < n; i++) {                    \
-      uint64_t v = k[i];                                 \
-      d[i * stride] = (T)(EXPR);                         \
+    if (stride == 1) {                                   \
+      for (int64_t i = 0; i < n; i++) {                  \
+        uint64_t v = k[i];                               \
+        d[i] = (T)(EXPR);                                \
+      }                                                  \
+    } else {                                             \
+      for (int64_t i = 0; i < n; i++) {                  \
+        uint64_t v = k[i];                               \
+        d[i * stride] = (T)(EXPR);                       \
+      }                                                  \
     }                                                    \
   } while (0)
 
@@ -272,6 +297,65 @@ static void store_values64(char* dst, int dtype, int64_t stride, const uint64_t*
       else return;                                                                         \
     }                                                                                      \
     insertion_sort##W(k + lo, ix + lo, hi - lo);                                           \
+  }                                                                                        \
+                                                                                           \
+  /* Stable sort of k (and ix) on the low `bits` bits (higher bits are equal). */          \
+  static void sort_keys##W(K* k, uint32_t* ix, K* kt, uint32_t* ixt, int64_t n, int bits,  \
+                           uint32_t* hist) {                                               \
+    if (n < 2 || bits == 0) return;                                                        \
+    if (n < MERGE_BELOW) merge_sort##W(k, ix, kt, ixt, n);                                 \
+    else radix_sort##W(k, ix, kt, ixt, n, bits, hist);                                     \
+  }                                                                                        \
+                                                                                           \
+  /* Radix select: perm (n entries) receives a partition of the line's indices      \
+   * around kth. Each level counts one digit (top digit first) of the keys still in  \
+   * play, finds the digit of the kth smallest, writes the indices of smaller and    \
+   * larger digits to their final sides of perm, and keeps only kth's digit (keys    \
+   * in k, indices in kix, compacted in place). A few keys left get a quickselect;   \
+   * every step is a function of the keys alone, so sort and argsort agree. */       \
+  static void radix_select##W(K* k, uint32_t* kix, K* kt, uint32_t* ixt, uint32_t* perm,  \
+                              int64_t n, int64_t kth, int bits, uint32_t* hist) {          \
+    const int digit_bits = n < WIDE_DIGIT_BELOW ? 8 : 11;                                  \
+    const K mask = (K)((1u << digit_bits) - 1);                                            \
+    int64_t m = n, base = 0;                                                               \
+    int identity = 1; /* kix not filled yet: the index of k[i] is i */                     \
+    for (int shift = bits - digit_bits; m > SELECT_DIRECT; shift -= digit_bits) {         \
+      if (shift < 0) shift = 0;                                                            \
+      memset(hist, 0, sizeof(uint32_t) << digit_bits);                                     \
+      for (int64_t i = 0; i < m; i++) hist[(k[i] >> shift) & mask]++;                      \
+      int64_t below = 0;                                                                   \
+      uint32_t digit = 0;                                                                  \
+      while (below + hist[digit] <= kth) below += hist[digit++];                           \
+      int64_t count = hist[digit];                                                         \
+      if (count < m) {                                                                     \
+        /* where the next smaller digit, kth's digit and larger digit go in perm */        \
+        int64_t smaller = base, kept_at = base + below, larger = base + below + count;     \
+        int64_t kept = 0;                                                                  \
+        for (int64_t i = 0; i < m; i++) {                                                  \
+          K x = k[i];                                                                      \
+          uint32_t id = identity ? (uint32_t)i : kix[i];                                   \
+          uint32_t d = (uint32_t)((x >> shift) & mask);                                    \
+          int64_t less = d < digit, more = d > digit, same = !(less | more);               \
+          int64_t to_less = -less, to_more = -more; /* masks: no branch to mispredict */   \
+          perm[(smaller & to_less) | (larger & to_more) | (kept_at & ~(to_less | to_more))] = id; \
+          smaller += less;                                                                 \
+          larger += more;                                                                  \
+          kept_at += same;                                                                 \
+          k[kept] = x;                                                                     \
+          kix[kept] = id;                                                                  \
+          kept += same;                                                                    \
+        }                                                                                  \
+        identity = 0;                                                                      \
+        base += below;                                                                     \
+        kth -= below;                                                                      \
+        m = count;                                                                         \
+      }                                                                                    \
+      if (shift == 0) break;                                                               \
+    }                                                                                      \
+    if (identity)                                                                          \
+      for (int64_t i = 0; i < m; i++) kix[i] = (uint32_t)i;                                \
+    select##W(k, kix, kt, ixt, m, kth);                                                    \
+    memcpy(perm + base, kix, sizeof(uint32_t) * (size_t)m);                                \
   }
 
 SORT_FNS(32, uint32_t)
@@ -303,8 +387,9 @@ typedef struct {
   atomic_int out_of_memory;
 } sort_job;
 
+/* One line; k and kt hold n keys, ix, ixt and ix3 n indices, hist HIST_ENTRIES. */
 static void sort_line(const sort_job* job, const char* src, char* dst, void* k, void* kt,
-                      uint32_t* ix, uint32_t* ixt, uint32_t* hist) {
+                      uint32_t* ix, uint32_t* ixt, uint32_t* ix3, uint32_t* hist) {
   int64_t n = job->n;
   int prim = job->prim;
   /* A complex sort goes through indices: its keys merge -0.0 and 0.0 (a tie
@@ -315,18 +400,15 @@ static void sort_line(const sort_job* job, const char* src, char* dst, void* k, 
   int merge_zeros = wants_index;
   if (job->wide) load_keys64(k, src, job->dtype, job->sin, n, merge_zeros);
   else load_keys32(k, src, job->dtype, job->sin, n, merge_zeros);
-  if (wants_index)
-    for (int64_t i = 0; i < n; i++) ix[i] = (uint32_t)i;
-  uint32_t* order = wants_index ? ix : NULL;
   if (prim == EM_P_PARTITION || prim == EM_P_ARGPARTITION) {
-    if (job->wide) select64(k, ix, kt, ixt, n, job->kth);
-    else select32(k, ix, kt, ixt, n, job->kth);
-  } else if (n < MERGE_BELOW) {
-    if (job->wide) merge_sort64(k, order, kt, ixt, n);
-    else merge_sort32(k, order, kt, ixt, n);
+    if (job->wide) radix_select64(k, ixt, kt, ix3, ix, n, job->kth, job->bits, hist);
+    else radix_select32(k, ixt, kt, ix3, ix, n, job->kth, job->bits, hist);
   } else {
-    if (job->wide) radix_sort64(k, order, kt, ixt, n, job->bits, hist);
-    else radix_sort32(k, order, kt, ixt, n, job->bits, hist);
+    uint32_t* order = wants_index ? ix : NULL;
+    if (order)
+      for (int64_t i = 0; i < n; i++) ix[i] = (uint32_t)i;
+    if (job->wide) sort_keys64(k, order, kt, ixt, n, job->bits, hist);
+    else sort_keys32(k, order, kt, ixt, n, job->bits, hist);
   }
   if (gathers) {
     gather(dst, job->sout, src, job->sin, ix, n, job->isz);
@@ -343,7 +425,7 @@ static void sort_range(void* ctx, int64_t lo, int64_t hi) {
   sort_job* job = ctx;
   size_t ksz = job->wide ? 8 : 4, n = (size_t)job->n;
   /* One allocation per slice: keys, scratch keys, indices, scratch indices, histograms. */
-  char* mem = malloc(2 * n * ksz + 2 * n * sizeof(uint32_t) + HIST_ENTRIES * sizeof(uint32_t));
+  char* mem = malloc(2 * n * ksz + 3 * n * sizeof(uint32_t) + HIST_ENTRIES * sizeof(uint32_t));
   if (!mem) {
     atomic_store(&job->out_of_memory, 1);
     return;
@@ -352,13 +434,14 @@ static void sort_range(void* ctx, int64_t lo, int64_t hi) {
   void* kt = mem + n * ksz;
   uint32_t* ix = (uint32_t*)(mem + 2 * n * ksz);
   uint32_t* ixt = ix + n;
-  uint32_t* hist = ixt + n;
+  uint32_t* ix3 = ixt + n;
+  uint32_t* hist = ix3 + n;
   int out_isz = em_dtype_size(job->prim == EM_P_SORT || job->prim == EM_P_PARTITION
                                   ? job->dtype : EM_UINT32);
   for (int64_t r = lo; r < hi; r++) {
     int64_t io, oo;
     em_line_offsets(&job->lines, r, &io, &oo);
-    sort_line(job, job->in + io * job->isz, job->out + oo * out_isz, k, kt, ix, ixt, hist);
+    sort_line(job, job->in + io * job->isz, job->out + oo * out_isz, k, kt, ix, ixt, ix3, hist);
   }
   free(mem);
 }
