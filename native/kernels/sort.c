@@ -25,9 +25,9 @@
 
 #include "lines.h"
 
-/* Radix digits: 11 bits for long lines, 8 where clearing and summing 2048
- * buckets per pass would cost more than the line itself. */
-#define WIDE_DIGIT_BELOW 65536
+/* Radix digits: up to 11 bits for long lines, up to 8 where clearing and
+ * summing 2048 buckets per pass would cost more than the pass it saves. */
+#define WIDE_DIGIT_BELOW 4096
 #define HIST_ENTRIES (6 * 2048)   /* 64-bit keys: 6 passes of 11 bits or 8 of 8 */
 #define MERGE_BELOW 256           /* shorter lines merge sort instead of radix */
 #define INSERTION_RUN 16
@@ -164,6 +164,13 @@ static void store_values64(char* dst, int dtype, int64_t stride, const uint64_t*
     uint32_t ti_ = ix[x]; ix[x] = ix[y]; ix[y] = ti_;                    \
   } while (0)
 
+#define COUNT_PASSES(P)                                                        \
+  for (int64_t i = 0; i < n; i++) {                                            \
+    uint64_t x_ = k[i];                                                        \
+    for (int p = 0; p < (P); p++)                                              \
+      hist[p * buckets + ((x_ >> (p * digit_bits)) & (buckets - 1))]++;        \
+  }
+
 #define SORT_FNS(W, K)                                                                     \
   static void insertion_sort##W(K* k, uint32_t* ix, int64_t n) {                           \
     for (int64_t i = 1; i < n; i++) {                                                      \
@@ -236,14 +243,19 @@ static void store_values64(char* dst, int dtype, int64_t stride, const uint64_t*
   /* LSD radix sort over the low `bits` bits; hist holds HIST_ENTRIES. */                  \
   static void radix_sort##W(K* k, uint32_t* ix, K* kt, uint32_t* ixt, int64_t n, int bits, \
                             uint32_t* hist) {                                              \
-    const int digit_bits = n < WIDE_DIGIT_BELOW ? 8 : 11;                                  \
+    const int widest = n < WIDE_DIGIT_BELOW ? 8 : 11;                                      \
+    int passes = (bits + widest - 1) / widest;                                             \
+    const int digit_bits = (bits + passes - 1) / passes; /* 16 bits: 8 + 8, not 11 + 5 */ \
     const int buckets = 1 << digit_bits;                                                   \
-    int passes = (bits + digit_bits - 1) / digit_bits;                                     \
     memset(hist, 0, sizeof(uint32_t) * (size_t)buckets * (size_t)passes);                  \
-    /* Digit counts do not depend on the order: one read counts every pass. */             \
-    for (int64_t i = 0; i < n; i++) {                                                      \
-      K x = k[i];                                                                          \
-      for (int p = 0; p < passes; p++) hist[p * buckets + ((x >> (p * digit_bits)) & (buckets - 1))]++; \
+    /* Digit counts do not depend on the order: one read counts every pass (a     \
+     * constant number of passes per loop lets the compiler unroll it). */              \
+    switch (passes) {                                                                      \
+      case 1: COUNT_PASSES(1); break;                                                      \
+      case 2: COUNT_PASSES(2); break;                                                      \
+      case 3: COUNT_PASSES(3); break;                                                      \
+      case 4: COUNT_PASSES(4); break;                                                      \
+      default: COUNT_PASSES(passes);                                                       \
     }                                                                                      \
     K *a = k, *b = kt;                                                                     \
     uint32_t *ia = ix, *ib = ix ? ixt : NULL;                                              \
@@ -446,115 +458,193 @@ static void sort_range(void* ctx, int64_t lo, int64_t hi) {
   free(mem);
 }
 
-/* ---- one long line split over the thread pool ----
+/* ---- long lines: one pass on the top digit, then buckets in cache ----
  *
- * With fewer lines than threads, a long line's radix sort splits instead:
- * each chunk of the line counts its digits, a prefix sum in (digit, chunk)
- * order gives every chunk its positions, and the chunks scatter at once;
- * chunk order within a digit keeps the sort stable. */
+ * A long line's keys, less the smallest one (so only the bits that vary
+ * count), are scattered by their top MSD_BITS bits, chunk by chunk over the
+ * pool: each chunk counts its digits, a prefix sum in (digit, chunk) order
+ * gives every chunk its positions, and chunk order within a digit keeps the
+ * sort stable. Each bucket is then short enough to sort in cache on the bits
+ * below the digit, and the pool shares the buckets out by element count.
+ * Against an LSD sort of the whole line this reads and writes main memory
+ * about half as often. */
 
-#define SPLIT_LINE_MIN (1 << 18)
-#define SPLIT_DIGIT_BITS 11
-#define SPLIT_BUCKETS (1 << SPLIT_DIGIT_BITS)
+#define MSD_LINE_MIN 65536
+#define MSD_BITS 11
+#define MSD_BUCKETS (1 << MSD_BITS)
+#define MSD_CHUNK_MIN 32768   /* shorter chunks cost more to wake than they save */
 #define MAX_CHUNKS 64
 
-enum { SPLIT_LOAD, SPLIT_COUNT, SPLIT_SCATTER, SPLIT_STORE };
+enum { MSD_LOAD, MSD_COUNT, MSD_SCATTER, MSD_FINISH };
 
 typedef struct {
   const sort_job* job;
   const char* src;
   char* dst;
   int64_t chunks;
-  int step, shift;
-  void *a, *b;            /* this pass moves keys from a to b */
-  uint32_t *ia, *ib;      /* and indices (argsort) from ia to ib */
-  uint32_t* hist;         /* chunks x SPLIT_BUCKETS */
-} split_job;
+  int step, shift;                       /* the digit is (key - lowest) >> shift */
+  uint64_t lowest;
+  uint64_t low[MAX_CHUNKS], high[MAX_CHUNKS];  /* each chunk's smallest and largest key */
+  void *keys, *moved;                    /* keys as loaded; after the digit pass */
+  uint32_t *index, *scratch;             /* argsort: indices after the digit pass; scratch */
+  uint32_t* hist;                        /* chunks x MSD_BUCKETS counts, then positions */
+  uint32_t* bucket_hist;                 /* chunks x HIST_ENTRIES for the bucket sorts */
+  int64_t starts[MSD_BUCKETS + 1];       /* where each bucket begins */
+  int first_bucket[MAX_CHUNKS + 1];      /* the buckets chunk c finishes */
+} msd_job;
 
-static void split_range(void* ctx, int64_t lo, int64_t hi) {
-  const split_job* s = ctx;
-  const sort_job* job = s->job;
-  int64_t n = job->n, isz = job->isz;
-  int wide = job->wide, merge_zeros = job->prim != EM_P_SORT;
+#define MSD_FNS(W, K)                                                                      \
+  static void msd_load##W(msd_job* s, int64_t c, int64_t from, int64_t to) {               \
+    const sort_job* job = s->job;                                                          \
+    K* k = (K*)s->keys;                                                                    \
+    load_keys##W(k + from, s->src + from * job->sin * job->isz, job->dtype, job->sin,      \
+                 to - from, job->prim != EM_P_SORT);                                       \
+    K lo = k[from], hi = k[from];                                                          \
+    for (int64_t i = from; i < to; i++) {                                                  \
+      lo = k[i] < lo ? k[i] : lo;                                                          \
+      hi = k[i] > hi ? k[i] : hi;                                                          \
+    }                                                                                      \
+    s->low[c] = lo;                                                                        \
+    s->high[c] = hi;                                                                       \
+  }                                                                                        \
+                                                                                           \
+  static void msd_count##W(msd_job* s, int64_t c, int64_t from, int64_t to) {              \
+    const K* k = (const K*)s->keys;                                                        \
+    K lowest = (K)s->lowest;                                                               \
+    int shift = s->shift;                                                                  \
+    uint32_t* h = s->hist + c * MSD_BUCKETS;                                               \
+    memset(h, 0, sizeof(uint32_t) * MSD_BUCKETS);                                          \
+    for (int64_t i = from; i < to; i++) h[(K)(k[i] - lowest) >> shift]++;                  \
+  }                                                                                        \
+                                                                                           \
+  static void msd_scatter##W(msd_job* s, int64_t c, int64_t from, int64_t to) {            \
+    const K* k = (const K*)s->keys;                                                        \
+    K* moved = (K*)s->moved;                                                               \
+    K lowest = (K)s->lowest;                                                               \
+    int shift = s->shift;                                                                  \
+    uint32_t* h = s->hist + c * MSD_BUCKETS;                                               \
+    if (s->index) {                                                                        \
+      for (int64_t i = from; i < to; i++) {                                                \
+        K x = (K)(k[i] - lowest);                                                          \
+        uint32_t pos = h[x >> shift]++;                                                    \
+        moved[pos] = x;                                                                    \
+        s->index[pos] = (uint32_t)i;                                                       \
+      }                                                                                    \
+    } else {                                                                               \
+      for (int64_t i = from; i < to; i++) {                                                \
+        K x = (K)(k[i] - lowest);                                                          \
+        moved[h[x >> shift]++] = x;                                                        \
+      }                                                                                    \
+    }                                                                                      \
+  }                                                                                        \
+                                                                                           \
+  /* Sorts chunk c's buckets and writes them out. */                                      \
+  static void msd_finish##W(msd_job* s, int64_t c) {                                       \
+    const sort_job* job = s->job;                                                          \
+    K* moved = (K*)s->moved;                                                               \
+    K* spare = (K*)s->keys;                                                                \
+    uint32_t* bh = s->bucket_hist + c * HIST_ENTRIES;                                      \
+    for (int d = s->first_bucket[c]; d < s->first_bucket[c + 1]; d++) {                    \
+      int64_t lo = s->starts[d], len = s->starts[d + 1] - lo;                              \
+      sort_keys##W(moved + lo, s->index ? s->index + lo : NULL, spare + lo,                \
+                   s->index ? s->scratch + lo : NULL, len, s->shift, bh);                  \
+    }                                                                                      \
+    int64_t from = s->starts[s->first_bucket[c]], to = s->starts[s->first_bucket[c + 1]];  \
+    if (job->prim == EM_P_SORT) {                                                          \
+      K lowest = (K)s->lowest;                                                             \
+      for (int64_t i = from; i < to; i++) moved[i] += lowest;                              \
+      store_values##W(s->dst + from * job->sout * job->isz, job->dtype, job->sout,         \
+                      moved + from, to - from);                                            \
+    } else {                                                                               \
+      uint32_t* d = (uint32_t*)s->dst;                                                     \
+      for (int64_t i = from; i < to; i++) d[i * job->sout] = s->index[i];                  \
+    }                                                                                      \
+  }
+
+MSD_FNS(32, uint32_t)
+MSD_FNS(64, uint64_t)
+
+static void msd_range(void* ctx, int64_t lo, int64_t hi) {
+  msd_job* s = ctx;
+  int64_t n = s->job->n;
+  int wide = s->job->wide;
   for (int64_t c = lo; c < hi; c++) {
     int64_t from = n * c / s->chunks, to = n * (c + 1) / s->chunks;
-    uint32_t* h = s->hist + c * SPLIT_BUCKETS;
     switch (s->step) {
-      case SPLIT_LOAD: {
-        const char* src = s->src + from * job->sin * isz;
-        if (wide) load_keys64((uint64_t*)s->a + from, src, job->dtype, job->sin, to - from, merge_zeros);
-        else load_keys32((uint32_t*)s->a + from, src, job->dtype, job->sin, to - from, merge_zeros);
-        if (s->ia)
-          for (int64_t i = from; i < to; i++) s->ia[i] = (uint32_t)i;
-        break;
-      }
-      case SPLIT_COUNT:
-        memset(h, 0, sizeof(uint32_t) * SPLIT_BUCKETS);
-        if (wide) count_digit64(s->a, from, to, s->shift, SPLIT_BUCKETS - 1, h);
-        else count_digit32(s->a, from, to, s->shift, SPLIT_BUCKETS - 1, h);
-        break;
-      case SPLIT_SCATTER:
-        if (wide) scatter_digit64(s->a, s->ia, from, to, s->shift, SPLIT_BUCKETS - 1, h, s->b, s->ib);
-        else scatter_digit32(s->a, s->ia, from, to, s->shift, SPLIT_BUCKETS - 1, h, s->b, s->ib);
-        break;
-      default:
-        if (job->prim == EM_P_SORT) {
-          char* dst = s->dst + from * job->sout * isz;
-          if (wide) store_values64(dst, job->dtype, job->sout, (uint64_t*)s->a + from, to - from);
-          else store_values32(dst, job->dtype, job->sout, (uint32_t*)s->a + from, to - from);
-        } else {
-          uint32_t* d = (uint32_t*)s->dst;
-          for (int64_t i = from; i < to; i++) d[i * job->sout] = s->ia[i];
-        }
+      case MSD_LOAD: wide ? msd_load64(s, c, from, to) : msd_load32(s, c, from, to); break;
+      case MSD_COUNT: wide ? msd_count64(s, c, from, to) : msd_count32(s, c, from, to); break;
+      case MSD_SCATTER: wide ? msd_scatter64(s, c, from, to) : msd_scatter32(s, c, from, to); break;
+      default: wide ? msd_finish64(s, c) : msd_finish32(s, c);
     }
   }
 }
 
 /* Sorts (SORT of a real dtype, or ARGSORT) one line; 0 when out of memory. */
-static int sort_split_line(const sort_job* job, const char* src, char* dst) {
-  split_job s;
+static int msd_sort_line(const sort_job* job, const char* src, char* dst) {
+  static msd_job zero;
+  msd_job* s = malloc(sizeof(msd_job));
+  if (!s) return 0;
+  *s = zero;
   size_t ksz = job->wide ? 8 : 4, n = (size_t)job->n;
   int indexed = job->prim == EM_P_ARGSORT;
-  s.job = job;
-  s.src = src;
-  s.dst = dst;
-  s.chunks = em_num_threads() < MAX_CHUNKS ? em_num_threads() : MAX_CHUNKS;
-  char* mem = malloc(2 * n * ksz + (indexed ? 2 * n * sizeof(uint32_t) : 0) +
-                     (size_t)s.chunks * SPLIT_BUCKETS * sizeof(uint32_t));
-  if (!mem) return 0;
-  s.a = mem;
-  s.b = mem + n * ksz;
-  s.ia = indexed ? (uint32_t*)(mem + 2 * n * ksz) : NULL;
-  s.ib = indexed ? s.ia + n : NULL;
-  s.hist = (uint32_t*)(mem + 2 * n * ksz + (indexed ? 2 * n * sizeof(uint32_t) : 0));
-  s.step = SPLIT_LOAD;
-  em_parallel_for(s.chunks, 1, split_range, &s);
-  for (int shift = 0; shift < job->bits; shift += SPLIT_DIGIT_BITS) {
-    s.shift = shift;
-    s.step = SPLIT_COUNT;
-    em_parallel_for(s.chunks, 1, split_range, &s);
-    uint32_t sum = 0;
-    int shared = 0;   /* one digit holds every key: the pass changes nothing */
-    for (int d = 0; d < SPLIT_BUCKETS && !shared; d++) {
-      uint32_t total = 0;
-      for (int64_t c = 0; c < s.chunks; c++) total += s.hist[c * SPLIT_BUCKETS + d];
-      shared = total == (uint32_t)n;
-    }
-    if (shared) continue;
-    for (int d = 0; d < SPLIT_BUCKETS; d++)
-      for (int64_t c = 0; c < s.chunks; c++) {
-        uint32_t count = s.hist[c * SPLIT_BUCKETS + d];
-        s.hist[c * SPLIT_BUCKETS + d] = sum;
-        sum += count;
-      }
-    s.step = SPLIT_SCATTER;
-    em_parallel_for(s.chunks, 1, split_range, &s);
-    void* t = s.a; s.a = s.b; s.b = t;
-    uint32_t* it = s.ia; s.ia = s.ib; s.ib = it;
+  int64_t chunks = job->n / MSD_CHUNK_MIN;
+  if (chunks > em_num_threads()) chunks = em_num_threads();
+  if (chunks > MAX_CHUNKS) chunks = MAX_CHUNKS;
+  s->chunks = chunks < 1 ? 1 : chunks;
+  s->job = job;
+  s->src = src;
+  s->dst = dst;
+  size_t index_bytes = indexed ? 2 * n * sizeof(uint32_t) : 0;
+  char* mem = malloc(2 * n * ksz + index_bytes +
+                     (size_t)s->chunks * (MSD_BUCKETS + HIST_ENTRIES) * sizeof(uint32_t));
+  if (!mem) {
+    free(s);
+    return 0;
   }
-  s.step = SPLIT_STORE;
-  em_parallel_for(s.chunks, 1, split_range, &s);
+  s->keys = mem;
+  s->moved = mem + n * ksz;
+  s->index = indexed ? (uint32_t*)(mem + 2 * n * ksz) : NULL;
+  s->scratch = indexed ? s->index + n : NULL;
+  s->hist = (uint32_t*)(mem + 2 * n * ksz + index_bytes);
+  s->bucket_hist = s->hist + s->chunks * MSD_BUCKETS;
+
+  s->step = MSD_LOAD;
+  em_parallel_for(s->chunks, 1, msd_range, s);
+  uint64_t lowest = s->low[0], highest = s->high[0];
+  for (int64_t c = 1; c < s->chunks; c++) {
+    lowest = s->low[c] < lowest ? s->low[c] : lowest;
+    highest = s->high[c] > highest ? s->high[c] : highest;
+  }
+  int range_bits = highest > lowest ? 64 - __builtin_clzll(highest - lowest) : 0;
+  s->lowest = lowest;
+  s->shift = range_bits > MSD_BITS ? range_bits - MSD_BITS : 0;
+
+  s->step = MSD_COUNT;
+  em_parallel_for(s->chunks, 1, msd_range, s);
+  uint32_t sum = 0;
+  for (int d = 0; d < MSD_BUCKETS; d++) {
+    s->starts[d] = sum;
+    for (int64_t c = 0; c < s->chunks; c++) {
+      uint32_t count = s->hist[c * MSD_BUCKETS + d];
+      s->hist[c * MSD_BUCKETS + d] = sum;
+      sum += count;
+    }
+  }
+  s->starts[MSD_BUCKETS] = job->n;
+  s->step = MSD_SCATTER;
+  em_parallel_for(s->chunks, 1, msd_range, s);
+
+  /* Chunk c finishes the buckets from the one holding element n*c/chunks on. */
+  int d = 0;
+  for (int64_t c = 0; c < s->chunks; c++) {
+    while (d < MSD_BUCKETS && s->starts[d] < job->n * c / s->chunks) d++;
+    s->first_bucket[c] = c == 0 ? 0 : d;
+  }
+  s->first_bucket[s->chunks] = MSD_BUCKETS;
+  s->step = MSD_FINISH;
+  em_parallel_for(s->chunks, 1, msd_range, s);
   free(mem);
+  free(s);
   return 1;
 }
 
@@ -579,14 +669,14 @@ int em_kernel_sort(em_array* out) {
   job.out = (char*)out->buf->data;
   atomic_init(&job.out_of_memory, 0);
   em_lines_init(&job.lines, in, out, axis);
-  int splits = job.lines.count < em_num_threads() && job.n >= SPLIT_LINE_MIN &&
-               ((job.prim == EM_P_SORT && job.dtype != EM_COMPLEX64) || job.prim == EM_P_ARGSORT);
-  if (splits) {
+  int by_top_digit = job.n >= MSD_LINE_MIN &&
+      ((job.prim == EM_P_SORT && job.dtype != EM_COMPLEX64) || job.prim == EM_P_ARGSORT);
+  if (by_top_digit) {
     int out_isz = em_dtype_size(out->dtype);
     for (int64_t r = 0; r < job.lines.count; r++) {
       int64_t io, oo;
       em_line_offsets(&job.lines, r, &io, &oo);
-      if (!sort_split_line(&job, job.in + io * job.isz, job.out + oo * out_isz))
+      if (!msd_sort_line(&job, job.in + io * job.isz, job.out + oo * out_isz))
         atomic_store(&job.out_of_memory, 1);
     }
   } else {
