@@ -149,8 +149,9 @@ def test_long_lines_by_top_digit(rng):
 
 @pytest.mark.parametrize("kth", [0, 1, 13333, -2, -1])
 def test_partition_long_lines(rng, kth):
-    # long lines: several levels of radix select (11-bit digits) before the quickselect
-    for dtype, v in narrow_and_lopsided_lines(rng, 50000):
+    # long lines: several levels of radix select (11-bit digits) before the quickselect;
+    # from 2**17 keys the first level splits over the threads
+    for dtype, v in narrow_and_lopsided_lines(rng, 140001):
         a = em.array(v, getattr(em, dtype))
         x = np.array(a)
         part = np.array(em.partition(a, kth))

@@ -324,13 +324,14 @@ static void store_values64(char* dst, int dtype, int64_t stride, const uint64_t*
    * play, finds the digit of the kth smallest, writes the indices of smaller and    \
    * larger digits to their final sides of perm, and keeps only kth's digit (keys    \
    * in k, indices in kix, compacted in place). A few keys left get a quickselect;   \
-   * every step is a function of the keys alone, so sort and argsort agree. */       \
-  static void radix_select##W(K* k, uint32_t* kix, K* kt, uint32_t* ixt, uint32_t* perm,  \
-                              int64_t n, int64_t kth, int bits, uint32_t* hist) {          \
+   * every step is a function of the keys alone, so partition and argpartition       \
+   * agree. With `identity` set, kix is not filled yet: the index of k[i] is i. */    \
+  static void radix_select##W(K* k, uint32_t* kix, int identity, K* kt, uint32_t* ixt,     \
+                              uint32_t* perm, int64_t n, int64_t kth, int bits,            \
+                              uint32_t* hist) {                                            \
     const int digit_bits = n < WIDE_DIGIT_BELOW ? 8 : 11;                                  \
     const K mask = (K)((1u << digit_bits) - 1);                                            \
     int64_t m = n, base = 0;                                                               \
-    int identity = 1; /* kix not filled yet: the index of k[i] is i */                     \
     for (int shift = bits - digit_bits; m > SELECT_DIRECT; shift -= digit_bits) {         \
       if (shift < 0) shift = 0;                                                            \
       memset(hist, 0, sizeof(uint32_t) << digit_bits);                                     \
@@ -413,8 +414,8 @@ static void sort_line(const sort_job* job, const char* src, char* dst, void* k, 
   if (job->wide) load_keys64(k, src, job->dtype, job->sin, n, merge_zeros);
   else load_keys32(k, src, job->dtype, job->sin, n, merge_zeros);
   if (prim == EM_P_PARTITION || prim == EM_P_ARGPARTITION) {
-    if (job->wide) radix_select64(k, ixt, kt, ix3, ix, n, job->kth, job->bits, hist);
-    else radix_select32(k, ixt, kt, ix3, ix, n, job->kth, job->bits, hist);
+    if (job->wide) radix_select64(k, ixt, 1, kt, ix3, ix, n, job->kth, job->bits, hist);
+    else radix_select32(k, ixt, 1, kt, ix3, ix, n, job->kth, job->bits, hist);
   } else {
     uint32_t* order = wants_index ? ix : NULL;
     if (order)
@@ -648,6 +649,180 @@ static int msd_sort_line(const sort_job* job, const char* src, char* dst) {
   return 1;
 }
 
+/* ---- long partitions: the first radix-select level over the pool ----
+ *
+ * Chunks load their keys and count the top digit at once; each chunk then
+ * scatters its indices to its own stretch of the smaller and larger sides of
+ * perm (stretches in chunk order) and copies the keys of kth's digit (and
+ * their indices) to the kept arrays, which radix_select finishes on one
+ * thread. The
+ * result equals radix_select's on the whole line, so partition and
+ * argpartition still agree. */
+
+#define SELECT_SPLIT_MIN (1 << 17)
+
+enum { SELECT_LOAD, SELECT_SCATTER, SELECT_EMIT };
+
+typedef struct {
+  const sort_job* job;
+  const char* src;
+  char* dst;
+  int64_t chunks;
+  int step, shift;
+  uint32_t digit;                         /* kth's top digit */
+  void *keys, *kept_keys;
+  uint32_t *kept_ix, *perm;
+  uint32_t* hist;                         /* chunks x MSD_BUCKETS */
+  int64_t smaller[MAX_CHUNKS], kept_at[MAX_CHUNKS], larger[MAX_CHUNKS];  /* cursors */
+} select_job;
+
+#define SELECT_FNS(W, K)                                                                   \
+  static void select_load##W(select_job* s, int64_t c, int64_t from, int64_t to) {         \
+    const sort_job* job = s->job;                                                          \
+    K* k = (K*)s->keys;                                                                    \
+    uint32_t* h = s->hist + c * MSD_BUCKETS;                                               \
+    memset(h, 0, sizeof(uint32_t) * MSD_BUCKETS);                                          \
+    /* in blocks, so the count reads keys still in cache */                                \
+    for (int64_t lo = from; lo < to; lo += 4096) {                                         \
+      int64_t hi = lo + 4096 < to ? lo + 4096 : to;                                        \
+      load_keys##W(k + lo, s->src + lo * job->sin * job->isz, job->dtype, job->sin,        \
+                   hi - lo, 1);                                                            \
+      for (int64_t i = lo; i < hi; i++) h[(k[i] >> s->shift) & (MSD_BUCKETS - 1)]++;       \
+    }                                                                                      \
+  }                                                                                        \
+                                                                                           \
+  static void select_scatter##W(select_job* s, int64_t c, int64_t from, int64_t to) {      \
+    const K* k = (const K*)s->keys;                                                        \
+    K* kept_keys = (K*)s->kept_keys;                                                       \
+    int64_t smaller = s->smaller[c], kept_at = s->kept_at[c], larger = s->larger[c];       \
+    int64_t kept = from; /* the kept stretch stays inside the chunk: the write past its end \
+                          * (every step writes) must not reach the next chunk's */      \
+    uint32_t digit = s->digit;                                                             \
+    for (int64_t i = from; i < to; i++) {                                                  \
+      K x = k[i];                                                                          \
+      uint32_t d = (uint32_t)((x >> s->shift) & (MSD_BUCKETS - 1));                        \
+      int64_t less = d < digit, more = d > digit, same = !(less | more);                   \
+      int64_t to_less = -less, to_more = -more;                                            \
+      s->perm[(smaller & to_less) | (larger & to_more) | (kept_at & ~(to_less | to_more))] = \
+          (uint32_t)i;                                                                     \
+      smaller += less;                                                                     \
+      larger += more;                                                                      \
+      kept_at += same;                                                                     \
+      kept_keys[kept] = x;                                                                 \
+      s->kept_ix[kept] = (uint32_t)i;                                                      \
+      kept += same;                                                                        \
+    }                                                                                      \
+  }
+
+SELECT_FNS(32, uint32_t)
+SELECT_FNS(64, uint64_t)
+
+/* dst's line [from, to) from the permutation perm. */
+static void emit_permuted(const sort_job* job, const char* src, char* dst, const uint32_t* perm,
+                          int64_t from, int64_t to) {
+  if (job->prim == EM_P_ARGPARTITION || job->prim == EM_P_ARGSORT) {
+    uint32_t* d = (uint32_t*)dst;
+    for (int64_t i = from; i < to; i++) d[i * job->sout] = perm[i];
+  } else {
+    gather(dst + from * job->sout * job->isz, job->sout, src, job->sin, perm + from, to - from,
+           job->isz);
+  }
+}
+
+static void select_range(void* ctx, int64_t lo, int64_t hi) {
+  select_job* s = ctx;
+  int64_t n = s->job->n;
+  for (int64_t c = lo; c < hi; c++) {
+    int64_t from = n * c / s->chunks, to = n * (c + 1) / s->chunks;
+    if (s->step == SELECT_LOAD)
+      s->job->wide ? select_load64(s, c, from, to) : select_load32(s, c, from, to);
+    else if (s->step == SELECT_SCATTER)
+      s->job->wide ? select_scatter64(s, c, from, to) : select_scatter32(s, c, from, to);
+    else
+      emit_permuted(s->job, s->src, s->dst, s->perm, from, to);
+  }
+}
+
+/* PARTITION or ARGPARTITION of one long line; 0 when out of memory. */
+static int select_split_line(const sort_job* job, const char* src, char* dst) {
+  static select_job zero;
+  select_job* s = malloc(sizeof(select_job));
+  if (!s) return 0;
+  *s = zero;
+  size_t ksz = job->wide ? 8 : 4, n = (size_t)job->n;
+  int64_t chunks = job->n / MSD_CHUNK_MIN;
+  if (chunks > em_num_threads()) chunks = em_num_threads();
+  if (chunks > MAX_CHUNKS) chunks = MAX_CHUNKS;
+  s->chunks = chunks < 1 ? 1 : chunks;
+  s->job = job;
+  s->src = src;
+  s->dst = dst;
+  /* keys, kept keys, kept indices, perm, scratch indices, histograms */
+  char* mem = malloc(2 * n * ksz + 3 * n * sizeof(uint32_t) +
+                     ((size_t)s->chunks * MSD_BUCKETS + HIST_ENTRIES) * sizeof(uint32_t));
+  if (!mem) {
+    free(s);
+    return 0;
+  }
+  s->keys = mem;
+  s->kept_keys = mem + n * ksz;
+  s->kept_ix = (uint32_t*)(mem + 2 * n * ksz);
+  s->perm = s->kept_ix + n;
+  uint32_t* scratch = s->perm + n;
+  s->hist = scratch + n;
+  uint32_t* hist = s->hist + s->chunks * MSD_BUCKETS;
+  s->shift = job->bits > MSD_BITS ? job->bits - MSD_BITS : 0;
+  s->step = SELECT_LOAD;
+  em_parallel_for(s->chunks, 1, select_range, s);
+
+  int64_t below = 0, count;
+  uint32_t digit = 0;
+  for (;; digit++) {
+    count = 0;
+    for (int64_t c = 0; c < s->chunks; c++) count += s->hist[c * MSD_BUCKETS + digit];
+    if (below + count > job->kth) break;
+    below += count;
+  }
+  if (count == job->n) {  /* one top digit: radix_select narrows on the lower ones */
+    if (job->wide) radix_select64(s->keys, s->kept_ix, 1, s->kept_keys, scratch, s->perm,
+                                  job->n, job->kth, job->bits, hist);
+    else radix_select32(s->keys, s->kept_ix, 1, s->kept_keys, scratch, s->perm, job->n,
+                        job->kth, job->bits, hist);
+  } else {
+    s->digit = digit;
+    int64_t smaller = 0, kept_at = below, larger = below + count;
+    for (int64_t c = 0; c < s->chunks; c++) {
+      int64_t less = 0, same = s->hist[c * MSD_BUCKETS + digit];
+      for (uint32_t d = 0; d < digit; d++) less += s->hist[c * MSD_BUCKETS + d];
+      int64_t size = job->n * (c + 1) / s->chunks - job->n * c / s->chunks;
+      s->smaller[c] = smaller;
+      s->kept_at[c] = kept_at;
+      s->larger[c] = larger;
+      smaller += less;
+      kept_at += same;
+      larger += size - less - same;
+    }
+    s->step = SELECT_SCATTER;
+    em_parallel_for(s->chunks, 1, select_range, s);
+    for (int64_t c = 1; c < s->chunks; c++) {  /* close up the kept stretches */
+      int64_t from = job->n * c / s->chunks, same = s->hist[c * MSD_BUCKETS + digit];
+      int64_t at = s->kept_at[c] - below;
+      memmove((char*)s->kept_keys + at * ksz, (char*)s->kept_keys + from * ksz, same * ksz);
+      memmove(s->kept_ix + at, s->kept_ix + from, same * sizeof(uint32_t));
+    }
+    /* the kept keys share the top digit: select on the bits below it */
+    if (job->wide) radix_select64(s->kept_keys, s->kept_ix, 0, s->keys, scratch, s->perm + below,
+                                  count, job->kth - below, s->shift, hist);
+    else radix_select32(s->kept_keys, s->kept_ix, 0, s->keys, scratch, s->perm + below, count,
+                        job->kth - below, s->shift, hist);
+  }
+  s->step = SELECT_EMIT;
+  em_parallel_for(s->chunks, 1, select_range, s);
+  free(mem);
+  free(s);
+  return 1;
+}
+
 /* SORT, ARGSORT, PARTITION and ARGPARTITION. */
 int em_kernel_sort(em_array* out) {
   em_array* in = out->inputs[0];
@@ -671,7 +846,18 @@ int em_kernel_sort(em_array* out) {
   em_lines_init(&job.lines, in, out, axis);
   int by_top_digit = job.n >= MSD_LINE_MIN &&
       ((job.prim == EM_P_SORT && job.dtype != EM_COMPLEX64) || job.prim == EM_P_ARGSORT);
-  if (by_top_digit) {
+  int split_select = job.n >= SELECT_SPLIT_MIN && em_num_threads() > 1 &&
+      (job.prim == EM_P_PARTITION || job.prim == EM_P_ARGPARTITION) &&
+      job.lines.count < em_num_threads();
+  if (split_select) {
+    int out_isz = em_dtype_size(out->dtype);
+    for (int64_t r = 0; r < job.lines.count; r++) {
+      int64_t io, oo;
+      em_line_offsets(&job.lines, r, &io, &oo);
+      if (!select_split_line(&job, job.in + io * job.isz, job.out + oo * out_isz))
+        atomic_store(&job.out_of_memory, 1);
+    }
+  } else if (by_top_digit) {
     int out_isz = em_dtype_size(out->dtype);
     for (int64_t r = 0; r < job.lines.count; r++) {
       int64_t io, oo;
