@@ -7,17 +7,20 @@
  * lexicographic order numpy uses. Keys of up to 32 bits sort as uint32,
  * wider ones as uint64.
  *
- * SORT and ARGSORT run an LSD radix sort (a digit that every key shares is
- * skipped) on long lines and a merge sort on short ones. Both are stable,
- * so argsort is stable. PARTITION and ARGPARTITION run a
- * quickselect on (key, index) pairs, and partition gathers the input's values
+ * SORT and ARGSORT run a merge sort on short lines, an LSD radix sort (a
+ * digit that every key shares is skipped) on middling ones, and on lines of
+ * 65536 keys and more one pass on the top digit followed by an LSD sort of
+ * each bucket in cache, split over the thread pool. All are stable, so
+ * argsort is stable. PARTITION and ARGPARTITION run a radix select (top digit
+ * first, keeping only kth's digit, ending in a quickselect on the few keys
+ * left) on (key, index) pairs, and partition gathers the input's values
  * through those indices, so partition(a) is exactly take_along_axis(a,
  * argpartition(a)): the transform rules rely on it. The index-producing paths
  * treat -0.0 and 0.0 as equal (numpy's order); a real sort may put -0.0
  * before 0.0.
  *
  * ip: axis (normalized), and kth (normalized) for the partitions. Lines are
- * spread over the thread pool.
+ * spread over the thread pool; a long line's passes split over it.
  */
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -582,10 +585,8 @@ static void msd_range(void* ctx, int64_t lo, int64_t hi) {
 
 /* Sorts (SORT of a real dtype, or ARGSORT) one line; 0 when out of memory. */
 static int msd_sort_line(const sort_job* job, const char* src, char* dst) {
-  static msd_job zero;
-  msd_job* s = malloc(sizeof(msd_job));
+  msd_job* s = calloc(1, sizeof(msd_job));
   if (!s) return 0;
-  *s = zero;
   size_t ksz = job->wide ? 8 : 4, n = (size_t)job->n;
   int indexed = job->prim == EM_P_ARGSORT;
   int64_t chunks = job->n / MSD_CHUNK_MIN;
@@ -745,10 +746,8 @@ static void select_range(void* ctx, int64_t lo, int64_t hi) {
 
 /* PARTITION or ARGPARTITION of one long line; 0 when out of memory. */
 static int select_split_line(const sort_job* job, const char* src, char* dst) {
-  static select_job zero;
-  select_job* s = malloc(sizeof(select_job));
+  select_job* s = calloc(1, sizeof(select_job));
   if (!s) return 0;
-  *s = zero;
   size_t ksz = job->wide ? 8 : 4, n = (size_t)job->n;
   int64_t chunks = job->n / MSD_CHUNK_MIN;
   if (chunks > em_num_threads()) chunks = em_num_threads();
