@@ -501,12 +501,21 @@ typedef struct {
   static void msd_load##W(msd_job* s, int64_t c, int64_t from, int64_t to) {               \
     const sort_job* job = s->job;                                                          \
     K* k = (K*)s->keys;                                                                    \
-    load_keys##W(k + from, s->src + from * job->sin * job->isz, job->dtype, job->sin,      \
-                 to - from, job->prim != EM_P_SORT);                                       \
-    K lo = k[from], hi = k[from];                                                          \
-    for (int64_t i = from; i < to; i++) {                                                  \
-      lo = k[i] < lo ? k[i] : lo;                                                          \
-      hi = k[i] > hi ? k[i] : hi;                                                          \
+    uint32_t* h = s->hist + c * MSD_BUCKETS;                                               \
+    int shift = job->bits > MSD_BITS ? job->bits - MSD_BITS : 0;                           \
+    memset(h, 0, sizeof(uint32_t) * MSD_BUCKETS);                                          \
+    K lo = ~(K)0, hi = 0;                                                                  \
+    /* In blocks, so that the extremes and the top digit's counts (which serve    \
+     * when the keys span every bit) read keys still in cache. */                    \
+    for (int64_t b = from; b < to; b += 4096) {                                            \
+      int64_t e = b + 4096 < to ? b + 4096 : to;                                           \
+      load_keys##W(k + b, s->src + b * job->sin * job->isz, job->dtype, job->sin, e - b,   \
+                   job->prim != EM_P_SORT);                                                \
+      for (int64_t i = b; i < e; i++) {                                                    \
+        lo = k[i] < lo ? k[i] : lo;                                                        \
+        hi = k[i] > hi ? k[i] : hi;                                                        \
+      }                                                                                    \
+      for (int64_t i = b; i < e; i++) h[k[i] >> shift]++;                                  \
     }                                                                                      \
     s->low[c] = lo;                                                                        \
     s->high[c] = hi;                                                                       \
@@ -618,11 +627,22 @@ static int msd_sort_line(const sort_job* job, const char* src, char* dst) {
     highest = s->high[c] > highest ? s->high[c] : highest;
   }
   int range_bits = highest > lowest ? 64 - __builtin_clzll(highest - lowest) : 0;
-  s->lowest = lowest;
   s->shift = range_bits > MSD_BITS ? range_bits - MSD_BITS : 0;
-
-  s->step = MSD_COUNT;
-  em_parallel_for(s->chunks, 1, msd_range, s);
+  if (range_bits == job->bits && range_bits > MSD_BITS) {
+    /* The load counted the top digit: subtracting lowest with the bits below
+     * the digit cleared moves every digit down by lowest's. */
+    int offset = (int)(lowest >> s->shift);
+    s->lowest = lowest >> s->shift << s->shift;
+    for (int64_t c = 0; c < s->chunks; c++) {
+      uint32_t* h = s->hist + c * MSD_BUCKETS;
+      memmove(h, h + offset, sizeof(uint32_t) * (size_t)(MSD_BUCKETS - offset));
+      memset(h + MSD_BUCKETS - offset, 0, sizeof(uint32_t) * (size_t)offset);
+    }
+  } else {
+    s->lowest = lowest;
+    s->step = MSD_COUNT;
+    em_parallel_for(s->chunks, 1, msd_range, s);
+  }
   uint32_t sum = 0;
   for (int d = 0; d < MSD_BUCKETS; d++) {
     s->starts[d] = sum;
