@@ -158,6 +158,10 @@ def test_partition_long_lines(rng, kth):
         check_partition(x, part, kth, 0)
         idx = em.argpartition(a, kth)
         np.testing.assert_array_equal(part, np.array(em.take_along_axis(a, idx, 0)))
+    a, x = make(rng, (280002,), "float32")
+    view, xv = a[::-2], x[::-2]  # one long strided line
+    check_partition(xv, np.array(em.partition(view, kth)), kth, 0)
+    check_partition(xv, xv[np.array(em.argpartition(view, kth)).astype(np.int64)], kth, 0)
     a, x = make(rng, (3, 20000), "int64", distinct=True)
     check_partition(x, np.array(em.partition(a, kth, axis=1)), kth, 1)
     a, x = make(rng, (20000, 2), "float16")
