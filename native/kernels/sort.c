@@ -7,17 +7,20 @@
  * lexicographic order numpy uses. Keys of up to 32 bits sort as uint32,
  * wider ones as uint64.
  *
- * SORT and ARGSORT run an LSD radix sort (a digit that every key shares is
- * skipped) on long lines and a merge sort on short ones. Both are stable,
- * so argsort is stable. PARTITION and ARGPARTITION run a
- * quickselect on (key, index) pairs, and partition gathers the input's values
+ * SORT and ARGSORT run a merge sort on short lines, an LSD radix sort (a
+ * digit that every key shares is skipped) on middling ones, and on lines of
+ * 65536 keys and more one pass on the top digit followed by an LSD sort of
+ * each bucket in cache, split over the thread pool. All are stable, so
+ * argsort is stable. PARTITION and ARGPARTITION run a radix select (top digit
+ * first, keeping only kth's digit, ending in a quickselect on the few keys
+ * left) on (key, index) pairs, and partition gathers the input's values
  * through those indices, so partition(a) is exactly take_along_axis(a,
  * argpartition(a)): the transform rules rely on it. The index-producing paths
  * treat -0.0 and 0.0 as equal (numpy's order); a real sort may put -0.0
  * before 0.0.
  *
  * ip: axis (normalized), and kth (normalized) for the partitions. Lines are
- * spread over the thread pool.
+ * spread over the thread pool; a long line's passes split over it.
  */
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -25,23 +28,26 @@
 
 #include "lines.h"
 
-/* Radix digits: 11 bits for long lines, 8 where clearing and summing 2048
- * buckets per pass would cost more than the line itself. */
-#define WIDE_DIGIT_BELOW 65536
+/* Radix digits: up to 11 bits for long lines, up to 8 where clearing and
+ * summing 2048 buckets per pass would cost more than the pass it saves. */
+#define WIDE_DIGIT_BELOW 4096
 #define HIST_ENTRIES (6 * 2048)   /* 64-bit keys: 6 passes of 11 bits or 8 of 8 */
 #define MERGE_BELOW 256           /* shorter lines merge sort instead of radix */
 #define INSERTION_RUN 16
+#define SELECT_DIRECT 64         /* radix select hands this few keys to quickselect */
 
 /* ---- keys ---- */
 
 /* Key of a float's bits b (sign bit `sign`, +inf bits `inf`, `mask` the
  * width's bits): NaN -> mask, negatives reversed below the positives. */
+/* Written without branches so that the loading loops vectorise. */
 static inline uint64_t float_key(uint64_t b, uint64_t sign, uint64_t inf, uint64_t mask,
                                  int merge_zeros) {
   uint64_t mag = b & ~sign & mask;
-  if (mag > inf) return mask;
-  if (merge_zeros && mag == 0) return sign;
-  return (b & sign) ? (~b & mask) : (b | sign);
+  uint64_t negative = (b & sign) ? mask : 0;
+  uint64_t key = (b ^ (negative | sign)) & mask;
+  key = merge_zeros && mag == 0 ? sign : key;
+  return mag > inf ? mask : key;
 }
 
 static inline uint64_t float_unkey(uint64_t k, uint64_t sign, uint64_t mask) {
@@ -50,7 +56,15 @@ static inline uint64_t float_unkey(uint64_t k, uint64_t sign, uint64_t mask) {
 
 #define F16_KEY(b) (uint32_t)float_key(b, 0x8000u, 0x7C00u, 0xFFFFu, merge_zeros)
 #define BF16_KEY(b) (uint32_t)float_key(b, 0x8000u, 0x7F80u, 0xFFFFu, merge_zeros)
-#define F32_KEY(b) (uint32_t)float_key(b, 0x80000000u, 0x7F800000u, 0xFFFFFFFFu, merge_zeros)
+/* float32's key in 32-bit arithmetic (the vectorised loads are twice as wide). */
+static inline uint32_t f32_key(uint32_t b, int merge_zeros) {
+  uint32_t mag = b & 0x7FFFFFFFu;
+  uint32_t key = b ^ ((uint32_t)((int32_t)b >> 31) | 0x80000000u);
+  key = merge_zeros && mag == 0 ? 0x80000000u : key;
+  return mag > 0x7F800000u ? 0xFFFFFFFFu : key;
+}
+
+#define F32_KEY(b) f32_key((uint32_t)(b), merge_zeros)
 #define F64_KEY(b) float_key(b, 1ull << 63, 0x7FF0000000000000ull, ~0ull, merge_zeros)
 
 /* Bits of the key: 8, 16, 32 or 64. */
@@ -66,9 +80,16 @@ static int key_bits(int dtype) {
 #define LOAD(T, EXPR)                                    \
   do {                                                   \
     const T* s = (const T*)src;                          \
-    for (int64_t i = 0; i < n; i++) {                    \
-      T v = s[i * stride];                               \
-      k[i] = (EXPR);                                     \
+    if (stride == 1) {                                   \
+      for (int64_t i = 0; i < n; i++) {                  \
+        T v = s[i];                                      \
+        k[i] = (EXPR);                                   \
+      }                                                  \
+    } else {                                             \
+      for (int64_t i = 0; i < n; i++) {                  \
+        T v = s[i * stride];                             \
+        k[i] = (EXPR);                                   \
+      }                                                  \
     }                                                    \
   } while (0)
 
@@ -102,9 +123,16 @@ static void load_keys64(uint64_t* k, const char* src, int dtype, int64_t stride,
 #define STORE(T, EXPR)                                   \
   do {                                                   \
     T* d = (T*)dst;                                      \
-    for (int64_t i = 0; i < n; i++) {                    \
-      uint64_t v = k[i];                                 \
-      d[i * stride] = (T)(EXPR);                         \
+    if (stride == 1) {                                   \
+      for (int64_t i = 0; i < n; i++) {                  \
+        uint64_t v = k[i];                               \
+        d[i] = (T)(EXPR);                                \
+      }                                                  \
+    } else {                                             \
+      for (int64_t i = 0; i < n; i++) {                  \
+        uint64_t v = k[i];                               \
+        d[i * stride] = (T)(EXPR);                       \
+      }                                                  \
     }                                                    \
   } while (0)
 
@@ -138,6 +166,13 @@ static void store_values64(char* dst, int dtype, int64_t stride, const uint64_t*
     K tk_ = k[x]; k[x] = k[y]; k[y] = tk_;                               \
     uint32_t ti_ = ix[x]; ix[x] = ix[y]; ix[y] = ti_;                    \
   } while (0)
+
+#define COUNT_PASSES(P)                                                        \
+  for (int64_t i = 0; i < n; i++) {                                            \
+    uint64_t x_ = k[i];                                                        \
+    for (int p = 0; p < (P); p++)                                              \
+      hist[p * buckets + ((x_ >> (p * digit_bits)) & (buckets - 1))]++;        \
+  }
 
 #define SORT_FNS(W, K)                                                                     \
   static void insertion_sort##W(K* k, uint32_t* ix, int64_t n) {                           \
@@ -211,14 +246,19 @@ static void store_values64(char* dst, int dtype, int64_t stride, const uint64_t*
   /* LSD radix sort over the low `bits` bits; hist holds HIST_ENTRIES. */                  \
   static void radix_sort##W(K* k, uint32_t* ix, K* kt, uint32_t* ixt, int64_t n, int bits, \
                             uint32_t* hist) {                                              \
-    const int digit_bits = n < WIDE_DIGIT_BELOW ? 8 : 11;                                  \
+    const int widest = n < WIDE_DIGIT_BELOW ? 8 : 11;                                      \
+    int passes = (bits + widest - 1) / widest;                                             \
+    const int digit_bits = (bits + passes - 1) / passes; /* 16 bits: 8 + 8, not 11 + 5 */ \
     const int buckets = 1 << digit_bits;                                                   \
-    int passes = (bits + digit_bits - 1) / digit_bits;                                     \
     memset(hist, 0, sizeof(uint32_t) * (size_t)buckets * (size_t)passes);                  \
-    /* Digit counts do not depend on the order: one read counts every pass. */             \
-    for (int64_t i = 0; i < n; i++) {                                                      \
-      K x = k[i];                                                                          \
-      for (int p = 0; p < passes; p++) hist[p * buckets + ((x >> (p * digit_bits)) & (buckets - 1))]++; \
+    /* Digit counts do not depend on the order: one read counts every pass (a     \
+     * constant number of passes per loop lets the compiler unroll it). */              \
+    switch (passes) {                                                                      \
+      case 1: COUNT_PASSES(1); break;                                                      \
+      case 2: COUNT_PASSES(2); break;                                                      \
+      case 3: COUNT_PASSES(3); break;                                                      \
+      case 4: COUNT_PASSES(4); break;                                                      \
+      default: COUNT_PASSES(passes);                                                       \
     }                                                                                      \
     K *a = k, *b = kt;                                                                     \
     uint32_t *ia = ix, *ib = ix ? ixt : NULL;                                              \
@@ -272,6 +312,66 @@ static void store_values64(char* dst, int dtype, int64_t stride, const uint64_t*
       else return;                                                                         \
     }                                                                                      \
     insertion_sort##W(k + lo, ix + lo, hi - lo);                                           \
+  }                                                                                        \
+                                                                                           \
+  /* Stable sort of k (and ix) on the low `bits` bits (higher bits are equal). */          \
+  static void sort_keys##W(K* k, uint32_t* ix, K* kt, uint32_t* ixt, int64_t n, int bits,  \
+                           uint32_t* hist) {                                               \
+    if (n < 2 || bits == 0) return;                                                        \
+    if (n < MERGE_BELOW) merge_sort##W(k, ix, kt, ixt, n);                                 \
+    else radix_sort##W(k, ix, kt, ixt, n, bits, hist);                                     \
+  }                                                                                        \
+                                                                                           \
+  /* Radix select: perm (n entries) receives a partition of the line's indices      \
+   * around kth. Each level counts one digit (top digit first) of the keys still in  \
+   * play, finds the digit of the kth smallest, writes the indices of smaller and    \
+   * larger digits to their final sides of perm, and keeps only kth's digit (keys    \
+   * in k, indices in kix, compacted in place). A few keys left get a quickselect;   \
+   * every step is a function of the keys alone, so partition and argpartition       \
+   * agree. With `identity` set, kix is not filled yet: the index of k[i] is i. */    \
+  static void radix_select##W(K* k, uint32_t* kix, int identity, K* kt, uint32_t* ixt,     \
+                              uint32_t* perm, int64_t n, int64_t kth, int bits,            \
+                              uint32_t* hist) {                                            \
+    const int digit_bits = n < WIDE_DIGIT_BELOW ? 8 : 11;                                  \
+    const K mask = (K)((1u << digit_bits) - 1);                                            \
+    int64_t m = n, base = 0;                                                               \
+    for (int shift = bits - digit_bits; m > SELECT_DIRECT; shift -= digit_bits) {         \
+      if (shift < 0) shift = 0;                                                            \
+      memset(hist, 0, sizeof(uint32_t) << digit_bits);                                     \
+      for (int64_t i = 0; i < m; i++) hist[(k[i] >> shift) & mask]++;                      \
+      int64_t below = 0;                                                                   \
+      uint32_t digit = 0;                                                                  \
+      while (below + hist[digit] <= kth) below += hist[digit++];                           \
+      int64_t count = hist[digit];                                                         \
+      if (count < m) {                                                                     \
+        /* where the next smaller digit, kth's digit and larger digit go in perm */        \
+        int64_t smaller = base, kept_at = base + below, larger = base + below + count;     \
+        int64_t kept = 0;                                                                  \
+        for (int64_t i = 0; i < m; i++) {                                                  \
+          K x = k[i];                                                                      \
+          uint32_t id = identity ? (uint32_t)i : kix[i];                                   \
+          uint32_t d = (uint32_t)((x >> shift) & mask);                                    \
+          int64_t less = d < digit, more = d > digit, same = !(less | more);               \
+          int64_t to_less = -less, to_more = -more; /* masks: no branch to mispredict */   \
+          perm[(smaller & to_less) | (larger & to_more) | (kept_at & ~(to_less | to_more))] = id; \
+          smaller += less;                                                                 \
+          larger += more;                                                                  \
+          kept_at += same;                                                                 \
+          k[kept] = x;                                                                     \
+          kix[kept] = id;                                                                  \
+          kept += same;                                                                    \
+        }                                                                                  \
+        identity = 0;                                                                      \
+        base += below;                                                                     \
+        kth -= below;                                                                      \
+        m = count;                                                                         \
+      }                                                                                    \
+      if (shift == 0) break;                                                               \
+    }                                                                                      \
+    if (identity)                                                                          \
+      for (int64_t i = 0; i < m; i++) kix[i] = (uint32_t)i;                                \
+    select##W(k, kix, kt, ixt, m, kth);                                                    \
+    memcpy(perm + base, kix, sizeof(uint32_t) * (size_t)m);                                \
   }
 
 SORT_FNS(32, uint32_t)
@@ -303,8 +403,9 @@ typedef struct {
   atomic_int out_of_memory;
 } sort_job;
 
+/* One line; k and kt hold n keys, ix, ixt and ix3 n indices, hist HIST_ENTRIES. */
 static void sort_line(const sort_job* job, const char* src, char* dst, void* k, void* kt,
-                      uint32_t* ix, uint32_t* ixt, uint32_t* hist) {
+                      uint32_t* ix, uint32_t* ixt, uint32_t* ix3, uint32_t* hist) {
   int64_t n = job->n;
   int prim = job->prim;
   /* A complex sort goes through indices: its keys merge -0.0 and 0.0 (a tie
@@ -315,18 +416,15 @@ static void sort_line(const sort_job* job, const char* src, char* dst, void* k, 
   int merge_zeros = wants_index;
   if (job->wide) load_keys64(k, src, job->dtype, job->sin, n, merge_zeros);
   else load_keys32(k, src, job->dtype, job->sin, n, merge_zeros);
-  if (wants_index)
-    for (int64_t i = 0; i < n; i++) ix[i] = (uint32_t)i;
-  uint32_t* order = wants_index ? ix : NULL;
   if (prim == EM_P_PARTITION || prim == EM_P_ARGPARTITION) {
-    if (job->wide) select64(k, ix, kt, ixt, n, job->kth);
-    else select32(k, ix, kt, ixt, n, job->kth);
-  } else if (n < MERGE_BELOW) {
-    if (job->wide) merge_sort64(k, order, kt, ixt, n);
-    else merge_sort32(k, order, kt, ixt, n);
+    if (job->wide) radix_select64(k, ixt, 1, kt, ix3, ix, n, job->kth, job->bits, hist);
+    else radix_select32(k, ixt, 1, kt, ix3, ix, n, job->kth, job->bits, hist);
   } else {
-    if (job->wide) radix_sort64(k, order, kt, ixt, n, job->bits, hist);
-    else radix_sort32(k, order, kt, ixt, n, job->bits, hist);
+    uint32_t* order = wants_index ? ix : NULL;
+    if (order)
+      for (int64_t i = 0; i < n; i++) ix[i] = (uint32_t)i;
+    if (job->wide) sort_keys64(k, order, kt, ixt, n, job->bits, hist);
+    else sort_keys32(k, order, kt, ixt, n, job->bits, hist);
   }
   if (gathers) {
     gather(dst, job->sout, src, job->sin, ix, n, job->isz);
@@ -343,7 +441,7 @@ static void sort_range(void* ctx, int64_t lo, int64_t hi) {
   sort_job* job = ctx;
   size_t ksz = job->wide ? 8 : 4, n = (size_t)job->n;
   /* One allocation per slice: keys, scratch keys, indices, scratch indices, histograms. */
-  char* mem = malloc(2 * n * ksz + 2 * n * sizeof(uint32_t) + HIST_ENTRIES * sizeof(uint32_t));
+  char* mem = malloc(2 * n * ksz + 3 * n * sizeof(uint32_t) + HIST_ENTRIES * sizeof(uint32_t));
   if (!mem) {
     atomic_store(&job->out_of_memory, 1);
     return;
@@ -352,30 +450,239 @@ static void sort_range(void* ctx, int64_t lo, int64_t hi) {
   void* kt = mem + n * ksz;
   uint32_t* ix = (uint32_t*)(mem + 2 * n * ksz);
   uint32_t* ixt = ix + n;
-  uint32_t* hist = ixt + n;
+  uint32_t* ix3 = ixt + n;
+  uint32_t* hist = ix3 + n;
   int out_isz = em_dtype_size(job->prim == EM_P_SORT || job->prim == EM_P_PARTITION
                                   ? job->dtype : EM_UINT32);
   for (int64_t r = lo; r < hi; r++) {
     int64_t io, oo;
     em_line_offsets(&job->lines, r, &io, &oo);
-    sort_line(job, job->in + io * job->isz, job->out + oo * out_isz, k, kt, ix, ixt, hist);
+    sort_line(job, job->in + io * job->isz, job->out + oo * out_isz, k, kt, ix, ixt, ix3, hist);
   }
   free(mem);
 }
 
-/* ---- one long line split over the thread pool ----
+/* ---- long lines: one pass on the top digit, then buckets in cache ----
  *
- * With fewer lines than threads, a long line's radix sort splits instead:
- * each chunk of the line counts its digits, a prefix sum in (digit, chunk)
- * order gives every chunk its positions, and the chunks scatter at once;
- * chunk order within a digit keeps the sort stable. */
+ * A long line's keys, less the smallest one (so only the bits that vary
+ * count), are scattered by their top MSD_BITS bits, chunk by chunk over the
+ * pool: each chunk counts its digits, a prefix sum in (digit, chunk) order
+ * gives every chunk its positions, and chunk order within a digit keeps the
+ * sort stable. Each bucket is then short enough to sort in cache on the bits
+ * below the digit, and the pool shares the buckets out by element count.
+ * Against an LSD sort of the whole line this reads and writes main memory
+ * about half as often. */
 
-#define SPLIT_LINE_MIN (1 << 18)
-#define SPLIT_DIGIT_BITS 11
-#define SPLIT_BUCKETS (1 << SPLIT_DIGIT_BITS)
+#define MSD_LINE_MIN 65536
+#define MSD_BITS 11
+#define MSD_BUCKETS (1 << MSD_BITS)
+#define MSD_CHUNK_MIN 32768   /* shorter chunks cost more to wake than they save */
 #define MAX_CHUNKS 64
 
-enum { SPLIT_LOAD, SPLIT_COUNT, SPLIT_SCATTER, SPLIT_STORE };
+enum { MSD_LOAD, MSD_COUNT, MSD_SCATTER, MSD_FINISH };
+
+typedef struct {
+  const sort_job* job;
+  const char* src;
+  char* dst;
+  int64_t chunks;
+  int step, shift;                       /* the digit is (key - lowest) >> shift */
+  uint64_t lowest;
+  uint64_t low[MAX_CHUNKS], high[MAX_CHUNKS];  /* each chunk's smallest and largest key */
+  void *keys, *moved;                    /* keys as loaded; after the digit pass */
+  uint32_t *index, *scratch;             /* argsort: indices after the digit pass; scratch */
+  uint32_t* hist;                        /* chunks x MSD_BUCKETS counts, then positions */
+  uint32_t* bucket_hist;                 /* chunks x HIST_ENTRIES for the bucket sorts */
+  int64_t starts[MSD_BUCKETS + 1];       /* where each bucket begins */
+  int first_bucket[MAX_CHUNKS + 1];      /* the buckets chunk c finishes */
+} msd_job;
+
+#define MSD_FNS(W, K)                                                                      \
+  static void msd_load##W(msd_job* s, int64_t c, int64_t from, int64_t to) {               \
+    const sort_job* job = s->job;                                                          \
+    K* k = (K*)s->keys;                                                                    \
+    uint32_t* h = s->hist + c * MSD_BUCKETS;                                               \
+    int shift = job->bits > MSD_BITS ? job->bits - MSD_BITS : 0;                           \
+    memset(h, 0, sizeof(uint32_t) * MSD_BUCKETS);                                          \
+    K lo = ~(K)0, hi = 0;                                                                  \
+    /* In blocks, so that the extremes and the top digit's counts (which serve    \
+     * when the keys span every bit) read keys still in cache. */                    \
+    for (int64_t b = from; b < to; b += 4096) {                                            \
+      int64_t e = b + 4096 < to ? b + 4096 : to;                                           \
+      load_keys##W(k + b, s->src + b * job->sin * job->isz, job->dtype, job->sin, e - b,   \
+                   job->prim != EM_P_SORT);                                                \
+      for (int64_t i = b; i < e; i++) {                                                    \
+        lo = k[i] < lo ? k[i] : lo;                                                        \
+        hi = k[i] > hi ? k[i] : hi;                                                        \
+      }                                                                                    \
+      for (int64_t i = b; i < e; i++) h[k[i] >> shift]++;                                  \
+    }                                                                                      \
+    s->low[c] = lo;                                                                        \
+    s->high[c] = hi;                                                                       \
+  }                                                                                        \
+                                                                                           \
+  static void msd_count##W(msd_job* s, int64_t c, int64_t from, int64_t to) {              \
+    const K* k = (const K*)s->keys;                                                        \
+    K lowest = (K)s->lowest;                                                               \
+    int shift = s->shift;                                                                  \
+    uint32_t* h = s->hist + c * MSD_BUCKETS;                                               \
+    memset(h, 0, sizeof(uint32_t) * MSD_BUCKETS);                                          \
+    for (int64_t i = from; i < to; i++) h[(K)(k[i] - lowest) >> shift]++;                  \
+  }                                                                                        \
+                                                                                           \
+  static void msd_scatter##W(msd_job* s, int64_t c, int64_t from, int64_t to) {            \
+    const K* k = (const K*)s->keys;                                                        \
+    K* moved = (K*)s->moved;                                                               \
+    K lowest = (K)s->lowest;                                                               \
+    int shift = s->shift;                                                                  \
+    uint32_t* h = s->hist + c * MSD_BUCKETS;                                               \
+    if (s->index) {                                                                        \
+      for (int64_t i = from; i < to; i++) {                                                \
+        K x = (K)(k[i] - lowest);                                                          \
+        uint32_t pos = h[x >> shift]++;                                                    \
+        moved[pos] = x;                                                                    \
+        s->index[pos] = (uint32_t)i;                                                       \
+      }                                                                                    \
+    } else {                                                                               \
+      for (int64_t i = from; i < to; i++) {                                                \
+        K x = (K)(k[i] - lowest);                                                          \
+        moved[h[x >> shift]++] = x;                                                        \
+      }                                                                                    \
+    }                                                                                      \
+  }                                                                                        \
+                                                                                           \
+  /* Sorts chunk c's buckets and writes them out. */                                      \
+  static void msd_finish##W(msd_job* s, int64_t c) {                                       \
+    const sort_job* job = s->job;                                                          \
+    K* moved = (K*)s->moved;                                                               \
+    K* spare = (K*)s->keys;                                                                \
+    uint32_t* bh = s->bucket_hist + c * HIST_ENTRIES;                                      \
+    for (int d = s->first_bucket[c]; d < s->first_bucket[c + 1]; d++) {                    \
+      int64_t lo = s->starts[d], len = s->starts[d + 1] - lo;                              \
+      sort_keys##W(moved + lo, s->index ? s->index + lo : NULL, spare + lo,                \
+                   s->index ? s->scratch + lo : NULL, len, s->shift, bh);                  \
+    }                                                                                      \
+    int64_t from = s->starts[s->first_bucket[c]], to = s->starts[s->first_bucket[c + 1]];  \
+    if (job->prim == EM_P_SORT) {                                                          \
+      K lowest = (K)s->lowest;                                                             \
+      for (int64_t i = from; i < to; i++) moved[i] += lowest;                              \
+      store_values##W(s->dst + from * job->sout * job->isz, job->dtype, job->sout,         \
+                      moved + from, to - from);                                            \
+    } else {                                                                               \
+      uint32_t* d = (uint32_t*)s->dst;                                                     \
+      for (int64_t i = from; i < to; i++) d[i * job->sout] = s->index[i];                  \
+    }                                                                                      \
+  }
+
+MSD_FNS(32, uint32_t)
+MSD_FNS(64, uint64_t)
+
+static void msd_range(void* ctx, int64_t lo, int64_t hi) {
+  msd_job* s = ctx;
+  int64_t n = s->job->n;
+  int wide = s->job->wide;
+  for (int64_t c = lo; c < hi; c++) {
+    int64_t from = n * c / s->chunks, to = n * (c + 1) / s->chunks;
+    switch (s->step) {
+      case MSD_LOAD: wide ? msd_load64(s, c, from, to) : msd_load32(s, c, from, to); break;
+      case MSD_COUNT: wide ? msd_count64(s, c, from, to) : msd_count32(s, c, from, to); break;
+      case MSD_SCATTER: wide ? msd_scatter64(s, c, from, to) : msd_scatter32(s, c, from, to); break;
+      default: wide ? msd_finish64(s, c) : msd_finish32(s, c);
+    }
+  }
+}
+
+/* Sorts (SORT of a real dtype, or ARGSORT) one line; 0 when out of memory. */
+static int msd_sort_line(const sort_job* job, const char* src, char* dst) {
+  msd_job* s = calloc(1, sizeof(msd_job));
+  if (!s) return 0;
+  size_t ksz = job->wide ? 8 : 4, n = (size_t)job->n;
+  int indexed = job->prim == EM_P_ARGSORT;
+  int64_t chunks = job->n / MSD_CHUNK_MIN;
+  if (chunks > em_num_threads()) chunks = em_num_threads();
+  if (chunks > MAX_CHUNKS) chunks = MAX_CHUNKS;
+  s->chunks = chunks < 1 ? 1 : chunks;
+  s->job = job;
+  s->src = src;
+  s->dst = dst;
+  size_t index_bytes = indexed ? 2 * n * sizeof(uint32_t) : 0;
+  char* mem = malloc(2 * n * ksz + index_bytes +
+                     (size_t)s->chunks * (MSD_BUCKETS + HIST_ENTRIES) * sizeof(uint32_t));
+  if (!mem) {
+    free(s);
+    return 0;
+  }
+  s->keys = mem;
+  s->moved = mem + n * ksz;
+  s->index = indexed ? (uint32_t*)(mem + 2 * n * ksz) : NULL;
+  s->scratch = indexed ? s->index + n : NULL;
+  s->hist = (uint32_t*)(mem + 2 * n * ksz + index_bytes);
+  s->bucket_hist = s->hist + s->chunks * MSD_BUCKETS;
+
+  s->step = MSD_LOAD;
+  em_parallel_for(s->chunks, 1, msd_range, s);
+  uint64_t lowest = s->low[0], highest = s->high[0];
+  for (int64_t c = 1; c < s->chunks; c++) {
+    lowest = s->low[c] < lowest ? s->low[c] : lowest;
+    highest = s->high[c] > highest ? s->high[c] : highest;
+  }
+  int range_bits = highest > lowest ? 64 - __builtin_clzll(highest - lowest) : 0;
+  s->shift = range_bits > MSD_BITS ? range_bits - MSD_BITS : 0;
+  if (range_bits == job->bits && range_bits > MSD_BITS) {
+    /* The load counted the top digit: subtracting lowest with the bits below
+     * the digit cleared moves every digit down by lowest's. */
+    int offset = (int)(lowest >> s->shift);
+    s->lowest = lowest >> s->shift << s->shift;
+    for (int64_t c = 0; c < s->chunks; c++) {
+      uint32_t* h = s->hist + c * MSD_BUCKETS;
+      memmove(h, h + offset, sizeof(uint32_t) * (size_t)(MSD_BUCKETS - offset));
+      memset(h + MSD_BUCKETS - offset, 0, sizeof(uint32_t) * (size_t)offset);
+    }
+  } else {
+    s->lowest = lowest;
+    s->step = MSD_COUNT;
+    em_parallel_for(s->chunks, 1, msd_range, s);
+  }
+  uint32_t sum = 0;
+  for (int d = 0; d < MSD_BUCKETS; d++) {
+    s->starts[d] = sum;
+    for (int64_t c = 0; c < s->chunks; c++) {
+      uint32_t count = s->hist[c * MSD_BUCKETS + d];
+      s->hist[c * MSD_BUCKETS + d] = sum;
+      sum += count;
+    }
+  }
+  s->starts[MSD_BUCKETS] = job->n;
+  s->step = MSD_SCATTER;
+  em_parallel_for(s->chunks, 1, msd_range, s);
+
+  /* Chunk c finishes the buckets from the one holding element n*c/chunks on. */
+  int d = 0;
+  for (int64_t c = 0; c < s->chunks; c++) {
+    while (d < MSD_BUCKETS && s->starts[d] < job->n * c / s->chunks) d++;
+    s->first_bucket[c] = c == 0 ? 0 : d;
+  }
+  s->first_bucket[s->chunks] = MSD_BUCKETS;
+  s->step = MSD_FINISH;
+  em_parallel_for(s->chunks, 1, msd_range, s);
+  free(mem);
+  free(s);
+  return 1;
+}
+
+/* ---- long partitions: the first radix-select level over the pool ----
+ *
+ * Chunks load their keys and count the top digit at once; each chunk then
+ * scatters its indices to its own stretch of the smaller and larger sides of
+ * perm (stretches in chunk order) and copies the keys of kth's digit (and
+ * their indices) to the kept arrays, which radix_select finishes on one
+ * thread. The
+ * result equals radix_select's on the whole line, so partition and
+ * argpartition still agree. */
+
+#define SELECT_SPLIT_MIN (1 << 17)
+
+enum { SELECT_LOAD, SELECT_SCATTER, SELECT_EMIT };
 
 typedef struct {
   const sort_job* job;
@@ -383,95 +690,155 @@ typedef struct {
   char* dst;
   int64_t chunks;
   int step, shift;
-  void *a, *b;            /* this pass moves keys from a to b */
-  uint32_t *ia, *ib;      /* and indices (argsort) from ia to ib */
-  uint32_t* hist;         /* chunks x SPLIT_BUCKETS */
-} split_job;
+  uint32_t digit;                         /* kth's top digit */
+  void *keys, *kept_keys;
+  uint32_t *kept_ix, *perm;
+  uint32_t* hist;                         /* chunks x MSD_BUCKETS */
+  int64_t smaller[MAX_CHUNKS], kept_at[MAX_CHUNKS], larger[MAX_CHUNKS];  /* cursors */
+} select_job;
 
-static void split_range(void* ctx, int64_t lo, int64_t hi) {
-  const split_job* s = ctx;
-  const sort_job* job = s->job;
-  int64_t n = job->n, isz = job->isz;
-  int wide = job->wide, merge_zeros = job->prim != EM_P_SORT;
-  for (int64_t c = lo; c < hi; c++) {
-    int64_t from = n * c / s->chunks, to = n * (c + 1) / s->chunks;
-    uint32_t* h = s->hist + c * SPLIT_BUCKETS;
-    switch (s->step) {
-      case SPLIT_LOAD: {
-        const char* src = s->src + from * job->sin * isz;
-        if (wide) load_keys64((uint64_t*)s->a + from, src, job->dtype, job->sin, to - from, merge_zeros);
-        else load_keys32((uint32_t*)s->a + from, src, job->dtype, job->sin, to - from, merge_zeros);
-        if (s->ia)
-          for (int64_t i = from; i < to; i++) s->ia[i] = (uint32_t)i;
-        break;
-      }
-      case SPLIT_COUNT:
-        memset(h, 0, sizeof(uint32_t) * SPLIT_BUCKETS);
-        if (wide) count_digit64(s->a, from, to, s->shift, SPLIT_BUCKETS - 1, h);
-        else count_digit32(s->a, from, to, s->shift, SPLIT_BUCKETS - 1, h);
-        break;
-      case SPLIT_SCATTER:
-        if (wide) scatter_digit64(s->a, s->ia, from, to, s->shift, SPLIT_BUCKETS - 1, h, s->b, s->ib);
-        else scatter_digit32(s->a, s->ia, from, to, s->shift, SPLIT_BUCKETS - 1, h, s->b, s->ib);
-        break;
-      default:
-        if (job->prim == EM_P_SORT) {
-          char* dst = s->dst + from * job->sout * isz;
-          if (wide) store_values64(dst, job->dtype, job->sout, (uint64_t*)s->a + from, to - from);
-          else store_values32(dst, job->dtype, job->sout, (uint32_t*)s->a + from, to - from);
-        } else {
-          uint32_t* d = (uint32_t*)s->dst;
-          for (int64_t i = from; i < to; i++) d[i * job->sout] = s->ia[i];
-        }
-    }
+#define SELECT_FNS(W, K)                                                                   \
+  static void select_load##W(select_job* s, int64_t c, int64_t from, int64_t to) {         \
+    const sort_job* job = s->job;                                                          \
+    K* k = (K*)s->keys;                                                                    \
+    uint32_t* h = s->hist + c * MSD_BUCKETS;                                               \
+    memset(h, 0, sizeof(uint32_t) * MSD_BUCKETS);                                          \
+    /* in blocks, so the count reads keys still in cache */                                \
+    for (int64_t lo = from; lo < to; lo += 4096) {                                         \
+      int64_t hi = lo + 4096 < to ? lo + 4096 : to;                                        \
+      load_keys##W(k + lo, s->src + lo * job->sin * job->isz, job->dtype, job->sin,        \
+                   hi - lo, 1);                                                            \
+      for (int64_t i = lo; i < hi; i++) h[(k[i] >> s->shift) & (MSD_BUCKETS - 1)]++;       \
+    }                                                                                      \
+  }                                                                                        \
+                                                                                           \
+  static void select_scatter##W(select_job* s, int64_t c, int64_t from, int64_t to) {      \
+    const K* k = (const K*)s->keys;                                                        \
+    K* kept_keys = (K*)s->kept_keys;                                                       \
+    int64_t smaller = s->smaller[c], kept_at = s->kept_at[c], larger = s->larger[c];       \
+    int64_t kept = from; /* the kept stretch stays inside the chunk: the write past its end \
+                          * (every step writes) must not reach the next chunk's */      \
+    uint32_t digit = s->digit;                                                             \
+    for (int64_t i = from; i < to; i++) {                                                  \
+      K x = k[i];                                                                          \
+      uint32_t d = (uint32_t)((x >> s->shift) & (MSD_BUCKETS - 1));                        \
+      int64_t less = d < digit, more = d > digit, same = !(less | more);                   \
+      int64_t to_less = -less, to_more = -more;                                            \
+      s->perm[(smaller & to_less) | (larger & to_more) | (kept_at & ~(to_less | to_more))] = \
+          (uint32_t)i;                                                                     \
+      smaller += less;                                                                     \
+      larger += more;                                                                      \
+      kept_at += same;                                                                     \
+      kept_keys[kept] = x;                                                                 \
+      s->kept_ix[kept] = (uint32_t)i;                                                      \
+      kept += same;                                                                        \
+    }                                                                                      \
+  }
+
+SELECT_FNS(32, uint32_t)
+SELECT_FNS(64, uint64_t)
+
+/* dst's line [from, to) from the permutation perm. */
+static void emit_permuted(const sort_job* job, const char* src, char* dst, const uint32_t* perm,
+                          int64_t from, int64_t to) {
+  if (job->prim == EM_P_ARGPARTITION || job->prim == EM_P_ARGSORT) {
+    uint32_t* d = (uint32_t*)dst;
+    for (int64_t i = from; i < to; i++) d[i * job->sout] = perm[i];
+  } else {
+    gather(dst + from * job->sout * job->isz, job->sout, src, job->sin, perm + from, to - from,
+           job->isz);
   }
 }
 
-/* Sorts (SORT of a real dtype, or ARGSORT) one line; 0 when out of memory. */
-static int sort_split_line(const sort_job* job, const char* src, char* dst) {
-  split_job s;
-  size_t ksz = job->wide ? 8 : 4, n = (size_t)job->n;
-  int indexed = job->prim == EM_P_ARGSORT;
-  s.job = job;
-  s.src = src;
-  s.dst = dst;
-  s.chunks = em_num_threads() < MAX_CHUNKS ? em_num_threads() : MAX_CHUNKS;
-  char* mem = malloc(2 * n * ksz + (indexed ? 2 * n * sizeof(uint32_t) : 0) +
-                     (size_t)s.chunks * SPLIT_BUCKETS * sizeof(uint32_t));
-  if (!mem) return 0;
-  s.a = mem;
-  s.b = mem + n * ksz;
-  s.ia = indexed ? (uint32_t*)(mem + 2 * n * ksz) : NULL;
-  s.ib = indexed ? s.ia + n : NULL;
-  s.hist = (uint32_t*)(mem + 2 * n * ksz + (indexed ? 2 * n * sizeof(uint32_t) : 0));
-  s.step = SPLIT_LOAD;
-  em_parallel_for(s.chunks, 1, split_range, &s);
-  for (int shift = 0; shift < job->bits; shift += SPLIT_DIGIT_BITS) {
-    s.shift = shift;
-    s.step = SPLIT_COUNT;
-    em_parallel_for(s.chunks, 1, split_range, &s);
-    uint32_t sum = 0;
-    int shared = 0;   /* one digit holds every key: the pass changes nothing */
-    for (int d = 0; d < SPLIT_BUCKETS && !shared; d++) {
-      uint32_t total = 0;
-      for (int64_t c = 0; c < s.chunks; c++) total += s.hist[c * SPLIT_BUCKETS + d];
-      shared = total == (uint32_t)n;
-    }
-    if (shared) continue;
-    for (int d = 0; d < SPLIT_BUCKETS; d++)
-      for (int64_t c = 0; c < s.chunks; c++) {
-        uint32_t count = s.hist[c * SPLIT_BUCKETS + d];
-        s.hist[c * SPLIT_BUCKETS + d] = sum;
-        sum += count;
-      }
-    s.step = SPLIT_SCATTER;
-    em_parallel_for(s.chunks, 1, split_range, &s);
-    void* t = s.a; s.a = s.b; s.b = t;
-    uint32_t* it = s.ia; s.ia = s.ib; s.ib = it;
+static void select_range(void* ctx, int64_t lo, int64_t hi) {
+  select_job* s = ctx;
+  int64_t n = s->job->n;
+  for (int64_t c = lo; c < hi; c++) {
+    int64_t from = n * c / s->chunks, to = n * (c + 1) / s->chunks;
+    if (s->step == SELECT_LOAD)
+      s->job->wide ? select_load64(s, c, from, to) : select_load32(s, c, from, to);
+    else if (s->step == SELECT_SCATTER)
+      s->job->wide ? select_scatter64(s, c, from, to) : select_scatter32(s, c, from, to);
+    else
+      emit_permuted(s->job, s->src, s->dst, s->perm, from, to);
   }
-  s.step = SPLIT_STORE;
-  em_parallel_for(s.chunks, 1, split_range, &s);
+}
+
+/* PARTITION or ARGPARTITION of one long line; 0 when out of memory. */
+static int select_split_line(const sort_job* job, const char* src, char* dst) {
+  select_job* s = calloc(1, sizeof(select_job));
+  if (!s) return 0;
+  size_t ksz = job->wide ? 8 : 4, n = (size_t)job->n;
+  int64_t chunks = job->n / MSD_CHUNK_MIN;
+  if (chunks > em_num_threads()) chunks = em_num_threads();
+  if (chunks > MAX_CHUNKS) chunks = MAX_CHUNKS;
+  s->chunks = chunks < 1 ? 1 : chunks;
+  s->job = job;
+  s->src = src;
+  s->dst = dst;
+  /* keys, kept keys, kept indices, perm, scratch indices, histograms */
+  char* mem = malloc(2 * n * ksz + 3 * n * sizeof(uint32_t) +
+                     ((size_t)s->chunks * MSD_BUCKETS + HIST_ENTRIES) * sizeof(uint32_t));
+  if (!mem) {
+    free(s);
+    return 0;
+  }
+  s->keys = mem;
+  s->kept_keys = mem + n * ksz;
+  s->kept_ix = (uint32_t*)(mem + 2 * n * ksz);
+  s->perm = s->kept_ix + n;
+  uint32_t* scratch = s->perm + n;
+  s->hist = scratch + n;
+  uint32_t* hist = s->hist + s->chunks * MSD_BUCKETS;
+  s->shift = job->bits > MSD_BITS ? job->bits - MSD_BITS : 0;
+  s->step = SELECT_LOAD;
+  em_parallel_for(s->chunks, 1, select_range, s);
+
+  int64_t below = 0, count;
+  uint32_t digit = 0;
+  for (;; digit++) {
+    count = 0;
+    for (int64_t c = 0; c < s->chunks; c++) count += s->hist[c * MSD_BUCKETS + digit];
+    if (below + count > job->kth) break;
+    below += count;
+  }
+  if (count == job->n) {  /* one top digit: radix_select narrows on the lower ones */
+    if (job->wide) radix_select64(s->keys, s->kept_ix, 1, s->kept_keys, scratch, s->perm,
+                                  job->n, job->kth, job->bits, hist);
+    else radix_select32(s->keys, s->kept_ix, 1, s->kept_keys, scratch, s->perm, job->n,
+                        job->kth, job->bits, hist);
+  } else {
+    s->digit = digit;
+    int64_t smaller = 0, kept_at = below, larger = below + count;
+    for (int64_t c = 0; c < s->chunks; c++) {
+      int64_t less = 0, same = s->hist[c * MSD_BUCKETS + digit];
+      for (uint32_t d = 0; d < digit; d++) less += s->hist[c * MSD_BUCKETS + d];
+      int64_t size = job->n * (c + 1) / s->chunks - job->n * c / s->chunks;
+      s->smaller[c] = smaller;
+      s->kept_at[c] = kept_at;
+      s->larger[c] = larger;
+      smaller += less;
+      kept_at += same;
+      larger += size - less - same;
+    }
+    s->step = SELECT_SCATTER;
+    em_parallel_for(s->chunks, 1, select_range, s);
+    for (int64_t c = 1; c < s->chunks; c++) {  /* close up the kept stretches */
+      int64_t from = job->n * c / s->chunks, same = s->hist[c * MSD_BUCKETS + digit];
+      int64_t at = s->kept_at[c] - below;
+      memmove((char*)s->kept_keys + at * ksz, (char*)s->kept_keys + from * ksz, same * ksz);
+      memmove(s->kept_ix + at, s->kept_ix + from, same * sizeof(uint32_t));
+    }
+    /* the kept keys share the top digit: select on the bits below it */
+    if (job->wide) radix_select64(s->kept_keys, s->kept_ix, 0, s->keys, scratch, s->perm + below,
+                                  count, job->kth - below, s->shift, hist);
+    else radix_select32(s->kept_keys, s->kept_ix, 0, s->keys, scratch, s->perm + below, count,
+                        job->kth - below, s->shift, hist);
+  }
+  s->step = SELECT_EMIT;
+  em_parallel_for(s->chunks, 1, select_range, s);
   free(mem);
+  free(s);
   return 1;
 }
 
@@ -496,14 +863,25 @@ int em_kernel_sort(em_array* out) {
   job.out = (char*)out->buf->data;
   atomic_init(&job.out_of_memory, 0);
   em_lines_init(&job.lines, in, out, axis);
-  int splits = job.lines.count < em_num_threads() && job.n >= SPLIT_LINE_MIN &&
-               ((job.prim == EM_P_SORT && job.dtype != EM_COMPLEX64) || job.prim == EM_P_ARGSORT);
-  if (splits) {
+  int by_top_digit = job.n >= MSD_LINE_MIN &&
+      ((job.prim == EM_P_SORT && job.dtype != EM_COMPLEX64) || job.prim == EM_P_ARGSORT);
+  int split_select = job.n >= SELECT_SPLIT_MIN && em_num_threads() > 1 &&
+      (job.prim == EM_P_PARTITION || job.prim == EM_P_ARGPARTITION) &&
+      job.lines.count < em_num_threads();
+  if (split_select) {
     int out_isz = em_dtype_size(out->dtype);
     for (int64_t r = 0; r < job.lines.count; r++) {
       int64_t io, oo;
       em_line_offsets(&job.lines, r, &io, &oo);
-      if (!sort_split_line(&job, job.in + io * job.isz, job.out + oo * out_isz))
+      if (!select_split_line(&job, job.in + io * job.isz, job.out + oo * out_isz))
+        atomic_store(&job.out_of_memory, 1);
+    }
+  } else if (by_top_digit) {
+    int out_isz = em_dtype_size(out->dtype);
+    for (int64_t r = 0; r < job.lines.count; r++) {
+      int64_t io, oo;
+      em_line_offsets(&job.lines, r, &io, &oo);
+      if (!msd_sort_line(&job, job.in + io * job.isz, job.out + oo * out_isz))
         atomic_store(&job.out_of_memory, 1);
     }
   } else {
