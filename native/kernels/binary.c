@@ -3,11 +3,10 @@
 
 #include "elementwise.h"
 
-/* Every loop is compiled for AVX-512, AVX2 and the baseline and picked at
- * load time: fused chains (an optimizer step: divisions, square roots) are
- * compute-bound on chunks in cache, where wider vectors pay. */
+/* Every loop is compiled for several instruction sets and picked at load
+ * time (EM_CLONES, elementwise.h). */
 #define BINARY(NAME, IT, OT, EXPR)                                    \
-  __attribute__((target_clones("avx512f", "avx2", "default")))        \
+  EM_CLONES                                                           \
   static void NAME(int64_t n, const void* const* in, void* out) {     \
     const IT* a = in[0];                                              \
     const IT* b = in[1];                                              \
@@ -218,7 +217,7 @@ int em_kernel_binary(em_array* out) {
 
 /* where(cond, x, y): cond as bool, x and y in the output's class. */
 #define SELECT(NAME, T)                                               \
-  __attribute__((target_clones("avx512f", "avx2", "default")))        \
+  EM_CLONES                                                           \
   static void NAME(int64_t n, const void* const* in, void* out) {     \
     const uint8_t* c = in[0];                                         \
     const T* x = in[1];                                               \

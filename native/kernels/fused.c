@@ -117,6 +117,16 @@ typedef struct {
   int64_t inner, chunks_per_run;
 } fused_job;
 
+/* Asks for the next chunk of each output while this one computes. A chunk's
+ * ops run one after another, and only the last writes the output: without
+ * this, the reads for ownership of its cache lines come in one burst per
+ * chunk, which the hardware prefetcher does not hide (measured: ~10% of a
+ * streaming exp(x) * 2 + 1). Inputs are read steadily and need no help
+ * (prefetching them measured slower). */
+static inline void prefetch_for_write(const char* p, size_t bytes) {
+  for (size_t off = 0; off < bytes; off += 64) __builtin_prefetch(p + off, 1, 3);
+}
+
 static void fused_range(void* ctx, int64_t lo, int64_t hi) {
   fused_job* job = ctx;
   const program* p = job->prog;
@@ -155,6 +165,10 @@ static void fused_range(void* ctx, int64_t lo, int64_t hi) {
         slot[k] = buf;
       }
     }
+    if (ostride == 1 && start + 2 * FUSED_CHUNK <= job->inner)
+      for (int k = 0; k < p->n_outputs; k++)
+        prefetch_for_write(dst + ((size_t)k * (size_t)job->out_size + FUSED_CHUNK) * out_item,
+                           (size_t)n * out_item);
     for (int i = 0; i < p->n_instr; i++) {
       const instr* in = &p->code[i];
       int s = p->n_loads + i, k = p->is_output[s] - 1;
