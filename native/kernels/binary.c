@@ -2,6 +2,7 @@
 #include <math.h>
 
 #include "elementwise.h"
+#include "vmath.h"
 
 /* Every loop is compiled for several instruction sets and picked at load
  * time (EM_CLONES, elementwise.h). */
@@ -61,13 +62,6 @@ static inline float max_f32(float x, float y) { return (x > y || isnan(x)) ? x :
 static inline float min_f32(float x, float y) { return (x < y || isnan(x)) ? x : y; }
 static inline double max_f64(double x, double y) { return (x > y || isnan(x)) ? x : y; }
 static inline double min_f64(double x, double y) { return (x < y || isnan(x)) ? x : y; }
-static inline float logaddexp_f32(float x, float y) {
-  if (x == -INFINITY && y == -INFINITY) return x;
-  if (isnan(x) || isnan(y)) return x + y; /* NaN propagates, as in numpy */
-  float m = x > y ? x : y;
-  if (isinf(m) && m > 0) return m;
-  return m + log1pf(expf(-fabsf(x - y)));
-}
 static inline double logaddexp_f64(double x, double y) {
   if (x == -INFINITY && y == -INFINITY) return x;
   if (isnan(x) || isnan(y)) return x + y; /* NaN propagates, as in numpy */
@@ -115,7 +109,7 @@ BINARY(min_f32_fn, float, float, min_f32(x, y))
 BINARY(min_f64_fn, double, double, min_f64(x, y))
 BINARY(atan2_f32, float, float, atan2f(x, y))
 BINARY(atan2_f64, double, double, atan2(x, y))
-BINARY(logaddexp_f32_fn, float, float, logaddexp_f32(x, y))
+BINARY(logaddexp_f32_fn, float, float, em_logaddexpf(x, y))
 BINARY(logaddexp_f64_fn, double, double, logaddexp_f64(x, y))
 
 #define COMPARE(NAME, OP)                               \

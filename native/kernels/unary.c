@@ -56,11 +56,6 @@ static double erfinv_f64(double y) {
   return x;
 }
 
-static inline float sigmoid1_f32(float x) {
-  if (x >= 0) return 1.0f / (1.0f + expf(-x));
-  float e = expf(x);
-  return e / (1.0f + e);
-}
 static inline double sigmoid1_f64(double x) {
   if (x >= 0) return 1.0 / (1.0 + exp(-x));
   double e = exp(x);
@@ -113,11 +108,15 @@ FLOAT_FN(arccos, acosf(x), acos(x), cacosf(x))
 FLOAT_FN(arctan, atanf(x), atan(x), catanf(x))
 FLOAT_FN(sinh, sinhf(x), sinh(x), csinhf(x))
 FLOAT_FN(cosh, coshf(x), cosh(x), ccoshf(x))
-FLOAT_FN(tanh, tanhf(x), tanh(x), ctanhf(x))
+UNARY(tanh_f32, float, float, em_tanhf(x))
+UNARY(tanh_f64, double, double, tanh(x))
+UNARY(tanh_c64, c64, c64, ctanhf(x))
 FLOAT_FN(arcsinh, asinhf(x), asinh(x), casinhf(x))
 FLOAT_FN(arccosh, acoshf(x), acosh(x), cacoshf(x))
 FLOAT_FN(arctanh, atanhf(x), atanh(x), catanhf(x))
-FLOAT_FN(sigmoid, sigmoid1_f32(x), sigmoid1_f64(x), 1.0f / (1.0f + cexpf(-x)))
+UNARY(sigmoid_f32, float, float, em_sigmoidf(x))
+UNARY(sigmoid_f64, double, double, sigmoid1_f64(x))
+UNARY(sigmoid_c64, c64, c64, 1.0f / (1.0f + cexpf(-x)))
 /* float32 erf and erfinv are XLA's (vmath.h): ember and JAX agree bit for bit. */
 UNARY(erf_f32, float, float, em_erff_xla(x))
 UNARY(erf_f64, double, double, erf(x))
