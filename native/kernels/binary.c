@@ -96,8 +96,24 @@ BINARY(mod_f32_fn, float, float, mod_f32(x, y))
 BINARY(mod_f64_fn, double, double, mod_f64(x, y))
 BINARY(pow_i64_fn, int64_t, int64_t, pow_i64(x, y))
 BINARY(pow_u64_fn, uint64_t, uint64_t, pow_u64(x, y))
-BINARY(pow_f32, float, float, powf(x, y))
-BINARY(pow_f64, double, double, pow(x, y))
+/* x ** 2 (a square in a loss, a variance) is a multiply, as numpy and JAX
+ * compute it: a chunk whose exponents are all 2 skips the scalar libm call. */
+#define POW_FLOAT(NAME, T, POW)                                       \
+  EM_CLONES                                                           \
+  static void NAME(int64_t n, const void* const* in, void* out) {     \
+    const T* a = in[0];                                               \
+    const T* b = in[1];                                               \
+    T* o = out;                                                       \
+    int all_two = 1;                                                  \
+    for (int64_t i = 0; i < n; i++) all_two &= b[i] == 2;             \
+    if (all_two) {                                                    \
+      for (int64_t i = 0; i < n; i++) o[i] = a[i] * a[i];             \
+      return;                                                         \
+    }                                                                 \
+    for (int64_t i = 0; i < n; i++) o[i] = POW(a[i], b[i]);           \
+  }
+POW_FLOAT(pow_f32, float, powf)
+POW_FLOAT(pow_f64, double, pow)
 BINARY(pow_c64, c64, c64, cpowf(x, y))
 BINARY(max_i64, int64_t, int64_t, x > y ? x : y)
 BINARY(max_u64, uint64_t, uint64_t, x > y ? x : y)
