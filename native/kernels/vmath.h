@@ -244,13 +244,19 @@ static inline __attribute__((always_inline)) float em_sigmoidf(float x) {
   return em_select(x != x, x, s);
 }
 
-/* logaddexp(x, y) = max + log1p(e^-|x - y|), as XLA computes it, with
- * em_expf and XLA's log1p; equal arguments (infinities included) give
- * x + ln 2, and a nan in either argument gives nan (through x - y). */
+/* logaddexp(x, y) = max + log1p(e), e = e^-|x - y| in (0, 1], as XLA
+ * computes it. log1p(e) is log(u) for u = 1 + e, corrected for the rounding
+ * of u by (e - (u - 1)) / u (exact to first order; for e below float32's
+ * epsilon u is 1 and the correction is e itself): one log instead of the
+ * log and the rational function that log1p evaluates over all of its
+ * range. Equal arguments (infinities included) give x + ln 2, and a nan in
+ * either argument gives nan (through x - y). */
 static inline __attribute__((always_inline)) float em_logaddexpf(float x, float y) {
   float m = x > y ? x : y;
-  float r = m + em_log1pf_xla(em_expf(-fabsf(x - y)));
-  return em_select(x == y, x + 0.693147182f, r);
+  float e = em_expf(-fabsf(x - y));
+  float u = 1.0f + e;
+  float log1p_e = em_logf_xla(u) + (e - (u - 1.0f)) / u;
+  return em_select(x == y, x + 0.693147182f, m + log1p_e);
 }
 
 #endif
