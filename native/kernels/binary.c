@@ -2,12 +2,12 @@
 #include <math.h>
 
 #include "elementwise.h"
+#include "vmath.h"
 
-/* Every loop is compiled for AVX-512, AVX2 and the baseline and picked at
- * load time: fused chains (an optimizer step: divisions, square roots) are
- * compute-bound on chunks in cache, where wider vectors pay. */
+/* Every loop is compiled for several instruction sets and picked at load
+ * time (EM_CLONES, elementwise.h). */
 #define BINARY(NAME, IT, OT, EXPR)                                    \
-  __attribute__((target_clones("avx512f", "avx2", "default")))        \
+  EM_CLONES                                                           \
   static void NAME(int64_t n, const void* const* in, void* out) {     \
     const IT* a = in[0];                                              \
     const IT* b = in[1];                                              \
@@ -62,13 +62,6 @@ static inline float max_f32(float x, float y) { return (x > y || isnan(x)) ? x :
 static inline float min_f32(float x, float y) { return (x < y || isnan(x)) ? x : y; }
 static inline double max_f64(double x, double y) { return (x > y || isnan(x)) ? x : y; }
 static inline double min_f64(double x, double y) { return (x < y || isnan(x)) ? x : y; }
-static inline float logaddexp_f32(float x, float y) {
-  if (x == -INFINITY && y == -INFINITY) return x;
-  if (isnan(x) || isnan(y)) return x + y; /* NaN propagates, as in numpy */
-  float m = x > y ? x : y;
-  if (isinf(m) && m > 0) return m;
-  return m + log1pf(expf(-fabsf(x - y)));
-}
 static inline double logaddexp_f64(double x, double y) {
   if (x == -INFINITY && y == -INFINITY) return x;
   if (isnan(x) || isnan(y)) return x + y; /* NaN propagates, as in numpy */
@@ -103,8 +96,24 @@ BINARY(mod_f32_fn, float, float, mod_f32(x, y))
 BINARY(mod_f64_fn, double, double, mod_f64(x, y))
 BINARY(pow_i64_fn, int64_t, int64_t, pow_i64(x, y))
 BINARY(pow_u64_fn, uint64_t, uint64_t, pow_u64(x, y))
-BINARY(pow_f32, float, float, powf(x, y))
-BINARY(pow_f64, double, double, pow(x, y))
+/* x ** 2 (a square in a loss, a variance) is a multiply, as numpy and JAX
+ * compute it: a chunk whose exponents are all 2 skips the scalar libm call. */
+#define POW_FLOAT(NAME, T, POW)                                       \
+  EM_CLONES                                                           \
+  static void NAME(int64_t n, const void* const* in, void* out) {     \
+    const T* a = in[0];                                               \
+    const T* b = in[1];                                               \
+    T* o = out;                                                       \
+    int all_two = 1;                                                  \
+    for (int64_t i = 0; i < n; i++) all_two &= b[i] == 2;             \
+    if (all_two) {                                                    \
+      for (int64_t i = 0; i < n; i++) o[i] = a[i] * a[i];             \
+      return;                                                         \
+    }                                                                 \
+    for (int64_t i = 0; i < n; i++) o[i] = POW(a[i], b[i]);           \
+  }
+POW_FLOAT(pow_f32, float, powf)
+POW_FLOAT(pow_f64, double, pow)
 BINARY(pow_c64, c64, c64, cpowf(x, y))
 BINARY(max_i64, int64_t, int64_t, x > y ? x : y)
 BINARY(max_u64, uint64_t, uint64_t, x > y ? x : y)
@@ -116,7 +125,7 @@ BINARY(min_f32_fn, float, float, min_f32(x, y))
 BINARY(min_f64_fn, double, double, min_f64(x, y))
 BINARY(atan2_f32, float, float, atan2f(x, y))
 BINARY(atan2_f64, double, double, atan2(x, y))
-BINARY(logaddexp_f32_fn, float, float, logaddexp_f32(x, y))
+BINARY(logaddexp_f32_fn, float, float, em_logaddexpf(x, y))
 BINARY(logaddexp_f64_fn, double, double, logaddexp_f64(x, y))
 
 #define COMPARE(NAME, OP)                               \
@@ -218,7 +227,7 @@ int em_kernel_binary(em_array* out) {
 
 /* where(cond, x, y): cond as bool, x and y in the output's class. */
 #define SELECT(NAME, T)                                               \
-  __attribute__((target_clones("avx512f", "avx2", "default")))        \
+  EM_CLONES                                                           \
   static void NAME(int64_t n, const void* const* in, void* out) {     \
     const uint8_t* c = in[0];                                         \
     const T* x = in[1];                                               \

@@ -4,6 +4,12 @@
 
 #include "classes.h"
 
+/* The loops are compiled for AVX-512, for AVX2 with FMA (x86-64-v3) and for
+ * the baseline, and picked at load time: fused chains are compute-bound on
+ * chunks in cache, where wider vectors pay, and the fmaf calls of vmath.h
+ * are single instructions in the first two (a libm call in the baseline). */
+#define EM_CLONES __attribute__((target_clones("avx512f", "arch=x86-64-v3", "default")))
+
 /* Computes n outputs from n elements of each contiguous input chunk. */
 typedef void (*em_ew_fn)(int64_t n, const void* const* in, void* out);
 

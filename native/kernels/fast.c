@@ -306,7 +306,7 @@ static void gemm_rows(int cls, CBLAS_TRANSPOSE tb, int64_t m, int64_t n, int64_t
     return sum;                                                                    \
   }
 
-#define CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+#define CLONES __attribute__((target_clones("avx512f", "arch=x86-64-v3", "default")))
 ROW_MAX(row_max_f32, float, CLONES)
 EXP_SUM(exp_sum_f32, float, em_expf, CLONES)
 ROW_MAX(row_max_f64, double, )

@@ -5,10 +5,9 @@
 #include "vmath.h"
 
 /* One loop per (function, class) pair; a macro is how C spells that. */
-/* Compiled for AVX-512, AVX2 and the baseline, picked at load time (see
- * binary.c). */
+/* Compiled for several instruction sets, picked at load time (EM_CLONES). */
 #define UNARY(NAME, IT, OT, EXPR)                                     \
-  __attribute__((target_clones("avx512f", "avx2", "default")))        \
+  EM_CLONES                                                           \
   static void NAME(int64_t n, const void* const* in, void* out) {     \
     const IT* a = in[0];                                              \
     OT* o = out;                                                      \
@@ -57,11 +56,6 @@ static double erfinv_f64(double y) {
   return x;
 }
 
-static inline float sigmoid1_f32(float x) {
-  if (x >= 0) return 1.0f / (1.0f + expf(-x));
-  float e = expf(x);
-  return e / (1.0f + e);
-}
 static inline double sigmoid1_f64(double x) {
   if (x >= 0) return 1.0 / (1.0 + exp(-x));
   double e = exp(x);
@@ -97,14 +91,7 @@ UNARY(sign_c64_fn, c64, c64, sign_c64(x))
 
 FLOAT_FN(sqrt, sqrtf(x), sqrt(x), csqrtf(x))
 FLOAT_FN(rsqrt, 1.0f / sqrtf(x), 1.0 / sqrt(x), 1.0f / csqrtf(x))
-/* exp is the hottest float32 function (softmax, losses, activations): its
- * loop is compiled for several instruction sets and picked at load time. */
-__attribute__((target_clones("avx512f", "avx2", "default")))
-static void exp_f32(int64_t n, const void* const* in, void* out) {
-  const float* a = in[0];
-  float* o = out;
-  for (int64_t i = 0; i < n; i++) o[i] = em_expf(a[i]);
-}
+UNARY(exp_f32, float, float, em_expf(x))
 UNARY(exp_f64, double, double, exp(x))
 UNARY(exp_c64, c64, c64, cexpf(x))
 FLOAT_FN(expm1, expm1f(x), expm1(x), cexpf(x) - 1.0f)
@@ -121,11 +108,15 @@ FLOAT_FN(arccos, acosf(x), acos(x), cacosf(x))
 FLOAT_FN(arctan, atanf(x), atan(x), catanf(x))
 FLOAT_FN(sinh, sinhf(x), sinh(x), csinhf(x))
 FLOAT_FN(cosh, coshf(x), cosh(x), ccoshf(x))
-FLOAT_FN(tanh, tanhf(x), tanh(x), ctanhf(x))
+UNARY(tanh_f32, float, float, em_tanhf(x))
+UNARY(tanh_f64, double, double, tanh(x))
+UNARY(tanh_c64, c64, c64, ctanhf(x))
 FLOAT_FN(arcsinh, asinhf(x), asinh(x), casinhf(x))
 FLOAT_FN(arccosh, acoshf(x), acosh(x), cacoshf(x))
 FLOAT_FN(arctanh, atanhf(x), atanh(x), catanhf(x))
-FLOAT_FN(sigmoid, sigmoid1_f32(x), sigmoid1_f64(x), 1.0f / (1.0f + cexpf(-x)))
+UNARY(sigmoid_f32, float, float, em_sigmoidf(x))
+UNARY(sigmoid_f64, double, double, sigmoid1_f64(x))
+UNARY(sigmoid_c64, c64, c64, 1.0f / (1.0f + cexpf(-x)))
 /* float32 erf and erfinv are XLA's (vmath.h): ember and JAX agree bit for bit. */
 UNARY(erf_f32, float, float, em_erff_xla(x))
 UNARY(erf_f64, double, double, erf(x))
@@ -158,53 +149,6 @@ UNARY(real_c64, c64, float, crealf(x))
 UNARY(imag_c64, c64, float, cimagf(x))
 UNARY(conj_c64, c64, c64, conjf(x))
 
-#if defined(__x86_64__) && defined(__GNUC__)
-/* The fmaf calls of XLA's float32 functions become single instructions on
- * FMA hardware, and their loops vectorise. */
-__attribute__((target("avx2,fma"))) static void erfinv_f32_hw(int64_t n, const void* const* in,
-                                                              void* out) {
-  const float* a = in[0];
-  float* o = out;
-  for (int64_t i = 0; i < n; i++) o[i] = em_erfinvf_xla(a[i]);
-}
-
-__attribute__((target("avx2,fma"))) static void erf_f32_hw(int64_t n, const void* const* in,
-                                                           void* out) {
-  const float* a = in[0];
-  float* o = out;
-  for (int64_t i = 0; i < n; i++) o[i] = em_erff_xla(a[i]);
-}
-
-__attribute__((target("avx2,fma"))) static void log_f32_hw(int64_t n, const void* const* in,
-                                                           void* out) {
-  const float* a = in[0];
-  float* o = out;
-  for (int64_t i = 0; i < n; i++) o[i] = em_logf_xla(a[i]);
-}
-
-__attribute__((target("avx2,fma"))) static void log1p_f32_hw(int64_t n, const void* const* in,
-                                                             void* out) {
-  const float* a = in[0];
-  float* o = out;
-  for (int64_t i = 0; i < n; i++) o[i] = em_log1pf_xla(a[i]);
-}
-
-static int has_fma(void) {
-  __builtin_cpu_init();
-  return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-}
-
-static em_ew_fn erfinv_f32_best(void) { return has_fma() ? erfinv_f32_hw : erfinv_f32_fn; }
-static em_ew_fn erf_f32_best(void) { return has_fma() ? erf_f32_hw : erf_f32; }
-static em_ew_fn log_f32_best(void) { return has_fma() ? log_f32_hw : log_f32; }
-static em_ew_fn log1p_f32_best(void) { return has_fma() ? log1p_f32_hw : log1p_f32; }
-#else
-static em_ew_fn erfinv_f32_best(void) { return erfinv_f32_fn; }
-static em_ew_fn erf_f32_best(void) { return erf_f32; }
-static em_ew_fn log_f32_best(void) { return log_f32; }
-static em_ew_fn log1p_f32_best(void) { return log1p_f32; }
-#endif
-
 /* Picks the loop for a primitive and input class, and the class it writes. */
 static em_ew_fn select(int prim, int cls, int* out_cls) {
   *out_cls = cls;
@@ -228,8 +172,8 @@ static em_ew_fn select(int prim, int cls, int* out_cls) {
     case EM_P_RSQRT: PICK_FLOAT(rsqrt)
     case EM_P_EXP: PICK_FLOAT(exp)
     case EM_P_EXPM1: PICK_FLOAT(expm1)
-    case EM_P_LOG: PICK(NULL, NULL, log_f32_best(), log_f64, log_c64)
-    case EM_P_LOG1P: PICK(NULL, NULL, log1p_f32_best(), log1p_f64, log1p_c64)
+    case EM_P_LOG: PICK(NULL, NULL, log_f32, log_f64, log_c64)
+    case EM_P_LOG1P: PICK(NULL, NULL, log1p_f32, log1p_f64, log1p_c64)
     case EM_P_LOG2: PICK_FLOAT(log2)
     case EM_P_LOG10: PICK_FLOAT(log10)
     case EM_P_SIN: PICK_FLOAT(sin)
@@ -245,8 +189,8 @@ static em_ew_fn select(int prim, int cls, int* out_cls) {
     case EM_P_ARCCOSH: PICK_FLOAT(arccosh)
     case EM_P_ARCTANH: PICK_FLOAT(arctanh)
     case EM_P_SIGMOID: PICK_FLOAT(sigmoid)
-    case EM_P_ERF: PICK(NULL, NULL, erf_f32_best(), erf_f64, NULL)
-    case EM_P_ERFINV: PICK(NULL, NULL, erfinv_f32_best(), erfinv_f64_fn, NULL)
+    case EM_P_ERF: PICK(NULL, NULL, erf_f32, erf_f64, NULL)
+    case EM_P_ERFINV: PICK(NULL, NULL, erfinv_f32_fn, erfinv_f64_fn, NULL)
     case EM_P_FLOOR: PICK(copy_i64, copy_u64, floor_f32, floor_f64, NULL)
     case EM_P_CEIL: PICK(copy_i64, copy_u64, ceil_f32, ceil_f64, NULL)
     case EM_P_ROUND: PICK(copy_i64, copy_u64, round_f32, round_f64, NULL)

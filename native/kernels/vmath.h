@@ -19,34 +19,39 @@ static inline float em_bits_to_float(uint32_t u) {
 }
 
 /* e^x = 2^n * e^r with n = round(x / ln2) and |r| <= ln2 / 2; e^r from its
- * Taylor polynomial to degree 7 (truncation error below 1e-8 relative);
- * 2^n applied in two halves so results in the subnormal range stay exact. */
-static inline float em_expf(float x) {
+ * Taylor polynomial to degree 7 (truncation error below 1e-8 relative) in
+ * Horner form with fused multiply-adds; 2^n applied in two halves so that
+ * results in the subnormal range are rounded once and overflow gives inf.
+ * Written for SIMD (exp is compute-bound on a vector unit: every operation
+ * counts): the clamps are max/min instructions, and x is clamped into
+ * [-120, 89], where both halves of 2^n are normal floats and the products
+ * still reach 0 and inf; nan is put back at the end.
+ * fmaf is one instruction where the caller is compiled for FMA hardware
+ * (target "avx512f" or "arch=x86-64-v3"), libm's elsewhere. */
+static inline __attribute__((always_inline)) float em_expf(float x) {
   const float log2e = 1.44269504088896341f;
   const float ln2_hi = 0.693359375f, ln2_lo = -2.12194440e-4f;
-  float xc = x > 88.7228394f ? 88.7228394f : x;
-  xc = xc < -103.972084f ? -103.972084f : xc;
+  float xc = x > -120.0f ? x : -120.0f; /* a nan becomes -120 here */
+  xc = xc < 89.0f ? xc : 89.0f;
   /* Adding then subtracting 1.5 * 2^23 rounds to the nearest integer
    * without a call, so the loop vectorises. */
   const float round_magic = 12582912.0f;
-  float n = (xc * log2e + round_magic) - round_magic;
-  float r = xc - n * ln2_hi;
-  r = r - n * ln2_lo;
+  float n = fmaf(xc, log2e, round_magic) - round_magic;
+  float r = fmaf(n, -ln2_hi, xc);
+  r = fmaf(n, -ln2_lo, r);
   float p = 1.98412698e-4f;
-  p = p * r + 1.38888889e-3f;
-  p = p * r + 8.33333333e-3f;
-  p = p * r + 4.16666667e-2f;
-  p = p * r + 1.66666667e-1f;
-  p = p * r + 0.5f;
-  p = p * r + 1.0f;
-  p = p * r + 1.0f;
+  p = fmaf(p, r, 1.38888889e-3f);
+  p = fmaf(p, r, 8.33333333e-3f);
+  p = fmaf(p, r, 4.16666667e-2f);
+  p = fmaf(p, r, 1.66666667e-1f);
+  p = fmaf(p, r, 0.5f);
+  p = fmaf(p, r, 1.0f);
+  p = fmaf(p, r, 1.0f);
   int32_t ni = (int32_t)n;
-  int32_t n1 = ni / 2, n2 = ni - n1;
+  int32_t n1 = ni >> 1, n2 = ni - n1;
   float s1 = em_bits_to_float((uint32_t)(n1 + 127) << 23);
   float s2 = em_bits_to_float((uint32_t)(n2 + 127) << 23);
   float y = p * s1 * s2;
-  y = x > 88.7228394f ? __builtin_inff() : y;
-  y = x < -103.972084f ? 0.0f : y;
   return x != x ? x : y;
 }
 
@@ -164,6 +169,94 @@ static inline __attribute__((always_inline)) float em_erff_xla(float x) {
   q = fmaf(x2, q, 0.49746925110067538f);
   q = fmaf(x2, q, 1.0f);
   return em_select(3.832506856900711f <= fabsf(x), copysignf(1.0f, x), p / q);
+}
+
+/* ---- float32 functions computed through float64 or em_expf ---- */
+
+static inline double em_bits_to_double(uint64_t u) {
+  double d;
+  memcpy(&d, &u, 8);
+  return d;
+}
+static inline uint64_t em_double_to_bits(double d) {
+  uint64_t u;
+  memcpy(&u, &d, 8);
+  return u;
+}
+
+/* em_select for float64 values. */
+static inline __attribute__((always_inline)) double em_select_f64(int cond, double a, double b) {
+  uint64_t mask = 0u - (uint64_t)cond;
+  return em_bits_to_double((em_double_to_bits(a) & mask) | (em_double_to_bits(b) & ~mask));
+}
+
+/* e^x in float64 for x in [-708, 708], relative error below 1e-12: enough
+ * that a float32 result computed from it is rounded once, correctly in all
+ * but rare ties (within 0.501 ulp). n = round(x / ln2) through the 1.5 * 2^52
+ * trick, whose low mantissa bits then hold n (two's complement), so 2^n is
+ * built with integer shifts and adds, vectorisable without AVX-512DQ; e^r
+ * for |r| <= ln2 / 2 from its Taylor polynomial to degree 11. */
+static inline __attribute__((always_inline)) double em_exp_f64_for_f32(double x) {
+  const double magic = 6755399441055744.0; /* 1.5 * 2^52 */
+  double nm = fma(x, 1.4426950408889634, magic);
+  double n = nm - magic;
+  double r = fma(n, -0.6931471805599453, x);
+  r = fma(n, -2.3190468138462996e-17, r);
+  double p = 2.505210838544172e-08;
+  p = fma(p, r, 2.755731922398589e-07);
+  p = fma(p, r, 2.7557319223985893e-06);
+  p = fma(p, r, 2.48015873015873e-05);
+  p = fma(p, r, 1.984126984126984e-04);
+  p = fma(p, r, 1.388888888888889e-03);
+  p = fma(p, r, 8.333333333333333e-03);
+  p = fma(p, r, 4.1666666666666664e-02);
+  p = fma(p, r, 1.6666666666666666e-01);
+  p = fma(p, r, 0.5);
+  p = fma(p, r, 1.0);
+  p = fma(p, r, 1.0);
+  uint64_t scale = (em_double_to_bits(nm) + 1023u) << 52;
+  return p * em_bits_to_double(scale);
+}
+
+/* tanh(x) = 1 - 2 / (e^2|x| + 1) with the sign of x, in float64 (the
+ * cancellation near 0 costs at most 2^10 of float64's 2^-53, far below
+ * float32's ulp), and the odd Taylor polynomial to x^7 below |x| = 2^-10;
+ * |x| is clamped at 10, where tanh rounds to 1 in float32. Rounded once to
+ * float32: within 0.501 ulp. */
+static inline __attribute__((always_inline)) float em_tanhf(float x) {
+  double a = fabs((double)x);
+  double ac = a < 10.0 ? a : 10.0;
+  double big = 1.0 - 2.0 / (em_exp_f64_for_f32(2.0 * ac) + 1.0);
+  double a2 = a * a;
+  double small = fma(a * a2, fma(a2, fma(a2, -17.0 / 315.0, 2.0 / 15.0), -1.0 / 3.0), a);
+  float t = (float)em_select_f64(a < 0.0009765625, small, big);
+  return em_select(x != x, x, copysignf(t, x));
+}
+
+/* sigmoid(x) = 1 / (1 + e^-x) in float64, x clamped into [-200, 200] (where
+ * float32 results are 0 and 1 already): within 0.501 ulp, subnormal
+ * results included. */
+static inline __attribute__((always_inline)) float em_sigmoidf(float x) {
+  double xd = (double)x;
+  xd = em_select_f64(xd > -200.0, xd, -200.0); /* a nan becomes -200 here */
+  xd = em_select_f64(xd < 200.0, xd, 200.0);
+  float s = (float)(1.0 / (1.0 + em_exp_f64_for_f32(-xd)));
+  return em_select(x != x, x, s);
+}
+
+/* logaddexp(x, y) = max + log1p(e), e = e^-|x - y| in (0, 1], as XLA
+ * computes it. log1p(e) is log(u) for u = 1 + e, corrected for the rounding
+ * of u by (e - (u - 1)) / u (exact to first order; for e below float32's
+ * epsilon u is 1 and the correction is e itself): one log instead of the
+ * log and the rational function that log1p evaluates over all of its
+ * range. Equal arguments (infinities included) give x + ln 2, and a nan in
+ * either argument gives nan (through x - y). */
+static inline __attribute__((always_inline)) float em_logaddexpf(float x, float y) {
+  float m = x > y ? x : y;
+  float e = em_expf(-fabsf(x - y));
+  float u = 1.0f + e;
+  float log1p_e = em_logf_xla(u) + (e - (u - 1.0f)) / u;
+  return em_select(x == y, x + 0.693147182f, m + log1p_e);
 }
 
 #endif
