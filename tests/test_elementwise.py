@@ -580,7 +580,12 @@ def test_isclose(rng):
 def test_allclose_and_array_equal(rng):
     x = rng.standard_normal((3, 4)).astype(np.float32)
     a = em.array(x)
-    assert em.allclose(a, a + 1e-7).item() is True
+    for shift in (1e-7, 1e-5, 1e-2):
+        y = x + np.float32(shift)
+        for rtol, atol in ((1e-5, 1e-8), (1e-3, 1e-6), (0.0, 2e-2)):
+            assert em.allclose(a, em.array(y), rtol=rtol, atol=atol).item() is \
+                bool(np.allclose(x, y, rtol=rtol, atol=atol)), (shift, rtol, atol)
+    assert em.allclose(a, a * (1 + 1e-7)).item() is True
     assert em.allclose(a, a + 1e-2).item() is False
     assert em.array_equal(a, em.array(x)).item() is True
     assert em.array_equal(a, a + 1).item() is False
