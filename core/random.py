@@ -365,10 +365,18 @@ def _rem(x, span):
 
 
 def gumbel(shape=(), dtype=_dt.float32, key=None, *, stream=None):
-    """Standard Gumbel samples: -log(-log(u)), u uniform on [tiny, 1)."""
+    """Standard Gumbel samples: -log(-log(u)), u = max(tiny, f) for f uniform
+    on [0, 1).
+
+    JAX asks for uniform(tiny, 1), (f * (1 - tiny) + tiny), but XLA folds
+    its constants: 1 - tiny rounds to 1 and f - 1 + tiny reassociates to
+    f + (-1 + tiny), where -1 + tiny rounds to -1. What is left is max(tiny,
+    f). That differs from uniform(tiny, 1) only in float16, whose tiny
+    (2**-14) is not lost beside f."""
     k = _check_key(key, "gumbel")
     dtype = _float_dtype(dtype, "gumbel")
-    u = uniform(_dt.finfo(dtype).tiny, 1.0, _shape(shape, "gumbel"), dtype, key=k, stream=stream)
+    f = _draw(k, lib.EM_RANDOM_UNIFORM, dtype, _shape(shape, "gumbel"), stream)
+    u = _ew.maximum(array(_dt.finfo(dtype).tiny, dtype), f, stream=stream)
     return _ew.negative(_ew.log(_ew.negative(_ew.log(u, stream=stream)), stream=stream))
 
 
