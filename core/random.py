@@ -268,14 +268,22 @@ def truncated_normal(lower, upper, shape=None, dtype=_dt.float32, key=None, *, s
         shape = _shape(shape, "truncated_normal")
         _check_fits(shape, "truncated_normal", lo, hi)
     sqrt2 = array(math.sqrt(2), dtype)
-    # XLA turns x / sqrt2 into x * (1 / sqrt2); so does this, to round alike.
-    inv_sqrt2 = _ew.divide(array(1.0, dtype), sqrt2)
-    a = _ew.erf(_ew.multiply(lo, inv_sqrt2), stream=stream)
-    b = _ew.erf(_ew.multiply(hi, inv_sqrt2), stream=stream)
+    a = _ew.erf(_over_sqrt2(lo, sqrt2, stream), stream=stream)
+    b = _ew.erf(_over_sqrt2(hi, sqrt2, stream), stream=stream)
     u = uniform(a, b, shape, dtype, key=k, stream=stream)
     out = _ew.multiply(sqrt2, _ew.erfinv(u, stream=stream), stream=stream)
     out = _ew.maximum(out, _nextafter(lo, True, stream), stream=stream)
     return _ew.minimum(out, _nextafter(hi, False, stream), stream=stream)
+
+
+def _over_sqrt2(x, sqrt2, stream):
+    """x / sqrt2 rounded as XLA does: it turns the division into x * (1 /
+    sqrt2). XLA's CPU backend computes bfloat16 in float32, so there the
+    reciprocal is a float32 constant and only the product is rounded to
+    bfloat16; other types keep the reciprocal in their own precision."""
+    compute = _dt.float32 if x.dtype == _dt.bfloat16 else x.dtype
+    inv = _ew.divide(array(1.0, compute), sqrt2.astype(compute))
+    return _ew.multiply(x.astype(compute), inv, stream=stream).astype(x.dtype, stream=stream)
 
 
 def bernoulli(p=0.5, shape=None, key=None, *, stream=None):
