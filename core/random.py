@@ -268,8 +268,8 @@ def truncated_normal(lower, upper, shape=None, dtype=_dt.float32, key=None, *, s
         shape = _shape(shape, "truncated_normal")
         _check_fits(shape, "truncated_normal", lo, hi)
     sqrt2 = array(math.sqrt(2), dtype)
-    a = _ew.erf(_over_sqrt2(lo, sqrt2, stream), stream=stream)
-    b = _ew.erf(_over_sqrt2(hi, sqrt2, stream), stream=stream)
+    a = _erf_of_bound(_over_sqrt2(lo, sqrt2, stream), stream)
+    b = _erf_of_bound(_over_sqrt2(hi, sqrt2, stream), stream)
     u = uniform(a, b, shape, dtype, key=k, stream=stream)
     out = _ew.multiply(sqrt2, _ew.erfinv(u, stream=stream), stream=stream)
     out = _ew.maximum(out, _nextafter(lo, True, stream), stream=stream)
@@ -284,6 +284,22 @@ def _over_sqrt2(x, sqrt2, stream):
     compute = _dt.float32 if x.dtype == _dt.bfloat16 else x.dtype
     inv = _ew.divide(array(1.0, compute), sqrt2.astype(compute))
     return _ew.multiply(x.astype(compute), inv, stream=stream).astype(x.dtype, stream=stream)
+
+
+# XLA's CPU backend evaluates erf of a one-element array with another kernel
+# than the vectorised one (ember's erf): the same rational function, but it
+# returns +-1 from |x| >= 3.7439213 on instead of from 3.8325069, where the
+# rational function is still a few ulp below 1. Near 1, erfinv turns those
+# ulp into hundreds, so truncated_normal's scalar bounds follow that kernel.
+_ERF_ONE_OF_SCALAR = 3.7439212799072266
+
+
+def _erf_of_bound(x, stream):
+    y = _ew.erf(x, stream=stream)
+    if x.size != 1:
+        return y
+    saturated = _ew.greater_equal(_ew.abs(x), _ERF_ONE_OF_SCALAR, stream=stream)
+    return where(saturated, _ew.sign(x, stream=stream), y, stream=stream)
 
 
 def bernoulli(p=0.5, shape=None, key=None, *, stream=None):
