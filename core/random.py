@@ -499,8 +499,16 @@ def multivariate_normal(mean, cov, shape=None, dtype=_dt.float32, key=None, *, s
     except ValueError:
         raise ValueError(f"[random.multivariate_normal] shape {shape} does not broadcast with "
                          f"the batch shape {batch} of mean and cov") from None
-    z = normal(shape + mean.shape[-1:], dtype, key=k, stream=stream)
     factor = cholesky(cov, stream=stream)
+    if mean.shape[-1] == 1 and cov.ndim == 2 and dtype == _dt.float32:
+        # With one dimension XLA's dot is a product, and it reassociates
+        # (sqrt(2) * erfinv(u)) * L into erfinv(u) * (sqrt(2) * L), fusing the
+        # add of the mean: one rounding after the erfinv, as here. (A batch
+        # of 1x1 covariances rounds otherwise again; not reproduced yet.)
+        u = uniform(-1.0 + _EPSNEG[dtype], 1.0, shape + (1,), dtype, key=k, stream=stream)
+        scale = _ew.multiply(factor.reshape(factor.shape[:-1]), math.sqrt(2), stream=stream)
+        return fma(_ew.erfinv(u, stream=stream), scale, mean, stream=stream)
+    z = normal(shape + mean.shape[-1:], dtype, key=k, stream=stream)
     offset = matmul(factor, expand_dims(z, -1, stream=stream), stream=stream)
     return _ew.add(mean, offset.reshape(offset.shape[:-1]), stream=stream)
 
