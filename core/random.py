@@ -9,8 +9,8 @@ A key is two uint32 words, as mlx.core.random's and JAX's raw PRNGKey. Every
 sampler draws with Threefry-2x32 the way JAX does under its default
 `jax_threefry_partitionable=True`, so the same key gives the same keys and
 samples as JAX: bits, uniform, normal, truncated_normal, bernoulli, randint,
-gumbel, laplace, categorical, permutation and multivariate_normal (unbatched
-covariance) equal JAX's in float16, bfloat16 and float32 (ember's float32
+gumbel, laplace, categorical and permutation equal JAX's in float16,
+bfloat16 and float32, multivariate_normal within float32 rounding (ember's float32
 log, log1p, erf and erfinv are XLA's, float32/float64 multiply-adds round
 once as XLA fuses them, and the samplers follow XLA's constant folding and
 reassociation where it changes a rounding). Rounding follows mlx where JAX
