@@ -9,10 +9,12 @@ A key is two uint32 words, as mlx.core.random's and JAX's raw PRNGKey. Every
 sampler draws with Threefry-2x32 the way JAX does under its default
 `jax_threefry_partitionable=True`, so the same key gives the same keys and
 samples as JAX: bits, uniform, normal, truncated_normal, bernoulli, randint,
-gumbel, laplace, categorical and permutation equal JAX's (ember's float32
-log, log1p, erf and erfinv are XLA's, and float32/float64 multiply-adds round
-once as XLA fuses them; float16 gumbel can differ by an ulp). Rounding
-follows mlx where JAX has no counterpart (normal's loc and scale).
+gumbel, laplace, categorical and permutation equal JAX's in float16,
+bfloat16 and float32, multivariate_normal within float32 rounding (ember's float32
+log, log1p, erf and erfinv are XLA's, float32/float64 multiply-adds round
+once as XLA fuses them, and the samplers follow XLA's constant folding and
+reassociation where it changes a rounding). Rounding follows mlx where JAX
+has no counterpart (normal's loc and scale).
 
 Two primitives do the work (native/kernels/random.c): THREEFRY hashes counter
 pairs under keys (split, fold_in) and RANDOM draws a whole array per key:
@@ -268,14 +270,38 @@ def truncated_normal(lower, upper, shape=None, dtype=_dt.float32, key=None, *, s
         shape = _shape(shape, "truncated_normal")
         _check_fits(shape, "truncated_normal", lo, hi)
     sqrt2 = array(math.sqrt(2), dtype)
-    # XLA turns x / sqrt2 into x * (1 / sqrt2); so does this, to round alike.
-    inv_sqrt2 = _ew.divide(array(1.0, dtype), sqrt2)
-    a = _ew.erf(_ew.multiply(lo, inv_sqrt2), stream=stream)
-    b = _ew.erf(_ew.multiply(hi, inv_sqrt2), stream=stream)
+    a = _erf_of_bound(_over_sqrt2(lo, sqrt2, stream), stream)
+    b = _erf_of_bound(_over_sqrt2(hi, sqrt2, stream), stream)
     u = uniform(a, b, shape, dtype, key=k, stream=stream)
     out = _ew.multiply(sqrt2, _ew.erfinv(u, stream=stream), stream=stream)
     out = _ew.maximum(out, _nextafter(lo, True, stream), stream=stream)
     return _ew.minimum(out, _nextafter(hi, False, stream), stream=stream)
+
+
+def _over_sqrt2(x, sqrt2, stream):
+    """x / sqrt2 rounded as XLA does: it turns the division into x * (1 /
+    sqrt2). XLA's CPU backend computes bfloat16 in float32, so there the
+    reciprocal is a float32 constant and only the product is rounded to
+    bfloat16; other types keep the reciprocal in their own precision."""
+    compute = _dt.float32 if x.dtype == _dt.bfloat16 else x.dtype
+    inv = _ew.divide(array(1.0, compute), sqrt2.astype(compute))
+    return _ew.multiply(x.astype(compute), inv, stream=stream).astype(x.dtype, stream=stream)
+
+
+# XLA's CPU backend evaluates erf of a one-element array with another kernel
+# than the vectorised one (ember's erf): the same rational function, but it
+# returns +-1 from |x| >= 3.7439213 on instead of from 3.8325069, where the
+# rational function is still a few ulp below 1. Near 1, erfinv turns those
+# ulp into hundreds, so truncated_normal's scalar bounds follow that kernel.
+_ERF_ONE_OF_SCALAR = 3.7439212799072266
+
+
+def _erf_of_bound(x, stream):
+    y = _ew.erf(x, stream=stream)
+    if x.size != 1:
+        return y
+    saturated = _ew.greater_equal(_ew.abs(x), _ERF_ONE_OF_SCALAR, stream=stream)
+    return where(saturated, _ew.sign(x, stream=stream), y, stream=stream)
 
 
 def bernoulli(p=0.5, shape=None, key=None, *, stream=None):
@@ -365,10 +391,18 @@ def _rem(x, span):
 
 
 def gumbel(shape=(), dtype=_dt.float32, key=None, *, stream=None):
-    """Standard Gumbel samples: -log(-log(u)), u uniform on [tiny, 1)."""
+    """Standard Gumbel samples: -log(-log(u)), u = max(tiny, f) for f uniform
+    on [0, 1).
+
+    JAX asks for uniform(tiny, 1), (f * (1 - tiny) + tiny), but XLA folds
+    its constants: 1 - tiny rounds to 1 and f - 1 + tiny reassociates to
+    f + (-1 + tiny), where -1 + tiny rounds to -1. What is left is max(tiny,
+    f). That differs from uniform(tiny, 1) only in float16, whose tiny
+    (2**-14) is not lost beside f."""
     k = _check_key(key, "gumbel")
     dtype = _float_dtype(dtype, "gumbel")
-    u = uniform(_dt.finfo(dtype).tiny, 1.0, _shape(shape, "gumbel"), dtype, key=k, stream=stream)
+    f = _draw(k, lib.EM_RANDOM_UNIFORM, dtype, _shape(shape, "gumbel"), stream)
+    u = _ew.maximum(array(_dt.finfo(dtype).tiny, dtype), f, stream=stream)
     return _ew.negative(_ew.log(_ew.negative(_ew.log(u, stream=stream)), stream=stream))
 
 
@@ -467,8 +501,16 @@ def multivariate_normal(mean, cov, shape=None, dtype=_dt.float32, key=None, *, s
     except ValueError:
         raise ValueError(f"[random.multivariate_normal] shape {shape} does not broadcast with "
                          f"the batch shape {batch} of mean and cov") from None
-    z = normal(shape + mean.shape[-1:], dtype, key=k, stream=stream)
     factor = cholesky(cov, stream=stream)
+    if mean.shape[-1] == 1 and cov.ndim == 2 and dtype == _dt.float32:
+        # With one dimension XLA's dot is a product, and it reassociates
+        # (sqrt(2) * erfinv(u)) * L into erfinv(u) * (sqrt(2) * L), fusing the
+        # add of the mean: one rounding after the erfinv, as here. (A batch
+        # of 1x1 covariances rounds otherwise again; not reproduced yet.)
+        u = uniform(-1.0 + _EPSNEG[dtype], 1.0, shape + (1,), dtype, key=k, stream=stream)
+        scale = _ew.multiply(factor.reshape(factor.shape[:-1]), math.sqrt(2), stream=stream)
+        return fma(_ew.erfinv(u, stream=stream), scale, mean, stream=stream)
+    z = normal(shape + mean.shape[-1:], dtype, key=k, stream=stream)
     offset = matmul(factor, expand_dims(z, -1, stream=stream), stream=stream)
     return _ew.add(mean, offset.reshape(offset.shape[:-1]), stream=stream)
 
