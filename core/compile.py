@@ -182,9 +182,10 @@ class Program:
         self._ptr = ffi.gc(ptr, lib.em_program_free)
         self._outputs = ffi.new("em_array*[]", max(1, len(out_slots)))
 
-    def run(self, inputs):
+    def run(self, pointers):
+        """The program over the input nodes `pointers` (an em_array*[])."""
         outs = self._outputs
-        if lib.em_program_run(self._ptr, [x._p for x in inputs] or ffi.NULL, outs):
+        if lib.em_program_run(self._ptr, pointers, outs):
             raise last_error()
         return [_wrap(outs[k]) for k in range(self.n_outputs)]
 
@@ -418,15 +419,26 @@ register(lib.EM_P_FUSED, jvp=_fused_jvp, vjp=_fused_vjp, vmap=_fused_vmap)
 
 # ---- compile ----
 
-def _leaf_signature(x, shapeless):
-    if isinstance(x, array):
-        return (x.ndim, x.dtype) if shapeless else (x.shape, x.dtype)
+def _value_signature(x):
+    """The cache key of a non-array leaf: its type and value."""
     try:
         hash(x)
     except TypeError:
         raise TypeError(f"[compile] non-array argument of type {type(x).__name__} is not "
                         "hashable; pass it as an array or mark it static") from None
     return ("value", type(x), x)
+
+
+def _array_signature(pointers, n, shapeless):
+    """The arrays' dtypes and shapes (ndims if shapeless) as bytes, read in
+    one call into C."""
+    cap = 6 * n
+    buf = ffi.new("int64_t[]", cap or 1)
+    need = lib.em_signature(n, pointers, shapeless, buf, cap)
+    if need > cap:
+        buf = ffi.new("int64_t[]", need)
+        lib.em_signature(n, pointers, shapeless, buf, need)
+    return ffi.buffer(buf, 8 * need)[:]
 
 
 class _Compiled:
@@ -466,16 +478,21 @@ class _Compiled:
             raise TypeError("[compile] static arguments must be hashable") from None
         leaves, spec = _flatten((dyn_args, dyn_kwargs))
         state_in = _state_leaves(self.inputs) if self.inputs is not None else []
-        key = (spec, static_key,
-               tuple(_leaf_signature(x, self.shapeless) for x in leaves),
-               tuple(_leaf_signature(x, self.shapeless) for x in state_in))
+        # the key: tree structure, static values, each non-array leaf's value
+        # (None marks an array's place), and every array's dtype and shape
+        arrays = [x for x in leaves if isinstance(x, array)]
+        values = (None if len(arrays) == len(leaves) else
+                  tuple(None if isinstance(x, array) else _value_signature(x) for x in leaves))
+        arrays += state_in
+        pointers = ffi.new("em_array*[]", [x._p for x in arrays]) if arrays else ffi.NULL
+        key = (spec, static_key, values, len(state_in),
+               _array_signature(pointers, len(arrays), self.shapeless))
         prog = self.cache.get(key)
         if prog is None:
             prog = self._trace(leaves, spec, state_in, args, kwargs)
             self.cache[key] = prog
-        arrays = [x for x in leaves if isinstance(x, array)] + state_in
         try:
-            results = prog.run(arrays)
+            results = prog.run(pointers)
         except ValueError as e:
             if self.shapeless:
                 raise ValueError(f"{e} (in a shapeless compiled function: an op whose "

@@ -14,11 +14,10 @@ def _pending(args):
 
 def eval(*args) -> None:
     """Computes every array in args (arrays or pytrees of them)."""
-    pending = _pending(args)
-    if not pending:
-        return
-    status = lib.em_eval(len(pending), ffi.new("em_array*[]", [x._p for x in pending]))
-    if status:
+    # One call into C: the engine skips arrays that already have values.
+    arrays = [x._p for x in optree.tree_leaves(args, none_is_leaf=False)
+              if isinstance(x, array)]
+    if arrays and lib.em_eval(len(arrays), ffi.new("em_array*[]", arrays)):
         raise last_error()
 
 

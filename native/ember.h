@@ -180,6 +180,10 @@ em_program* em_program_new(int n_inputs, int n_consts, em_array** consts, int n_
 /* Builds the program's nodes over inputs; writes new references to outputs. */
 int em_program_run(em_program* p, em_array** inputs, em_array** outputs);
 int em_program_num_outputs(em_program* p);
+/* A compiled call's cache key for its input arrays, in one crossing: per
+ * array its dtype and ndim, then (unless shapeless) its shape, written to
+ * out while they fit in cap entries. Returns the entries the key needs. */
+int64_t em_signature(int n, em_array** arrays, int shapeless, int64_t* out, int64_t cap);
 void em_program_free(em_program* p);
 
 /* memory */

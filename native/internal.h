@@ -91,6 +91,9 @@ em_kernel em_kernel_of(int prim);
 typedef void (*em_range_fn)(void* ctx, int64_t lo, int64_t hi);
 /* Runs fn over [0, n) in chunks of at least grain, spread over the pool. */
 void em_parallel_for(int64_t n, int64_t grain, em_range_fn fn, void* ctx);
+/* Runs fn(ctx, 0, n) on the caller with OpenBLAS lent the whole thread budget
+ * (for large LAPACK calls; every other BLAS call runs single-threaded). */
+void em_run_blas_threaded(em_range_fn fn, void* ctx, int64_t n);
 
 /* ---- kernels (kernels/) ---- */
 int em_kernel_arange(em_array* out);
@@ -112,6 +115,10 @@ int em_kernel_take(em_array* out);
 int em_kernel_take_along_axis(em_array* out);
 int em_kernel_scatter_along_axis(em_array* out);
 int em_kernel_matmul(em_array* out);
+/* c = op(a) @ op(b) for float32, float64 or complex64, row-major (op: the
+ * transpose where trans_* is set), split into blocks over the pool. */
+void em_gemm(int dtype, int trans_a, int trans_b, int64_t m, int64_t n, int64_t k,
+             const void* a, int64_t lda, const void* b, int64_t ldb, void* c, int64_t ldc);
 int em_kernel_fused(em_array* out);
 em_array* em_rule_fused(int prim, int nin, em_array** in, int nip, const int64_t* ip,
                         int nfp, const double* fp, int stream);

@@ -155,3 +155,18 @@ int em_program_run(em_program* p, em_array** inputs, em_array** outputs) {
 }
 
 int em_program_num_outputs(em_program* p) { return p->n_outputs; }
+
+int64_t em_signature(int n, em_array** arrays, int shapeless, int64_t* out, int64_t cap) {
+  int64_t at = 0;
+  for (int i = 0; i < n; i++) {
+    const em_array* a = arrays[i];
+    int dims = shapeless ? 0 : a->ndim;
+    if (at + 2 + dims <= cap) {
+      out[at] = a->dtype;
+      out[at + 1] = a->ndim;
+      if (dims) memcpy(out + at + 2, a->shape, sizeof(int64_t) * (size_t)dims);
+    }
+    at += 2 + dims;
+  }
+  return at;
+}

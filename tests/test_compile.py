@@ -45,6 +45,25 @@ def test_retraces_when_the_signature_changes(rng):
     assert cf.trace_count == 4
 
 
+def test_signature_tells_apart_shapes_ranks_and_leaf_kinds(rng):
+    # the key reads every array's dtype and shape in one call into C: arrays
+    # of high rank (past its first guess at the key's length), swapped axes
+    # and an array trading places with a scalar must each get their own trace
+    cf = em.compile(lambda a, b: a * b)
+    deep = rng.standard_normal((2, 1, 3, 1, 2, 1, 1, 2)).astype(np.float32)
+    _close(cf(em.array(deep), em.array(deep)), deep * deep)
+    _close(cf(em.array(deep), em.array(deep)), deep * deep)
+    assert cf.trace_count == 1
+    wide = rng.standard_normal((2, 3)).astype(np.float32)
+    _close(cf(em.array(wide), em.array(wide)), wide * wide)
+    _close(cf(em.array(wide.T), em.array(wide.T)), wide.T * wide.T)
+    assert cf.trace_count == 3
+    _close(cf(em.array(wide), 2.0), wide * 2)
+    _close(cf(2.0, em.array(wide)), wide * 2)
+    _close(cf(em.array(wide), 3.0), wide * 3)
+    assert cf.trace_count == 6
+
+
 def test_python_scalars_are_part_of_the_signature():
     cf = em.compile(lambda x, s: x * s)
     _close(cf(em.ones(3), 2.0), [2, 2, 2])

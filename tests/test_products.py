@@ -1,12 +1,16 @@
 """Matrix products against numpy: matmul (the BLAS primitive) over dtypes,
 vector and batched forms, broadcast leading axes, non-contiguous operands and
-sizes large enough to be split over threads; and addmm, inner and outer."""
+sizes large enough to be split over threads (and over thread budgets of
+several sizes); and addmm, inner and outer."""
+import contextlib
+
 import ml_dtypes
 import numpy as np
 import pytest
 
 import ember.core as em
 from array_layouts import make
+from ember.core._ffi import lib
 
 LAYOUTS = ["contiguous", "transposed", "reversed", "strided", "broadcast", "view_chain"]
 # unit roundoff of each result dtype, and of the type its products accumulate in
@@ -109,3 +113,62 @@ def test_matmul_errors():
         em.matmul(em.array(1.0), em.ones((2, 2)))
     with pytest.raises(ValueError, match=r"\[matmul\].*\(2, 3, 4\).*\(5, 4, 2\)"):
         em.matmul(em.ones((2, 3, 4)), em.ones((5, 4, 2)))
+
+
+# ---- products split over the thread budget ----
+# OpenBLAS runs single-threaded (native/threads.c) and the matmul kernel cuts
+# a product into blocks of rows or columns, or spreads a batch, over ember's
+# thread budget; the budget, not the cores, decides the cuts, so these run
+# under budgets of 1, 3 and 8 threads.
+
+@contextlib.contextmanager
+def thread_budget(n):
+    old = lib.em_num_threads()
+    lib.em_set_num_threads(n)
+    try:
+        yield
+    finally:
+        lib.em_set_num_threads(old)
+
+
+SPLIT_SHAPES = [
+    ((300, 200), (200, 700)),       # wider than tall: split along columns
+    ((1000, 130), (130, 90)),       # taller than wide: split along rows
+    ((8, 784), (784, 512)),         # a small batch of an MLP layer
+    ((784, 8), (8, 512)),           # its weight gradient
+    ((2, 257, 129), (129, 301)),    # a batch smaller than the budget, ragged edges
+    ((5, 3, 64, 80), (80, 72)),     # a stacked batch sharing b
+    ((9, 70, 50), (9, 50, 60)),     # a batch of its own b's
+    ((1, 1500), (1500, 1100)),      # a row vector
+]
+
+
+@pytest.mark.parametrize("threads", [1, 3, 8])
+@pytest.mark.parametrize("shapes", SPLIT_SHAPES, ids=repr)
+def test_matmul_split_over_the_thread_budget(rng, threads, shapes):
+    a, x = operand(rng, shapes[0], "float32")
+    b, y = operand(rng, shapes[1], "float32")
+    with thread_budget(threads):
+        check_product(a @ b, x, y, "float32")
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64", "complex64", "float16"])
+@pytest.mark.parametrize("layout_a,layout_b", [("contiguous", "transposed"),
+                                               ("transposed", "contiguous"),
+                                               ("transposed", "transposed")])
+def test_transposed_operands_split_over_the_thread_budget(rng, dtype, layout_a, layout_b):
+    a, x = operand(rng, (333, 150), dtype, layout_a)
+    b, y = operand(rng, (150, 517), dtype, layout_b)
+    with thread_budget(3):
+        check_product(a @ b, x, y, dtype)
+
+
+def test_products_from_several_python_threads(rng):
+    # concurrent evals share one pool: a busy pool runs the caller's blocks inline
+    from concurrent.futures import ThreadPoolExecutor
+    pairs = [(operand(rng, (400, 300), "float32"), operand(rng, (300, 350), "float32"))
+             for _ in range(6)]
+    with ThreadPoolExecutor(3) as pool:
+        results = list(pool.map(lambda p: np.array(p[0][0] @ p[1][0]), pairs))
+    for ((_, x), (_, y)), got in zip(pairs, results):
+        check_product(got, x, y, "float32")

@@ -17,7 +17,6 @@
  */
 #include <cblas.h>
 #include <limits.h>
-#include <pthread.h>
 #include <string.h>
 
 #include "classes.h"
@@ -143,27 +142,9 @@ typedef struct {
   int64_t rows, chunk, workers, groups, co, c_out, depth;
 } conv_job;
 
-/* OpenBLAS runs single-threaded while any convolution's workers run (this
- * OpenBLAS has no per-thread setting): the count of running convolutions
- * decides who saves and who restores its thread count. */
-static pthread_mutex_t blas_lock = PTHREAD_MUTEX_INITIALIZER;
-static int running_convs = 0;
-static int saved_blas_threads = 1;
-
-static void blas_single_threaded(int on) {
-  pthread_mutex_lock(&blas_lock);
-  if (on && running_convs++ == 0) {
-    saved_blas_threads = scipy_openblas_get_num_threads();
-    scipy_openblas_set_num_threads(1);
-  } else if (!on && --running_convs == 0) {
-    scipy_openblas_set_num_threads(saved_blas_threads);
-  }
-  pthread_mutex_unlock(&blas_lock);
-}
-
 /* Worker `i` builds and multiplies chunks i, i + workers, ... in its own
- * workspace with a single-threaded gemm: OpenBLAS's own threads, spinning
- * beside ours between calls, cost more than threading each gemm gains. */
+ * workspace; OpenBLAS is single-threaded (native/threads.c), so each gemm
+ * runs on the worker that calls it. */
 static void conv_workers(void* ctx, int64_t lo, int64_t hi) {
   const conv_job* job = ctx;
   for (int64_t i = lo; i < hi; i++) {
@@ -238,7 +219,7 @@ static int run_conv(em_array* out, int dtype, const char* x, const char* w, char
     for (int64_t r0 = 0; r0 < rows; r0 += limit) {
       int64_t m = rows - r0 < limit ? rows - r0 : limit;
       for (int64_t g = 0; g < groups; g++)
-        gemm_nt(dtype, m, co, depth, x + (size_t)(r0 * p.c_in + g * p.cg) * (size_t)p.esize,
+        em_gemm(dtype, 0, 1, m, co, depth, x + (size_t)(r0 * p.c_in + g * p.cg) * (size_t)p.esize,
                 p.c_in, w + (size_t)(g * co * depth) * (size_t)p.esize, depth,
                 c + (size_t)(r0 * c_out + g * co) * (size_t)p.esize, c_out);
     }
@@ -250,9 +231,7 @@ static int run_conv(em_array* out, int dtype, const char* x, const char* w, char
   em_array* ws = new_temp(dtype, 1, &ws_len);
   if (!ws) return EM_MEMORY_ERROR;
   conv_job job = {&p, dtype, w, c, ws->buf->data, rows, chunk, workers, groups, co, c_out, depth};
-  blas_single_threaded(1);
   em_parallel_for(workers, 1, conv_workers, &job);
-  blas_single_threaded(0);
   em_release(ws);
   return EM_OK;
 }

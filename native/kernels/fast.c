@@ -7,8 +7,9 @@
  * the block's scores against every key, the mask and a stable softmax are
  * applied row by row in the score buffer, and a second gemm multiplies by the
  * values; the (L, L) score matrix of a head never exists whole. Rows and
- * blocks are spread over the pool with em_parallel_for, and BLAS is told to
- * run single-threaded meanwhile (the pool already uses the cores).
+ * blocks are spread over the pool with em_parallel_for; each block's gemms
+ * run single-threaded on its worker (OpenBLAS's threading is off: one thread
+ * budget, native/threads.c).
  */
 #include <cblas.h>
 #include <math.h>
@@ -444,12 +445,7 @@ int em_kernel_sdpa(em_array* out) {
   j.v = data_of(temps[2]);
   j.out = out->buf->data;
   atomic_init(&j.failed, 0);
-  /* The blocks' gemms are small and already spread over the pool: OpenBLAS
-   * threading them as well would only oversubscribe the cores. */
-  int blas_threads = scipy_openblas_get_num_threads();
-  scipy_openblas_set_num_threads(1);
   em_parallel_for(q->shape[0] * j.hq * j.blocks, 1, sdpa_blocks, &j);
-  scipy_openblas_set_num_threads(blas_threads);
   return finish(out, failed_status(&j.failed, "scaled_dot_product_attention"), temps, 4);
 }
 

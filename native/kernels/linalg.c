@@ -4,7 +4,8 @@
  * temporary whose matrices are column-major (LAPACK's layout), each matrix of
  * the batch is factored in place by LAPACK, and the results are written
  * row-major into the output. Batches of small matrices are spread over the
- * thread pool; a large matrix runs alone and leaves the threading to OpenBLAS.
+ * thread pool; a large matrix runs alone, with OpenBLAS lent the thread
+ * budget for the call (em_run_blas_threaded in native/threads.c).
  *
  * Decompositions with several results (qr, svd, eigh, eig, lu) have ONE
  * output, shaped (..., P): for each matrix of the batch the results are
@@ -200,9 +201,10 @@ static int run_batch(job* j, int64_t count, const char* what) {
   }
   int64_t n = j->m > j->n ? j->m : j->n;
   int64_t work = n * n * n + 1;
-  /* Large matrices run one at a time and OpenBLAS threads each of them. */
-  int64_t grain = n >= 128 ? count : 1 + 262144 / work;
-  em_parallel_for(count, grain, run_range, j);
+  /* Large matrices run one at a time with OpenBLAS threading each of them;
+   * small ones are spread over the pool, one single-threaded call each. */
+  if (n >= 128) em_run_blas_threaded(run_range, j, count);
+  else em_parallel_for(count, 1 + 262144 / work, run_range, j);
   int status = EM_OK;
   for (int64_t b = 0; b < count && status == EM_OK; b++) {
     int info = j->infos[b];

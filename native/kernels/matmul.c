@@ -7,6 +7,11 @@
  * column-major); any other layout, or a dtype other than the gemm's, is first
  * copied to a contiguous temporary. Integer and bool products run a blocked
  * loop in 64-bit arithmetic that wraps like numpy's.
+ *
+ * OpenBLAS runs single-threaded (native/threads.c: one thread budget, spent
+ * by ember's pool), so the float products are spread here: over the batch
+ * when it has a product per thread, else each product is cut into blocks of
+ * rows (or of columns, when it is wider than tall), one gemm per block.
  */
 #include <cblas.h>
 #include <limits.h>
@@ -106,10 +111,75 @@ static void batch_offsets(const em_array* out, int64_t i, const operand* a, cons
   }
 }
 
+/* A block of a product is worth a thread's wake-up from about this many
+ * multiply-adds (some tens of microseconds of gemm). */
+#define MIN_BLOCK_MACS ((int64_t)1 << 20)
+/* Block edges fall on whole panels of the gemm's micro-kernel. */
+#define BLOCK_ALIGN 16
+
+/* The float products as tasks: product i / blocks, block i % blocks. */
+typedef struct {
+  const em_array* out;   /* the batch's shape, or NULL for one product */
+  const operand* a;
+  const operand* b;
+  int dtype, esize, split_rows;
+  int64_t m, n, k, ldc, count, blocks, block;
+  char* c;
+} gemm_job;
+
+static void gemm_tasks(void* ctx, int64_t lo, int64_t hi) {
+  const gemm_job* j = ctx;
+  const operand *a = j->a, *b = j->b;
+  for (int64_t t = lo; t < hi; t++) {
+    int64_t i = t / j->blocks, start = (t % j->blocks) * j->block, oa = 0, ob = 0;
+    if (j->out) batch_offsets(j->out, i, a, b, &oa, &ob);
+    const char* pa = a->data + oa * j->esize;
+    const char* pb = b->data + ob * j->esize;
+    char* pc = j->c + i * j->m * j->ldc * j->esize;
+    int64_t m = j->m, n = j->n;
+    if (j->split_rows) {
+      m = m - start < j->block ? m - start : j->block;
+      pa += start * (a->trans ? 1 : a->ld) * j->esize;
+      pc += start * j->ldc * j->esize;
+    } else {
+      n = n - start < j->block ? n - start : j->block;
+      pb += start * (b->trans ? b->ld : 1) * j->esize;
+      pc += start * j->esize;
+    }
+    gemm(j->dtype, a, b, m, n, j->k, pa, pb, pc, j->ldc);
+  }
+}
+
+/* Runs `count` products of m x k by k x n into c (row-major, ldc, product i
+ * at c + i * m * ldc), spread over the pool. */
+static void run_products(const em_array* out, int dtype, const operand* a, const operand* b,
+                         int64_t count, int64_t m, int64_t n, int64_t k, char* c, int64_t ldc) {
+  gemm_job j = {out, a, b, dtype, em_dtype_size(dtype), m >= n, m, n, k, ldc, count, 1, 0, c};
+  int64_t macs = m * n * k, threads = em_num_threads();
+  int64_t edge = j.split_rows ? m : n;
+  j.block = edge;
+  if (count < threads) {
+    /* Enough blocks per product for every thread, each worth its wake-up. */
+    int64_t blocks = (threads + count - 1) / count;
+    int64_t affordable = macs / MIN_BLOCK_MACS;
+    if (blocks > affordable) blocks = affordable;
+    if (blocks > 1) {
+      int64_t block = (edge + blocks - 1) / blocks;
+      block = (block + BLOCK_ALIGN - 1) / BLOCK_ALIGN * BLOCK_ALIGN;
+      if (block < edge) {
+        j.block = block;
+        j.blocks = (edge + block - 1) / block;
+      }
+    }
+  }
+  int64_t task_macs = macs / j.blocks + 1;
+  em_parallel_for(count * j.blocks, (MIN_BLOCK_MACS + task_macs - 1) / task_macs, gemm_tasks,
+                  &j);
+}
+
 /* Runs the float product into c (row-major, out's shape, dtype gemm_dtype). */
 static void blas_product(const em_array* out, int dtype, const operand* a, const operand* b,
                          int64_t m, int64_t n, int64_t k, char* c) {
-  int esize = em_dtype_size(dtype);
   int64_t count = batch_count(out);
   /* With b shared by every batch and a's batches stacked row after row, the
    * batches are one product with count * m rows. */
@@ -125,12 +195,14 @@ static void blas_product(const em_array* out, int dtype, const operand* a, const
     m *= count;
     count = 1;
   }
-  for (int64_t i = 0; i < count; i++) {
-    int64_t oa, ob;
-    batch_offsets(out, i, a, b, &oa, &ob);
-    gemm(dtype, a, b, m, n, k, a->data + oa * esize, b->data + ob * esize, c + i * m * n * esize,
-         n > 1 ? n : 1);
-  }
+  run_products(count > 1 ? out : NULL, dtype, a, b, count, m, n, k, c, n > 1 ? n : 1);
+}
+
+void em_gemm(int dtype, int trans_a, int trans_b, int64_t m, int64_t n, int64_t k,
+             const void* a, int64_t lda, const void* b, int64_t ldb, void* c, int64_t ldc) {
+  operand oa = {.data = a, .trans = trans_a, .ld = lda};
+  operand ob = {.data = b, .trans = trans_b, .ld = ldb};
+  run_products(NULL, dtype, &oa, &ob, 1, m, n, k, c, ldc);
 }
 
 /* ---- integer and bool products ---- */

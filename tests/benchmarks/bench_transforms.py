@@ -1,28 +1,33 @@
-"""Transforms benchmark: ember against JAX (jax.jit) in one run.
+"""Transforms benchmark: ember against JAX (jax.jit) in one run, one table.
 
-    python tests/benchmarks/bench_transforms.py [--repeat N]
+    python tests/benchmarks/bench_transforms.py [--repeat N] [--single-thread]
 
-Rows: a compiled MLP train step (784-512-512-10, cross-entropy, Adam written
-with core ops) at batch 256 and 8, its first call (trace + compile), exp(x)*2+1
-on 4M float32 compiled, and vmap against a Python loop. Medians of N runs.
+Rows (issue 4's speed targets): a compiled MLP train step (784-512-512-10,
+cross-entropy, Adam written with core ops) at batch 256 and 8, its first
+call (trace + compile + one step), exp(x)*2+1 on 4M float32 compiled, and
+the vmap example of bench_vmap.py (vmap against a Python loop; its row
+compares the vectorized times, the line under the table each library's
+loop/vmap speedup).
+
+The machine is shared and noisy, so the two libraries run interleaved (a
+few calls of one, then of the other, round after round) and each figure is
+a median over every round; beside the wall-clock medians the table gives
+the medians of process CPU time per call (all threads of the process: a
+pool that spins shows up there). --single-thread runs both on one thread
+(ember's thread budget 1; XLA's Eigen pool off), which measures the work rather
+than how the cores were shared. Read the ratios, not the absolute times.
 """
 import argparse
+import os
+import statistics
 import time
 
 import numpy as np
 
 import ember.core as em
+from ember.core._ffi import lib
 
 SIZES = (784, 512, 512, 10)
-
-
-def median_ms(fn, repeat):
-    times = []
-    for _ in range(repeat):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return float(np.median(times)) * 1e3
 
 
 def init_params(rng):
@@ -31,6 +36,27 @@ def init_params(rng):
         params[f"w{i}"] = (rng.standard_normal((n_in, n_out)) / np.sqrt(n_in)).astype(np.float32)
         params[f"b{i}"] = np.zeros(n_out, np.float32)
     return params
+
+
+def timed(fn):
+    """(wall seconds, process CPU seconds) of one call of fn()."""
+    wall, cpu = time.perf_counter(), time.process_time()
+    fn()
+    return time.perf_counter() - wall, time.process_time() - cpu
+
+
+def interleaved(contenders, rounds, calls):
+    """Median (wall, cpu) seconds per call of each contender, run in turns:
+    `calls` calls of each per round, `rounds` rounds, after one warm-up round."""
+    samples = [[] for _ in contenders]
+    for r in range(rounds + 1):
+        for fn, out in zip(contenders, samples):
+            for _ in range(calls):
+                t = timed(fn)
+                if r:
+                    out.append(t)
+    return [(statistics.median(w for w, _ in out), statistics.median(c for _, c in out))
+            for out in samples]
 
 
 # ---- ember ----
@@ -96,76 +122,98 @@ def jax_fns():
     return jax, jnp, step
 
 
-def bench_train_step(batch, repeat, rows):
+def ember_step(batch):
+    """A compiled ember train step over fresh data and its first-call time."""
     rng = np.random.default_rng(0)
     p_np = init_params(rng)
     x_np = rng.standard_normal((batch, SIZES[0])).astype(np.float32)
     y_np = np.eye(SIZES[-1], dtype=np.float32)[rng.integers(0, SIZES[-1], batch)]
-
     params = {k: em.array(a) for k, a in p_np.items()}
-    m = {k: em.zeros_like(a) for k, a in params.items()}
-    v = {k: em.zeros_like(a) for k, a in params.items()}
-    t = em.array(0.0)
+    state = [params, {k: em.zeros_like(a) for k, a in params.items()},
+             {k: em.zeros_like(a) for k, a in params.items()}, em.array(0.0)]
     x, y = em.array(x_np), em.array(y_np)
+    em.eval(state, x, y)
     step = em.compile(em_step)
-    state = [params, m, v, t]
 
-    def run_em():
+    def run():
         loss, *new = step(*state, x, y)
         em.eval(loss, new)
         state[:] = new
 
-    first_em = median_ms(run_em, 1)
-    for _ in range(3):
-        run_em()
-    em_ms = median_ms(run_em, repeat)
+    return run, timed(run)
 
+
+def jax_step(batch):
     jax, jnp, jstep = jax_fns()
-    jparams = {k: jnp.asarray(a) for k, a in p_np.items()}
-    jstate = [jparams, {k: jnp.zeros_like(a) for k, a in jparams.items()},
-              {k: jnp.zeros_like(a) for k, a in jparams.items()}, jnp.asarray(0.0)]
-    jx, jy = jnp.asarray(x_np), jnp.asarray(y_np)
+    rng = np.random.default_rng(0)
+    p_np = init_params(rng)
+    x_np = rng.standard_normal((batch, SIZES[0])).astype(np.float32)
+    y_np = np.eye(SIZES[-1], dtype=np.float32)[rng.integers(0, SIZES[-1], batch)]
+    params = {k: jnp.asarray(a) for k, a in p_np.items()}
+    state = [params, {k: jnp.zeros_like(a) for k, a in params.items()},
+             {k: jnp.zeros_like(a) for k, a in params.items()}, jnp.asarray(0.0)]
+    x, y = jnp.asarray(x_np), jnp.asarray(y_np)
     jit_step = jax.jit(jstep)
 
-    def run_jax():
-        loss, *new = jit_step(*jstate, jx, jy)
+    def run():
+        loss, *new = jit_step(*state, x, y)
         jax.block_until_ready((loss, new))
-        jstate[:] = new
+        state[:] = new
 
-    first_jax = median_ms(run_jax, 1)
-    for _ in range(3):
-        run_jax()
-    jax_ms = median_ms(run_jax, repeat)
-    rows.append((f"MLP train step, batch {batch}", em_ms, jax_ms))
-    if batch == 256:
-        rows.append(("  first call (trace + compile)", first_em, first_jax))
+    return run, timed(run)
 
 
-def bench_exp(repeat, rows):
+def exp_chains():
     import jax
     import jax.numpy as jnp
     x_np = np.random.default_rng(1).standard_normal(4 * 1024 * 1024).astype(np.float32)
-    x = em.array(x_np)
+    x, jx = em.array(x_np), jnp.asarray(x_np)
     f = em.compile(lambda x: em.exp(x) * 2 + 1)
-    em.eval(f(x))
-    jx = jnp.asarray(x_np)
     jf = jax.jit(lambda x: jnp.exp(x) * 2 + 1)
-    jax.block_until_ready(jf(jx))
-    rows.append(("exp(x)*2+1, 4M f32, compiled", median_ms(lambda: em.eval(f(x)), repeat),
-                 median_ms(lambda: jax.block_until_ready(jf(jx)), repeat)))
+    np.testing.assert_allclose(np.array(f(x)), np.asarray(jf(jx)), rtol=1e-5)
+    return lambda: em.eval(f(x)), lambda: jf(jx).block_until_ready()
 
 
 def main():
     parser = argparse.ArgumentParser()
-    parser.add_argument("--repeat", type=int, default=20)
+    parser.add_argument("--repeat", type=int, default=20, help="rounds of interleaved calls")
+    parser.add_argument("--single-thread", action="store_true")
     args = parser.parse_args()
-    rows = []
-    bench_train_step(256, args.repeat, rows)
-    bench_train_step(8, args.repeat * 5, rows)
-    bench_exp(args.repeat, rows)
-    print(f"{'benchmark':<36}{'ember ms':>12}{'jax.jit ms':>12}{'ember/jax':>11}")
-    for name, e, j in rows:
-        print(f"{name:<36}{e:>12.3f}{j:>12.3f}{e / j:>11.2f}")
+    if args.single_thread:  # before jax is imported
+        lib.em_set_num_threads(1)
+        os.environ["XLA_FLAGS"] = ("--xla_cpu_multi_thread_eigen=false "
+                                   "intra_op_parallelism_threads=1")
+    import bench_vmap
+
+    rows = []  # (name, ember (wall, cpu), jax (wall, cpu), target ember/jax)
+    for batch, calls in ((256, 2), (8, 10)):
+        (em_run, em_first), (jax_run, jax_first) = ember_step(batch), jax_step(batch)
+        em_t, jax_t = interleaved([em_run, jax_run], args.repeat, calls)
+        rows.append((f"MLP train step, batch {batch}", em_t, jax_t,
+                     "<= 1.0" if batch == 256 else "<= 0.5"))
+        if batch == 256:
+            first_row = ("  first call (trace+compile+run)", em_first, jax_first, "<= 1.0")
+    rows.insert(1, first_row)
+    em_t, jax_t = interleaved(exp_chains(), args.repeat, 2)
+    rows.append(("exp(x)*2+1, 4M f32, compiled", em_t, jax_t, "<= 1.0"))
+    rng = np.random.default_rng(0)
+    xs = rng.uniform(size=(bench_vmap.ROWS, bench_vmap.COLS)).astype(np.float32)
+    ys = rng.uniform(size=(bench_vmap.COLS, bench_vmap.ROWS)).astype(np.float32)
+    em_loop, em_vmap = bench_vmap.ember_times(xs, ys)
+    jax_loop, jax_vmap = bench_vmap.jax_times(xs, ys)
+    rows.append(("vmap add 4096x100 (vs jit(vmap))", (em_vmap, None), (jax_vmap, None), ""))
+
+    threads = "one thread each" if args.single_thread else "default threads"
+    print(f"issue 4 speed targets, {threads}, medians of interleaved runs "
+          f"(ratio = ember/jax wall)")
+    print(f"{'benchmark':<34}{'ember ms':>10}{'jax ms':>10}{'ratio':>7}{'target':>8}"
+          f"{'ember cpu':>11}{'jax cpu':>9}")
+    for name, (ew, ec), (jw, jc), target in rows:
+        cpu = f"{ec * 1e3:>11.3f}{jc * 1e3:>9.3f}" if ec is not None else ""
+        print(f"{name:<34}{ew * 1e3:>10.3f}{jw * 1e3:>10.3f}{ew / jw:>7.2f}{target:>8}{cpu}")
+    print(f"vmap over the Python loop: ember {em_loop / em_vmap:.0f}x "
+          f"(loop {em_loop * 1e3:.1f} ms), jax {jax_loop / jax_vmap:.0f}x "
+          f"(loop {jax_loop * 1e3:.1f} ms); the issue quotes 235x for mlx on an M1 Max")
 
 
 if __name__ == "__main__":
