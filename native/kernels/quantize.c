@@ -37,7 +37,7 @@
  *    streams W's rows through it: each row's codes are decoded once into L1
  *    and out[m, cols] += (x[m, k] * scale) * code + x[m, k] * bias.
  *  - M > 32: tiles of W are dequantized into a buffer and multiplied by BLAS
- *    sgemm, one tile per task, BLAS single-threaded meanwhile.
+ *    sgemm, one tile per task (each gemm single-threaded: native/threads.c).
  * Every path decodes codes eight lanes at a time with AVX2 where the CPU has
  * it (EMBER_NO_AVX2=1 forces the portable C). Work is spread over the pool by
  * blocks of rows or columns (and batch entries); batch axes of x and the
@@ -910,10 +910,9 @@ int em_kernel_quantized_matmul(em_array* out) {
   } else {
     int64_t span = transpose ? TILE_ROWS : TILE_COLS;
     j.blocks = (j.n + span - 1) / span;
-    int blas_threads = scipy_openblas_get_num_threads();
-    scipy_openblas_set_num_threads(1);
+    /* each tile's gemm runs single-threaded on its worker (one thread budget,
+     * native/threads.c) */
     em_parallel_for(batch * j.blocks, 1, transpose ? qmm_blas_rows : qmm_blas_cols, &j);
-    scipy_openblas_set_num_threads(blas_threads);
   }
   status = scratch_status(&j.failed, "quantized_matmul");
   if (!direct) {
