@@ -241,7 +241,8 @@ def _torch_sdpa(q, k, v, scale, mask=None, causal=False):
 
 @pytest.mark.parametrize("dtype", sorted(DTYPES))
 @pytest.mark.parametrize("heads,lq,lk,d,dv", [((2, 2), 5, 5, 8, 8), ((4, 1), 70, 70, 16, 8),
-                                             ((6, 3), 13, 33, 8, 12), ((2, 2), 130, 64, 32, 32)])
+                                             ((6, 3), 13, 33, 8, 12), ((2, 2), 130, 64, 32, 32),
+                                             ((2, 1), 300, 520, 8, 8)])  # blocks cut by L2 size
 @pytest.mark.parametrize("mask", ["none", "causal", "additive", "bool"])
 def test_attention_matches_torch(rng, dtype, heads, lq, lk, d, dv, mask):
     dt, tol = DTYPES[dtype]
