@@ -312,3 +312,105 @@ def test_partition_rules(rng):
     arg_rules = rules_of(lib.EM_P_ARGSORT)
     assert arg_rules.jvp(node_of(em.argsort(a)), [em.array(t)]) is None
     assert arg_rules.vjp(node_of(em.argsort(a)), em.array(ct)) == [None]
+
+
+# ---- the AVX-512 quicksort of 32-bit keys (SORT of float32, int32, uint32) ----
+
+VSORT_LENGTHS = [2, 3, 15, 16, 17, 31, 32, 33, 63, 64, 65, 127, 128, 129, 255, 256, 257, 1000,
+                 4099, 65535, 70001]
+
+
+def patterned(rng, pattern, n, dtype):
+    """Inputs that stress a quicksort: runs, duplicates, extremes, special floats."""
+    if dtype == "float32":
+        base = rng.standard_normal(n).astype(np.float32)
+    else:
+        info = np.iinfo(dtype)
+        base = rng.integers(info.min, info.max, n, endpoint=True, dtype=dtype)
+    if pattern == "random":
+        return base
+    if pattern == "few distinct":
+        return base[rng.integers(0, min(3, n), n)]
+    if pattern == "all equal":
+        return np.full(n, base[0])
+    if pattern == "sorted":
+        return np.sort(base)
+    if pattern == "reversed":
+        return np.sort(base)[::-1].copy()
+    if pattern == "organ pipe":
+        s = np.sort(base)
+        return np.concatenate([s[: n // 2], s[n // 2:][::-1]])
+    # "extremes": the dtype's limits (infinities, NaNs and signed zeros for float32)
+    if dtype == "float32":
+        special = np.array([np.nan, -np.nan, np.inf, -np.inf, 0.0, -0.0,
+                            np.finfo(np.float32).max, -np.finfo(np.float32).max,
+                            np.finfo(np.float32).tiny], np.float32)
+    else:
+        info = np.iinfo(dtype)
+        special = np.array([info.min, info.max, info.min + 1, info.max - 1, 0], dtype)
+    x = base.copy()
+    picks = rng.random(n) < 0.4
+    x[picks] = special[rng.integers(0, special.size, int(picks.sum()))]
+    return x
+
+
+def check_value_sort(x, out):
+    expect = np.sort(x, kind="stable")
+    np.testing.assert_array_equal(out, expect)  # NaN last, -0.0 == 0.0
+    if x.dtype == np.float32:  # the kernel puts -0.0 before 0.0
+        zeros = np.signbit(out[out == 0])
+        assert not np.any(zeros[1:] > zeros[:-1])
+        assert zeros.sum() == np.signbit(x[x == 0]).sum()
+
+
+@pytest.mark.parametrize("dtype", ["float32", "int32", "uint32"])
+@pytest.mark.parametrize("pattern", ["random", "few distinct", "all equal", "sorted", "reversed",
+                                     "organ pipe", "extremes"])
+def test_value_sort_32bit_patterns(rng, dtype, pattern):
+    for n in VSORT_LENGTHS:
+        x = patterned(rng, pattern, n, dtype)
+        out = np.array(em.sort(em.array(x, getattr(em, dtype))))
+        assert out.dtype == x.dtype
+        check_value_sort(x, out)
+    # several lines of network sizes and a strided axis
+    x = patterned(rng, pattern, 257 * 6, dtype).reshape(257, 6)
+    np.testing.assert_array_equal(np.array(em.sort(em.array(x), axis=0)),
+                                  np.sort(x, axis=0, kind="stable"))
+
+
+VSORT_SCRIPT = """
+import hashlib, sys
+import numpy as np
+import ember.core as em
+rng = np.random.default_rng(5)
+h = hashlib.sha256()
+f = rng.standard_normal(1 << 20).astype(np.float32)
+f[rng.random(f.size) < 0.01] = np.nan
+f[rng.random(f.size) < 0.01] = -0.0
+f[rng.random(f.size) < 0.01] = 0.0
+f[:3] = [np.inf, -np.inf, -np.nan]
+for x in [f, rng.integers(-2**31, 2**31, 300001).astype(np.int32),
+          rng.integers(0, 50, 200003).astype(np.uint32), f[:4097], f.reshape(1024, 1024)]:
+    out = np.array(em.sort(em.array(x)))
+    ok = np.array_equal(out, np.sort(x, axis=-1, kind="stable"), equal_nan=True)
+    h.update(out.tobytes())
+    print(int(ok), end=" ")
+print(h.hexdigest())
+"""
+
+
+def test_value_sort_32bit_same_bits_every_path():
+    # the quicksort on 1 and 2 threads and the radix sort (AVX-512 off) agree bit for bit
+    import os
+    import subprocess
+    import sys
+    outputs = []
+    for env in [{}, {"EMBER_NUM_THREADS": "1"}, {"EMBER_NUM_THREADS": "2"},
+                {"EMBER_NO_AVX512_SORT": "1"}]:
+        run = subprocess.run([sys.executable, "-c", VSORT_SCRIPT], capture_output=True,
+                             text=True, env={**os.environ, **env}, timeout=120)
+        assert run.returncode == 0, run.stderr
+        outputs.append(run.stdout.split())
+    for out in outputs:
+        assert out[:-1] == ["1"] * 5
+        assert out == outputs[0]

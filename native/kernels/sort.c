@@ -19,6 +19,11 @@
  * treat -0.0 and 0.0 as equal (numpy's order); a real sort may put -0.0
  * before 0.0.
  *
+ * On CPUs with AVX-512, SORT of 32-bit keys (float32, int32, uint32) runs the
+ * quicksort of sort_avx512.c instead (values only, so stability does not
+ * matter); a long line is partitioned into parts that the pool sorts.
+ * EMBER_NO_AVX512_SORT=1 keeps the radix path (tests compare the two).
+ *
  * ip: axis (normalized), and kth (normalized) for the partitions. Lines are
  * spread over the thread pool; a long line's passes split over it.
  */
@@ -27,6 +32,7 @@
 #include <string.h>
 
 #include "lines.h"
+#include "sort_avx512.h"
 
 /* Radix digits: up to 11 bits for long lines, up to 8 where clearing and
  * summing 2048 buckets per pass would cost more than the pass it saves. */
@@ -403,6 +409,40 @@ typedef struct {
   atomic_int out_of_memory;
 } sort_job;
 
+/* ---- the AVX-512 quicksort for value sorts of 32-bit keys ----
+ *
+ * The order of keys is the order of values, so any correct sort of the keys
+ * gives the stable sort's values; only SORT uses it (ARGSORT stays stable). */
+
+static int vsort_cpu = -1;  /* set by em_kernel_sort before any line runs */
+
+static int vsort_applies(const sort_job* job) {
+  return vsort_cpu > 0 && job->prim == EM_P_SORT && job->bits == 32;
+}
+
+typedef struct {
+  uint32_t *spare, *hist;   /* scratch for the radix fallback, or NULL to allocate */
+} vsort_scratch;
+
+static int vsort_fallback(void* ctx, uint32_t* a, int64_t n) {
+  vsort_scratch* s = ctx;
+  if (s->spare) {
+    sort_keys32(a, NULL, s->spare, NULL, n, 32, s->hist);
+    return 1;
+  }
+  uint32_t* mem = malloc(((size_t)n + HIST_ENTRIES) * sizeof(uint32_t));
+  if (!mem) return 0;
+  sort_keys32(a, NULL, mem, NULL, n, 32, mem + n);
+  free(mem);
+  return 1;
+}
+
+/* Sorts k[0, n) with kt (n keys) and hist as the fallback's scratch. */
+static void vsort_line(uint32_t* k, int64_t n, uint32_t* kt, uint32_t* hist) {
+  vsort_scratch s = {kt, hist};
+  em_vsort32(k, n, em_vsort_depth(n), vsort_fallback, &s);
+}
+
 /* One line; k and kt hold n keys, ix, ixt and ix3 n indices, hist HIST_ENTRIES. */
 static void sort_line(const sort_job* job, const char* src, char* dst, void* k, void* kt,
                       uint32_t* ix, uint32_t* ixt, uint32_t* ix3, uint32_t* hist) {
@@ -424,6 +464,7 @@ static void sort_line(const sort_job* job, const char* src, char* dst, void* k, 
     if (order)
       for (int64_t i = 0; i < n; i++) ix[i] = (uint32_t)i;
     if (job->wide) sort_keys64(k, order, kt, ixt, n, job->bits, hist);
+    else if (vsort_applies(job)) vsort_line(k, n, kt, hist);
     else sort_keys32(k, order, kt, ixt, n, job->bits, hist);
   }
   if (gathers) {
@@ -670,6 +711,119 @@ static int msd_sort_line(const sort_job* job, const char* src, char* dst) {
   return 1;
 }
 
+/* ---- long lines for the AVX-512 quicksort ----
+ *
+ * The keys are loaded in chunks over the pool (into the output itself when
+ * it is contiguous), the line is partitioned on the calling thread until its
+ * largest part is a small share of it, and each thread then sorts and stores
+ * a run of consecutive parts holding about 1/threads of the keys. */
+
+#define VSORT_PARTS 64
+
+typedef struct {
+  const sort_job* job;
+  const char* src;
+  char* dst;
+  uint32_t* keys;
+  int64_t tasks;
+  int64_t part_lo[VSORT_PARTS + 1];      /* part p is keys[part_lo[p], part_lo[p + 1]) */
+  char part_done[VSORT_PARTS];           /* all its keys are equal */
+  int parts;
+  int task_part[MAX_CHUNKS + 1];         /* task t sorts parts [task_part[t], task_part[t+1]) */
+  int loading;
+  atomic_int out_of_memory;
+} vsort_job;
+
+static void vsort_range(void* ctx, int64_t lo, int64_t hi) {
+  vsort_job* s = ctx;
+  const sort_job* job = s->job;
+  for (int64_t t = lo; t < hi; t++) {
+    if (s->loading) {
+      int64_t from = job->n * t / s->tasks, to = job->n * (t + 1) / s->tasks;
+      load_keys32(s->keys + from, s->src + from * job->sin * job->isz, job->dtype, job->sin,
+                  to - from, 0);
+      continue;
+    }
+    vsort_scratch scratch = {NULL, NULL};
+    for (int p = s->task_part[t]; p < s->task_part[t + 1]; p++) {
+      int64_t from = s->part_lo[p], len = s->part_lo[p + 1] - from;
+      if (!s->part_done[p] &&
+          !em_vsort32(s->keys + from, len, em_vsort_depth(len), vsort_fallback, &scratch))
+        atomic_store(&s->out_of_memory, 1);
+    }
+    int64_t from = s->part_lo[s->task_part[t]], to = s->part_lo[s->task_part[t + 1]];
+    store_values32(s->dst + from * job->sout * job->isz, job->dtype, job->sout,
+                   s->keys + from, to - from);
+  }
+}
+
+/* SORT of one long line of 32-bit keys; 0 when out of memory. */
+static int vsort_long_line(const sort_job* job, const char* src, char* dst) {
+  vsort_job* s = calloc(1, sizeof(vsort_job));
+  if (!s) return 0;
+  int64_t n = job->n;
+  int in_place = job->sout == 1;  /* the output holds the keys while they sort */
+  s->keys = in_place ? (uint32_t*)dst : malloc((size_t)n * sizeof(uint32_t));
+  if (!s->keys) {
+    free(s);
+    return 0;
+  }
+  int64_t tasks = n / MSD_CHUNK_MIN;
+  if (tasks > em_num_threads()) tasks = em_num_threads();
+  if (tasks > MAX_CHUNKS) tasks = MAX_CHUNKS;
+  s->tasks = tasks < 1 ? 1 : tasks;
+  s->job = job;
+  s->src = src;
+  s->dst = dst;
+  atomic_init(&s->out_of_memory, 0);
+  s->loading = 1;
+  em_parallel_for(s->tasks, 1, vsort_range, s);
+  s->loading = 0;
+
+  /* split the largest part until every part is at most 0.6 n / tasks */
+  s->parts = 1;
+  s->part_lo[0] = 0;
+  s->part_lo[1] = n;
+  int64_t target = s->tasks > 1 ? n * 3 / (5 * s->tasks) : n;
+  while (s->parts < VSORT_PARTS - 1) {
+    int big = -1;
+    int64_t big_len = target;
+    for (int p = 0; p < s->parts; p++) {
+      int64_t len = s->part_lo[p + 1] - s->part_lo[p];
+      if (!s->part_done[p] && len > big_len) big = p, big_len = len;
+    }
+    if (big < 0) break;
+    uint32_t* a = s->keys + s->part_lo[big];
+    /* the median of 64 spread keys */
+    uint32_t sample[64];
+    for (int i = 0; i < 64; i++) sample[i] = a[(big_len - 1) * (2 * i + 1) / 128];
+    insertion_sort32(sample, NULL, 64);
+    uint32_t pivot = sample[32];
+    int64_t below = em_vsort_partition(a, big_len, pivot, 0);
+    int equal_first = below == 0;  /* the pivot is the smallest key: split off its copies */
+    if (equal_first) below = em_vsort_partition(a, big_len, pivot, 1);
+    memmove(s->part_lo + big + 2, s->part_lo + big + 1,
+            sizeof(int64_t) * (size_t)(s->parts - big));
+    memmove(s->part_done + big + 2, s->part_done + big + 1, (size_t)(s->parts - big - 1));
+    s->part_lo[big + 1] = s->part_lo[big] + below;
+    s->part_done[big] = (char)equal_first;
+    s->part_done[big + 1] = 0;
+    s->parts++;
+  }
+  /* task t takes the parts starting in its share of the line */
+  int p = 0;
+  for (int64_t t = 0; t < s->tasks; t++) {
+    while (p < s->parts && s->part_lo[p] < n * t / s->tasks) p++;
+    s->task_part[t] = t == 0 ? 0 : p;
+  }
+  s->task_part[s->tasks] = s->parts;
+  em_parallel_for(s->tasks, 1, vsort_range, s);
+  int ok = !atomic_load(&s->out_of_memory);
+  if (!in_place) free(s->keys);
+  free(s);
+  return ok;
+}
+
 /* ---- long partitions: the first radix-select level over the pool ----
  *
  * Chunks load their keys and count the top digit at once; each chunk then
@@ -863,6 +1017,7 @@ int em_kernel_sort(em_array* out) {
   job.out = (char*)out->buf->data;
   atomic_init(&job.out_of_memory, 0);
   em_lines_init(&job.lines, in, out, axis);
+  if (vsort_cpu < 0) vsort_cpu = em_vsort_available() && !getenv("EMBER_NO_AVX512_SORT");
   int by_top_digit = job.n >= MSD_LINE_MIN &&
       ((job.prim == EM_P_SORT && job.dtype != EM_COMPLEX64) || job.prim == EM_P_ARGSORT);
   int split_select = job.n >= SELECT_SPLIT_MIN && em_num_threads() > 1 &&
@@ -874,6 +1029,14 @@ int em_kernel_sort(em_array* out) {
       int64_t io, oo;
       em_line_offsets(&job.lines, r, &io, &oo);
       if (!select_split_line(&job, job.in + io * job.isz, job.out + oo * out_isz))
+        atomic_store(&job.out_of_memory, 1);
+    }
+  } else if (by_top_digit && vsort_cpu && job.prim == EM_P_SORT && job.bits == 32) {
+    int out_isz = em_dtype_size(out->dtype);
+    for (int64_t r = 0; r < job.lines.count; r++) {
+      int64_t io, oo;
+      em_line_offsets(&job.lines, r, &io, &oo);
+      if (!vsort_long_line(&job, job.in + io * job.isz, job.out + oo * out_isz))
         atomic_store(&job.out_of_memory, 1);
     }
   } else if (by_top_digit) {

@@ -1,0 +1,279 @@
+/* sort_avx512.c: an AVX-512 quicksort of 32-bit unsigned keys (the value
+ * sort of float32, int32 and uint32 after sort.c's order-preserving key
+ * transform).
+ *
+ * A range is split around a pivot (the median of a small sorted sample) by a
+ * partition that reads 16 keys at a time and compress-stores those below the
+ * pivot to the left end and the rest to the right end, in place. Ranges of
+ * up to 256 keys are sorted in registers by a bitonic network (padded with
+ * the largest key). A pivot equal to the range's smallest key leaves nothing
+ * on the left; the range is then split into keys equal to the pivot (done)
+ * and larger ones, so runs of equal keys cost one pass. A range that is still
+ * split badly after ~2 log2(n) levels goes to the caller's fallback (sort.c's
+ * stable radix sort).
+ *
+ * Only compiled for AVX-512 functions (attributes, not flags), so the build
+ * stays portable; em_vsort_available() says whether the CPU runs them.
+ */
+#include <stdint.h>
+
+#include "lines.h"
+
+#include "sort_avx512.h"
+
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#include <immintrin.h>
+
+#define AVX512 __attribute__((target("avx512f,avx512vl,avx512bw,avx512dq,popcnt")))
+#define NETWORK_MAX 256   /* 16 registers of 16 keys */
+
+int em_vsort_available(void) {
+  __builtin_cpu_init();
+  return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl") &&
+         __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512dq") &&
+         __builtin_cpu_supports("popcnt");
+}
+
+/* One compare-exchange step inside a register: lane i meets lane i ^ j and
+ * takes the larger key where `take_max` is set. Partners within 128 bits
+ * come from immediate shuffles (faster than a variable permute). */
+static inline __attribute__((always_inline)) AVX512 __m512i exchange(__m512i v, int j,
+                                                                     __mmask16 take_max) {
+  __m512i partner;
+  if (j == 1) partner = _mm512_shuffle_epi32(v, (_MM_PERM_ENUM)0xB1);       /* 1 0 3 2 */
+  else if (j == 2) partner = _mm512_shuffle_epi32(v, (_MM_PERM_ENUM)0x4E);  /* 2 3 0 1 */
+  else if (j == 4) partner = _mm512_shuffle_i64x2(v, v, 0xB1);
+  else partner = _mm512_shuffle_i64x2(v, v, 0x4E);
+  __m512i lo = _mm512_min_epu32(v, partner), hi = _mm512_max_epu32(v, partner);
+  return _mm512_mask_mov_epi32(lo, take_max, hi);
+}
+
+/* Lanes whose bit j is set. */
+static inline __attribute__((always_inline)) AVX512 __mmask16 lanes_with(int j) {
+  const __m512i iota = _mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0);
+  return _mm512_test_epi32_mask(iota, _mm512_set1_epi32(j));
+}
+
+/* Sorts the 16 keys of v ascending (bitonic sort). */
+static inline __attribute__((always_inline)) AVX512 __m512i sort16(__m512i v) {
+  _Pragma("GCC unroll 4") for (int k = 2; k <= 16; k *= 2)
+    _Pragma("GCC unroll 4") for (int j = k / 2; j >= 1; j /= 2) {
+      /* in blocks of k alternating direction: the lower lane takes the
+       * minimum in ascending blocks, the maximum in descending ones */
+      __mmask16 m = (__mmask16)(lanes_with(j) ^ (k < 16 ? lanes_with(k) : 0));
+      v = exchange(v, j, m);
+    }
+  return v;
+}
+
+/* Sorts a bitonic register ascending. */
+static inline __attribute__((always_inline)) AVX512 __m512i clean16(__m512i v) {
+  _Pragma("GCC unroll 4") for (int j = 8; j >= 1; j /= 2) v = exchange(v, j, lanes_with(j));
+  return v;
+}
+
+static inline AVX512 __m512i reverse16(__m512i v) {
+  const __m512i rev = _mm512_set_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+  return _mm512_permutexvar_epi32(rev, v);
+}
+
+/* Sorts the keys of r[0, count) (count a power of two up to 16) as one
+ * ascending sequence: each register sorted, then sorted runs of w registers
+ * merged pairwise by reversing the second run (which makes the pair bitonic)
+ * and a bitonic merge across registers and within them. */
+static inline __attribute__((always_inline)) AVX512 void sort_registers(__m512i* r, int count) {
+  _Pragma("GCC unroll 16") for (int i = 0; i < count; i++) r[i] = sort16(r[i]);
+  _Pragma("GCC unroll 4") for (int w = 1; w < count; w *= 2)
+    _Pragma("GCC unroll 8") for (int b = 0; b < count; b += 2 * w) {
+      _Pragma("GCC unroll 8") for (int i = 0; i < w; i++) {  /* reverse the second run and compare */
+        __m512i x = r[b + i], y = reverse16(r[b + 2 * w - 1 - i]);
+        r[b + i] = _mm512_min_epu32(x, y);
+        r[b + 2 * w - 1 - i] = _mm512_max_epu32(x, y);
+      }
+      /* each half is now bitonic and every key of the first <= the second's */
+      _Pragma("GCC unroll 3") for (int d = w / 2; d >= 1; d /= 2)
+        _Pragma("GCC unroll 16") for (int i = b; i < b + 2 * w; i++)
+          if (!(i - b & d)) {
+            __m512i x = r[i], y = r[i + d];
+            r[i] = _mm512_min_epu32(x, y);
+            r[i + d] = _mm512_max_epu32(x, y);
+          }
+      _Pragma("GCC unroll 16") for (int i = b; i < b + 2 * w; i++) r[i] = clean16(r[i]);
+    }
+}
+
+/* Sorts a[0, n) (n <= 16 regs) in `regs` registers padded with the largest
+ * key; inlined with a constant regs, so the registers stay registers. */
+static inline __attribute__((always_inline)) AVX512 void sort_in(uint32_t* a, int64_t n,
+                                                                 int regs) {
+  __m512i r[16];
+  const __m512i pad = _mm512_set1_epi32(-1);
+  _Pragma("GCC unroll 16") for (int i = 0; i < regs; i++) {
+    int64_t left = n - 16 * i;
+    __mmask16 m = left >= 16 ? 0xFFFF : left <= 0 ? 0 : (__mmask16)((1u << left) - 1);
+    r[i] = _mm512_mask_loadu_epi32(pad, m, a + 16 * i);
+  }
+  sort_registers(r, regs);
+  _Pragma("GCC unroll 16") for (int i = 0; i < regs; i++) {
+    int64_t left = n - 16 * i;
+    __mmask16 m = left >= 16 ? 0xFFFF : left <= 0 ? 0 : (__mmask16)((1u << left) - 1);
+    _mm512_mask_storeu_epi32(a + 16 * i, m, r[i]);
+  }
+}
+
+/* Sorts a[0, n) for n <= NETWORK_MAX in registers. */
+static AVX512 void sort_small(uint32_t* a, int64_t n) {
+  if (n <= 16) sort_in(a, n, 1);
+  else if (n <= 32) sort_in(a, n, 2);
+  else if (n <= 64) sort_in(a, n, 4);
+  else if (n <= 128) sort_in(a, n, 8);
+  else sort_in(a, n, 16);
+}
+
+/* Moves the keys of v that belong left (mask `left`) to a[*wl...] and the
+ * others to just below a[*wr], advancing the cursors. Compress-stores to
+ * memory are microcoded and slow on some CPUs (AMD Zen 4): keys are
+ * compressed in a register and stored 16 wide, which needs 16 free places
+ * on both sides (the junk past the compressed keys is overwritten later). */
+static inline AVX512 void split_store(uint32_t* a, __m512i v, __mmask16 left, int64_t* wl,
+                                      int64_t* wr) {
+  __mmask16 right = (__mmask16)~left;
+  int nl = __builtin_popcount(left), nr = 16 - nl;
+  _mm512_storeu_si512(a + *wl, _mm512_maskz_compress_epi32(left, v));
+  *wl += nl;
+  /* the right keys in the top nr lanes, ending at *wr */
+  __m512i packed = _mm512_maskz_compress_epi32(right, v);
+  __mmask16 top = (__mmask16)(0xFFFFu << nl);
+  _mm512_storeu_si512(a + *wr - 16, _mm512_maskz_expand_epi32(top, packed));
+  *wr -= nr;
+}
+
+/* As split_store for the lanes in `valid` only, writing no place beyond the
+ * keys stored (for the last stores, when the free places may be fewer). */
+static inline AVX512 void split_store_exact(uint32_t* a, __m512i v, __mmask16 left,
+                                            __mmask16 valid, int64_t* wl, int64_t* wr) {
+  __mmask16 right = (__mmask16)(~left & valid);
+  left &= valid;
+  int nl = __builtin_popcount(left), nr = __builtin_popcount(right);
+  _mm512_mask_compressstoreu_epi32(a + *wl, left, v);
+  *wl += nl;
+  *wr -= nr;
+  _mm512_mask_compressstoreu_epi32(a + *wr, right, v);
+}
+
+static inline AVX512 __mmask16 goes_left(__m512i v, __m512i p, int or_equal) {
+  return or_equal ? _mm512_cmple_epu32_mask(v, p) : _mm512_cmplt_epu32_mask(v, p);
+}
+
+/* Partitions a[0, n) (n >= 128) in place: the keys below `pivot` (at most
+ * pivot with or_equal) first; returns how many. The first and last 64 keys
+ * are held in registers, which leaves 128 free places: reading 64 keys from
+ * the side with fewer free places keeps at least 64 free on both before the
+ * stores (and 16 when reading 16). */
+AVX512 int64_t em_vsort_partition(uint32_t* a, int64_t n, uint32_t pivot, int or_equal) {
+  const __m512i p = _mm512_set1_epi32((int)pivot);
+  __m512i held[8];
+  for (int i = 0; i < 4; i++) {
+    held[i] = _mm512_loadu_si512(a + 16 * i);
+    held[4 + i] = _mm512_loadu_si512(a + n - 64 + 16 * i);
+  }
+  int64_t l = 64, r = n - 64, wl = 0, wr = n;
+  while (r - l >= 64) {
+    const uint32_t* from;
+    if (l - wl <= wr - r) {
+      from = a + l;
+      l += 64;
+    } else {
+      r -= 64;
+      from = a + r;
+    }
+    __m512i v0 = _mm512_loadu_si512(from), v1 = _mm512_loadu_si512(from + 16);
+    __m512i v2 = _mm512_loadu_si512(from + 32), v3 = _mm512_loadu_si512(from + 48);
+    split_store(a, v0, goes_left(v0, p, or_equal), &wl, &wr);
+    split_store(a, v1, goes_left(v1, p, or_equal), &wl, &wr);
+    split_store(a, v2, goes_left(v2, p, or_equal), &wl, &wr);
+    split_store(a, v3, goes_left(v3, p, or_equal), &wl, &wr);
+  }
+  while (r - l >= 16) {
+    __m512i v;
+    if (l - wl <= wr - r) {
+      v = _mm512_loadu_si512(a + l);
+      l += 16;
+    } else {
+      r -= 16;
+      v = _mm512_loadu_si512(a + r);
+    }
+    split_store(a, v, goes_left(v, p, or_equal), &wl, &wr);
+  }
+  /* the fewer than 16 keys left, then the held registers */
+  __mmask16 tail = (__mmask16)((1u << (r - l)) - 1);
+  __m512i v = _mm512_maskz_loadu_epi32(tail, a + l);
+  split_store_exact(a, v, goes_left(v, p, or_equal), tail, &wl, &wr);
+  for (int i = 0; i < 8; i++)
+    split_store_exact(a, held[i], goes_left(held[i], p, or_equal), 0xFFFF, &wl, &wr);
+  return wl;
+}
+
+/* The median of 16 keys spread over a[0, n). */
+static AVX512 uint32_t pivot_of(const uint32_t* a, int64_t n) {
+  uint32_t s[16];
+  for (int i = 0; i < 16; i++) s[i] = a[(n - 1) * (2 * i + 1) / 32];
+  __m512i v = sort16(_mm512_loadu_si512(s));
+  _mm512_storeu_si512(s, v);
+  return s[8];
+}
+
+/* The quicksort; returns 0 if the fallback failed (out of memory). */
+static AVX512 int quicksort(uint32_t* a, int64_t n, int depth, em_vsort_fallback fallback,
+                            void* ctx) {
+  while (n > NETWORK_MAX) {
+    if (depth-- <= 0) return fallback(ctx, a, n);
+    uint32_t pivot = pivot_of(a, n);
+    int64_t below = em_vsort_partition(a, n, pivot, 0);
+    if (below == 0) {
+      /* the pivot is the smallest key: its copies are done, the rest remains */
+      int64_t equal = em_vsort_partition(a, n, pivot, 1);
+      a += equal;
+      n -= equal;
+      continue;
+    }
+    /* recurse on the smaller side, loop on the larger */
+    if (below < n - below) {
+      if (!quicksort(a, below, depth, fallback, ctx)) return 0;
+      a += below;
+      n -= below;
+    } else {
+      if (!quicksort(a + below, n - below, depth, fallback, ctx)) return 0;
+      n = below;
+    }
+  }
+  if (n > 1) sort_small(a, n);
+  return 1;
+}
+
+int em_vsort_depth(int64_t n) {
+  int depth = 0;
+  while (n > 1) {
+    n >>= 1;
+    depth += 2;
+  }
+  return depth + 4;
+}
+
+AVX512 int em_vsort32(uint32_t* a, int64_t n, int depth, em_vsort_fallback fallback,
+                      void* ctx) {
+  return quicksort(a, n, depth, fallback, ctx);
+}
+
+#else
+int em_vsort_available(void) { return 0; }
+int em_vsort_depth(int64_t n) { return (int)n; }
+int64_t em_vsort_partition(uint32_t* a, int64_t n, uint32_t pivot, int or_equal) {
+  (void)a; (void)n; (void)pivot; (void)or_equal;
+  return 0;
+}
+int em_vsort32(uint32_t* a, int64_t n, int depth, em_vsort_fallback fallback, void* ctx) {
+  (void)depth;
+  return fallback(ctx, a, n);
+}
+#endif
