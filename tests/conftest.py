@@ -22,3 +22,17 @@ def rng(request):
     """A numpy Generator seeded from the run's seed and the test's name."""
     name_hash = int.from_bytes(request.node.nodeid.encode()[-8:].rjust(8, b"\0"), "little")
     return np.random.default_rng([SEED, name_hash])
+
+
+@pytest.fixture(autouse=True)
+def _jax_x64_is_restored():
+    """A test that turns on jax_enable_x64 must turn it off again: the flag is
+    process-wide, and later tests compare float32 results with JAX's."""
+    import sys
+    jax = sys.modules.get("jax")
+    before = bool(jax.config.jax_enable_x64) if jax else False
+    yield
+    jax = sys.modules.get("jax")
+    if jax and bool(jax.config.jax_enable_x64) != before:
+        jax.config.update("jax_enable_x64", before)
+        pytest.fail("this test left jax_enable_x64 changed (restored now)")
