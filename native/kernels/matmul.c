@@ -76,8 +76,33 @@ static int prepare(operand* op, em_array* x, int dtype, int allow_trans, const e
   return EM_OK;
 }
 
+/* A vector-matrix (m == 1) or matrix-vector (n == 1) product through gemv:
+ * gemm would pack the whole matrix first, which is a second pass over the
+ * largest operand for a product that reads it once. 0 when it does not apply. */
+static int gemv(int dtype, const operand* a, const operand* b, int64_t m, int64_t n, int64_t k,
+                const void* pa, const void* pb, void* c, int64_t ldc) {
+  if ((dtype != EM_FLOAT32 && dtype != EM_FLOAT64) || k < 1 || (m != 1 && n != 1)) return 0;
+  const operand* mat = m == 1 ? b : a;
+  const void *pm = m == 1 ? pb : pa, *pv = m == 1 ? pa : pb;
+  int64_t rows = m == 1 ? n : m, incy = m == 1 ? 1 : ldc;
+  /* the vector: a's row (m == 1) or b's column (n == 1) */
+  int64_t incx = m == 1 ? (a->trans ? a->ld : 1) : (b->trans ? 1 : b->ld);
+  /* y = M x with M (rows, k): for m == 1, M = op(b)^T; for n == 1, M = op(a) */
+  int stored_rows = m == 1 ? b->trans : !a->trans;   /* M is row-major as stored */
+  enum CBLAS_TRANSPOSE t = stored_rows ? CblasNoTrans : CblasTrans;
+  int gm = (int)(stored_rows ? rows : k), gn = (int)(stored_rows ? k : rows);
+  if (dtype == EM_FLOAT32)
+    scipy_cblas_sgemv(CblasRowMajor, t, gm, gn, 1.0f, pm, (int)mat->ld, pv, (int)incx, 0.0f, c,
+                      (int)incy);
+  else
+    scipy_cblas_dgemv(CblasRowMajor, t, gm, gn, 1.0, pm, (int)mat->ld, pv, (int)incx, 0.0, c,
+                      (int)incy);
+  return 1;
+}
+
 static void gemm(int dtype, const operand* a, const operand* b, int64_t m, int64_t n, int64_t k,
                  const void* pa, const void* pb, void* c, int64_t ldc) {
+  if (gemv(dtype, a, b, m, n, k, pa, pb, c, ldc)) return;
   enum CBLAS_TRANSPOSE ta = a->trans ? CblasTrans : CblasNoTrans;
   enum CBLAS_TRANSPOSE tb = b->trans ? CblasTrans : CblasNoTrans;
   if (dtype == EM_FLOAT32) {
