@@ -7,8 +7,6 @@ Times one loss evaluation including its evaluation (em.eval / block_until_ready;
 torch is eager). Prints medians in milliseconds and ember's time over JAX's.
 Machines are shared and noisy: read the ratios.
 """
-import statistics
-import time
 
 import jax
 import jax.numpy as jnp
@@ -19,19 +17,13 @@ import torch.nn.functional as F
 
 import ember.core as em
 from ember.optim import losses
+from _timing import median_time
 
 BATCH, CLASSES = 4096, 1000
 
 
-def median_ms(fn, repeat=7, warmup=2):
-    for _ in range(warmup):
-        fn()
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return 1e3 * statistics.median(times)
+def median_ms(fn):
+    return 1e3 * median_time(fn)
 
 
 def main():
