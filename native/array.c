@@ -139,6 +139,20 @@ int em_alloc_output_donated_by(em_array* out, int n_donors) {
   return em_alloc_output(out);
 }
 
+em_array* em_row_major_as(em_array* x, int dtype) {
+  if (x->dtype == dtype && em_row_contiguous(x->ndim, x->shape, x->strides)) {
+    em_retain(x);
+    return x;
+  }
+  em_array* t = em_node_new(-1, dtype, x->ndim, x->shape, 0, NULL, 0, NULL, 0, NULL, 0);
+  if (t && em_alloc_output(t) != EM_OK) {
+    em_release(t);
+    return NULL;
+  }
+  if (t) em_copy_into(t, 0, t->strides, x);
+  return t;
+}
+
 void em_set_view(em_array* out, em_array* src, const int64_t* strides, int64_t offset) {
   em_buffer_retain(src->buf);
   out->buf = src->buf;

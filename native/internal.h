@@ -75,6 +75,10 @@ int em_alloc_output_donated(em_array* out);
  * a kernel that reads the others after writing its output (slice_update's
  * update, scatter's indices and values) keeps them out. */
 int em_alloc_output_donated_by(em_array* out, int n_donors);
+/* A new reference to x when it is row-major in dtype, else to a row-major
+ * copy of it in dtype (evaluated x; NULL + error on failure): kernels that
+ * need contiguous operands of one dtype take them from here. */
+em_array* em_row_major_as(em_array* x, int dtype);
 /* Makes out a view of src's buffer with the given strides and offset. */
 void em_set_view(em_array* out, em_array* src, const int64_t* strides, int64_t offset);
 int em_row_contiguous(int ndim, const int64_t* shape, const int64_t* strides);

@@ -22,25 +22,6 @@
 
 /* ---- operands ---- */
 
-/* A row-major copy of x in dtype (x itself when it already is one). */
-static em_array* contiguous(em_array* x, int dtype) {
-  if (x->dtype == dtype && em_row_contiguous(x->ndim, x->shape, x->strides)) {
-    em_retain(x);
-    return x;
-  }
-  em_array* t = em_node_new(-1, dtype, x->ndim, x->shape, 0, NULL, 0, NULL, 0, NULL, 0);
-  if (t && em_alloc_output(t) != EM_OK) {
-    em_release(t);
-    return NULL;
-  }
-  if (t) em_copy_into(t, 0, t->strides, x);
-  return t;
-}
-
-static const char* data_of(const em_array* a) {
-  return (const char*)a->buf->data + a->offset * em_dtype_size(a->dtype);
-}
-
 /* The compute class of a float dtype: CL_F64 for float64, else CL_F32. */
 static int compute_class(int dtype) { return dtype == EM_FLOAT64 ? CL_F64 : CL_F32; }
 
@@ -147,15 +128,15 @@ int em_kernel_norm(em_array* out) {
   j.d = out->shape[out->ndim - 1];
   j.eps = out->fp[0];
   int cdtype = em_class_dtype(j.cls);
-  temps[0] = contiguous(out->inputs[0], out->dtype);
-  temps[1] = contiguous(out->inputs[1], cdtype);
-  if (layer) temps[2] = contiguous(out->inputs[2], cdtype);
+  temps[0] = em_row_major_as(out->inputs[0], out->dtype);
+  temps[1] = em_row_major_as(out->inputs[1], cdtype);
+  if (layer) temps[2] = em_row_major_as(out->inputs[2], cdtype);
   if (!temps[0] || !temps[1] || (layer && !temps[2]))
     return finish(out, EM_MEMORY_ERROR, temps, 3);
-  j.x = data_of(temps[0]);
+  j.x = em_data(temps[0]);
   j.out = out->buf->data;
-  j.w = data_of(temps[1]);
-  j.b = layer ? data_of(temps[2]) : NULL;
+  j.w = em_data(temps[1]);
+  j.b = layer ? em_data(temps[2]) : NULL;
   atomic_init(&j.failed, 0);
   em_parallel_for(out->size / j.d, 1 + 16384 / (j.d + 1),
                   j.cls == CL_F64 ? norm_rows_f64 : norm_rows_f32, &j);
@@ -220,8 +201,8 @@ int em_kernel_rope(em_array* out) {
   j.half = j.dims / 2;
   j.traditional = (int)out->ip[1];
   double offset = (double)out->ip[2], scale = out->fp[0];
-  temps[0] = contiguous(out->inputs[0], out->dtype);
-  temps[1] = contiguous(out->inputs[1], EM_FLOAT64);
+  temps[0] = em_row_major_as(out->inputs[0], out->dtype);
+  temps[1] = em_row_major_as(out->inputs[1], EM_FLOAT64);
   int csize = em_class_size(j.cls);
   void* table = malloc((size_t)(2 * j.len * j.half + 1) * (size_t)csize);
   if (!temps[0] || !temps[1] || !table) {
@@ -229,7 +210,7 @@ int em_kernel_rope(em_array* out) {
     return finish(out, EM_MEMORY_ERROR, temps, 2);
   }
   /* The angles are formed in double and rounded once to the compute type. */
-  const double* inv_freqs = (const double*)data_of(temps[1]);
+  const double* inv_freqs = (const double*)em_data(temps[1]);
   for (int64_t p = 0; p < j.len; p++)
     for (int64_t i = 0; i < j.half; i++) {
       double theta = (p + offset) * scale * inv_freqs[i];
@@ -243,7 +224,7 @@ int em_kernel_rope(em_array* out) {
       }
     }
   j.cos_sin = table;
-  j.x = data_of(temps[0]);
+  j.x = em_data(temps[0]);
   j.out = out->buf->data;
   atomic_init(&j.failed, 0);
   em_parallel_for(out->size / j.d, 1 + 16384 / (j.d + 1),
@@ -504,16 +485,16 @@ int em_kernel_sdpa(em_array* out) {
   j.mask = out->ninputs - sinks > 3 ? out->inputs[3] : NULL;
   j.qblock = query_block(q->shape[0] * j.hq, j.lq, j.lk, j.cls == CL_F64 ? 8 : 4, j.causal);
   j.blocks = (j.lq + j.qblock - 1) / j.qblock;
-  temps[0] = contiguous(q, cdtype);
-  temps[1] = contiguous(k, cdtype);
-  temps[2] = contiguous(v, cdtype);
-  if (sinks) temps[3] = contiguous(out->inputs[out->ninputs - 1], cdtype);
+  temps[0] = em_row_major_as(q, cdtype);
+  temps[1] = em_row_major_as(k, cdtype);
+  temps[2] = em_row_major_as(v, cdtype);
+  if (sinks) temps[3] = em_row_major_as(out->inputs[out->ninputs - 1], cdtype);
   if (!temps[0] || !temps[1] || !temps[2] || (sinks && !temps[3]))
     return finish(out, EM_MEMORY_ERROR, temps, 4);
-  j.sinks = sinks ? data_of(temps[3]) : NULL;
-  j.q = data_of(temps[0]);
-  j.k = data_of(temps[1]);
-  j.v = data_of(temps[2]);
+  j.sinks = sinks ? em_data(temps[3]) : NULL;
+  j.q = em_data(temps[0]);
+  j.k = em_data(temps[1]);
+  j.v = em_data(temps[2]);
   j.out = out->buf->data;
   atomic_init(&j.failed, 0);
   em_parallel_for(q->shape[0] * j.hq * j.blocks, 1, sdpa_blocks, &j);
@@ -575,9 +556,9 @@ int em_kernel_softmax(em_array* out) {
   j.cls = compute_class(out->dtype);
   j.log = out->prim == EM_P_LOGSUMEXP;
   j.d = x->shape[x->ndim - 1];
-  temps[0] = contiguous(x, out->dtype);
+  temps[0] = em_row_major_as(x, out->dtype);
   if (!temps[0]) return finish(out, EM_MEMORY_ERROR, temps, 1);
-  j.x = data_of(temps[0]);
+  j.x = em_data(temps[0]);
   j.out = out->buf->data;
   atomic_init(&j.failed, 0);
   int64_t rows = 1;

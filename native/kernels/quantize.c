@@ -225,25 +225,6 @@ em_array* em_rule_quantized_matmul(int prim, int nin, em_array** in, int nip, co
 
 /* ---- operands ---- */
 
-/* A row-major copy of x in dtype (x itself when it already is one). */
-static em_array* contiguous(em_array* x, int dtype) {
-  if (x->dtype == dtype && em_row_contiguous(x->ndim, x->shape, x->strides)) {
-    em_retain(x);
-    return x;
-  }
-  em_array* t = em_node_new(-1, dtype, x->ndim, x->shape, 0, NULL, 0, NULL, 0, NULL, 0);
-  if (t && em_alloc_output(t) != EM_OK) {
-    em_release(t);
-    return NULL;
-  }
-  if (t) em_copy_into(t, 0, t->strides, x);
-  return t;
-}
-
-static const void* data_of(const em_array* a) {
-  return (const char*)a->buf->data + a->offset * em_dtype_size(a->dtype);
-}
-
 static int finish(em_array* out, int status, em_array** temps, int n) {
   for (int i = 0; i < n; i++)
     if (temps[i]) em_release(temps[i]);
@@ -380,9 +361,9 @@ int em_kernel_quantize(em_array* out) {
   em_array* temps[1] = {NULL};
   int status = em_alloc_output(out);
   if (status != EM_OK || out->size == 0) return status;
-  temps[0] = contiguous(out->inputs[0], EM_FLOAT32);
+  temps[0] = em_row_major_as(out->inputs[0], EM_FLOAT32);
   if (!temps[0]) return finish(out, EM_MEMORY_ERROR, temps, 1);
-  quantize_job j = {data_of(temps[0]), out->buf->data, (int)out->ip[0], (int)out->ip[1],
+  quantize_job j = {em_data(temps[0]), out->buf->data, (int)out->ip[0], (int)out->ip[1],
                     (int)out->ip[2], out->dtype};
   em_parallel_for(temps[0]->size / j.g, 64, quantize_groups, &j);
   return finish(out, EM_OK, temps, 1);
@@ -439,14 +420,14 @@ int em_kernel_dequantize(em_array* out) {
   em_array* temps[3] = {NULL, NULL, NULL};
   int status = em_alloc_output(out);
   if (status != EM_OK || out->size == 0) return status;
-  temps[0] = contiguous(out->inputs[0], EM_UINT32);
-  temps[1] = contiguous(out->inputs[1], EM_FLOAT64);
-  temps[2] = contiguous(out->inputs[2], EM_FLOAT64);
+  temps[0] = em_row_major_as(out->inputs[0], EM_UINT32);
+  temps[1] = em_row_major_as(out->inputs[1], EM_FLOAT64);
+  temps[2] = em_row_major_as(out->inputs[2], EM_FLOAT64);
   if (!temps[0] || !temps[1] || !temps[2]) return finish(out, EM_MEMORY_ERROR, temps, 3);
   dequantize_job j;
-  j.w = data_of(temps[0]);
-  j.s = data_of(temps[1]);
-  j.b = data_of(temps[2]);
+  j.w = em_data(temps[0]);
+  j.s = em_data(temps[1]);
+  j.b = em_data(temps[2]);
   j.out = out->buf->data;
   j.g = (int)out->ip[0];
   j.bits = (int)out->ip[1];
@@ -876,10 +857,10 @@ int em_kernel_quantized_matmul(em_array* out) {
     memset(out->buf->data, 0, (size_t)out->size * (size_t)em_dtype_size(out->dtype));
     return EM_OK;
   }
-  temps[0] = contiguous(x, EM_FLOAT32);
-  temps[1] = contiguous(w, EM_UINT32);
-  temps[2] = contiguous(out->inputs[2], EM_FLOAT32);
-  temps[3] = contiguous(out->inputs[3], EM_FLOAT32);
+  temps[0] = em_row_major_as(x, EM_FLOAT32);
+  temps[1] = em_row_major_as(w, EM_UINT32);
+  temps[2] = em_row_major_as(out->inputs[2], EM_FLOAT32);
+  temps[3] = em_row_major_as(out->inputs[3], EM_FLOAT32);
   int64_t* offsets = malloc(sizeof(int64_t) * (size_t)(2 * batch));
   int direct = out->dtype == EM_FLOAT32;
   float* result = direct ? (float*)out->buf->data : malloc(sizeof(float) * (size_t)out->size);
@@ -892,10 +873,10 @@ int em_kernel_quantized_matmul(em_array* out) {
     free(xs);
     return finish(out, EM_MEMORY_ERROR, temps, 5);
   }
-  j.x = data_of(temps[0]);
-  j.w = data_of(temps[1]);
-  j.s = data_of(temps[2]);
-  j.b = data_of(temps[3]);
+  j.x = em_data(temps[0]);
+  j.w = em_data(temps[1]);
+  j.s = em_data(temps[2]);
+  j.b = em_data(temps[3]);
   j.out = result;
   j.xs = xs;
   if (small) group_sums(j.x, temps[0]->size / j.k, j.k, j.g, xs);
