@@ -244,6 +244,13 @@ CASES = {
                         [_any((4, 2))]),
     "cumprod": (lambda x: em.cumprod(x, axis=0), [_pos((4, 2))]),
     "cumprod_excl": (lambda x: em.cumprod(x, axis=1, inclusive=False), [_pos((2, 4))]),
+    # zeros (one per column, two in the second): the rules must not divide by them
+    "cumprod_with_zeros": (lambda x: em.cumprod(x * em.array([[1.0, 0.0], [0.0, 1.0], [1.0, 0.0],
+                                                              [1.0, 1.0]]), axis=0),
+                           [_any((4, 2))]),
+    "cumprod_rev_excl_zeros": (lambda x: em.cumprod(x * em.array([1.0, 0.0, 1.0, 0.0, 1.0]),
+                                                    axis=1, reverse=True, inclusive=False),
+                               [_any((2, 5))]),
     "cummax": (lambda x: em.cummax(x, axis=0), "spread", (5, 2)),
     "cummin_rev": (lambda x: em.cummin(x, axis=1, reverse=True), "spread", (2, 5)),
     "logcumsumexp": (lambda x: em.logcumsumexp(x, axis=1), [_any((2, 5))]),

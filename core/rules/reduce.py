@@ -143,6 +143,20 @@ def _running_arg(x, y, axis):
     return _op(P.EM_P_CUMMAX, [candidates], (axis, 0, 1))
 
 
+def _cumprod_parts(x, ip):
+    """What cumprod's derivatives need to stay exact where x has zeros.
+
+    The derivative of y_i = prod_{k in S_i} x_k by x_j is the product over
+    S_i without j. Dividing y_i by x_j gives it only when no x is zero; with
+    zeros set to one (y1 = that cumprod) the product without j is y1_i / x_j
+    if S_i holds no zero, y1_i if x_j is S_i's only zero, and 0 otherwise. So
+    the rules need y1, where x is zero, and the running count of zeros."""
+    zero = x == 0
+    y1 = _op(P.EM_P_CUMPROD, [where(zero, 1.0, x)], ip)
+    count = _op(P.EM_P_CUMSUM, [zero.astype(_dt.int32)], ip)
+    return y1, zero, count
+
+
 def _scan_vjp(node, g):
     f = _Frame(node)
     x = f.to_frame(node.inputs[0])
@@ -151,9 +165,11 @@ def _scan_vjp(node, g):
     if node.prim == P.EM_P_CUMSUM:
         gx = _op(P.EM_P_CUMSUM, [gi], (axis, 1, 1))
     elif node.prim == P.EM_P_CUMPROD:
-        # d y_i / d x_j = y_i / x_j for j <= i
-        y = f.inclusive_scan(x)
-        gx = _op(P.EM_P_CUMSUM, [gi * y], (axis, 1, 1)) / x
+        # d y_i / d x_j = (product of the x_k, k <= i, k != j): see _cumprod_parts
+        y1, zero, count = _cumprod_parts(x, (axis, 0, 1))
+        no_zero = _op(P.EM_P_CUMSUM, [where(count == 0, gi * y1, 0.0)], (axis, 1, 1))
+        one_zero = _op(P.EM_P_CUMSUM, [where(count == 1, gi * y1, 0.0)], (axis, 1, 1))
+        gx = where(zero, one_zero, no_zero / where(zero, 1.0, x))
     elif node.prim in (P.EM_P_CUMMAX, P.EM_P_CUMMIN):
         y = f.inclusive_scan(x)
         r = _running_arg(x, y, axis)
@@ -173,7 +189,10 @@ def _scan_jvp(node, tangents):
         return _op(P.EM_P_CUMSUM, [t], node.ip)
     x, y = node.inputs[0], node.out
     if node.prim == P.EM_P_CUMPROD:
-        return y * _op(P.EM_P_CUMSUM, [t / x], node.ip)
+        y1, zero, count = _cumprod_parts(x, node.ip)
+        no_zero = _op(P.EM_P_CUMSUM, [t / where(zero, 1.0, x)], node.ip)
+        at_zero = _op(P.EM_P_CUMSUM, [where(zero, t, 0.0)], node.ip)
+        return y1 * where(count == 0, no_zero, where(count == 1, at_zero, 0.0))
     if node.prim == P.EM_P_LOGCUMSUMEXP:
         pos = _op(P.EM_P_LOGCUMSUMEXP, [x + ew.log(ew.maximum(t, 0.0))], node.ip)
         neg = _op(P.EM_P_LOGCUMSUMEXP, [x + ew.log(ew.maximum(-t, 0.0))], node.ip)
