@@ -229,7 +229,9 @@ static void fused_range(void* ctx, int64_t lo, int64_t hi) {
         slot[k] = src;
       } else if (stride == 0) {
         if (filled_from[k] != src) {
-          em_load(buf, cls, src, dt, 0, FUSED_CHUNK);
+          /* the longest chunk of this job, not always FUSED_CHUNK: a small
+           * array's broadcast scalars would cost more than its ops */
+          em_load(buf, cls, src, dt, 0, job->inner < FUSED_CHUNK ? job->inner : FUSED_CHUNK);
           filled_from[k] = src;
         }
         slot[k] = buf;
