@@ -194,11 +194,27 @@ static inline void prefetch_some(prefetcher* pf) {
   }
 }
 
+/* The calling thread's scratch buffers, kept from call to call instead of a
+ * malloc and free per call (past glibc's mmap threshold, 128 KB or a chain
+ * of about 15 slots, that can map and fault in fresh pages each time). At
+ * most FUSED_MAX_SLOTS * SLOT_BYTES (800 KB) per thread, held for the
+ * thread's life (the pool's threads live as long as the process). */
+static char* thread_scratch(size_t bytes) {
+  static _Thread_local char* buffer;
+  static _Thread_local size_t size;
+  if (bytes > size) {
+    free(buffer);
+    buffer = aligned_alloc(64, bytes);
+    if (!buffer) abort(); /* under a megabyte; nothing sensible to do without it */
+    size = bytes;
+  }
+  return buffer;
+}
+
 static void fused_range(void* ctx, int64_t lo, int64_t hi) {
   fused_job* job = ctx;
   const program* p = job->prog;
-  char* scratch = malloc((size_t)p->n_bufs * SLOT_BYTES);
-  if (!scratch) abort(); /* a few KB per thread; nothing sensible to do without it */
+  char* scratch = thread_scratch((size_t)p->n_bufs * SLOT_BYTES);
   const void* slot[FUSED_MAX_SLOTS];
   /* A broadcast (stride 0) input fills its chunk once per source element. */
   const char* filled_from[EM_ITER_MAX_OPS - 1] = {NULL};
@@ -268,7 +284,6 @@ static void fused_range(void* ctx, int64_t lo, int64_t hi) {
         em_store(out_k, p->out_dtype, ostride, slot[s], p->slot_cls[s], n);
     }
   }
-  free(scratch);
 }
 
 int em_kernel_fused(em_array* out) {
