@@ -400,13 +400,14 @@ print(h.hexdigest())
 
 
 def test_value_sort_32bit_same_bits_every_path():
-    # the quicksort on 1 and 2 threads and the radix sort (AVX-512 off) agree bit for bit
+    # the quicksort on 1, 2 and 5 threads (a long line in as many buckets) and the radix
+    # sort (AVX-512 off) agree bit for bit
     import os
     import subprocess
     import sys
     outputs = []
     for env in [{}, {"EMBER_NUM_THREADS": "1"}, {"EMBER_NUM_THREADS": "2"},
-                {"EMBER_NO_AVX512_SORT": "1"}]:
+                {"EMBER_NUM_THREADS": "5"}, {"EMBER_NO_AVX512_SORT": "1"}]:
         run = subprocess.run([sys.executable, "-c", VSORT_SCRIPT], capture_output=True,
                              text=True, env={**os.environ, **env}, timeout=120)
         assert run.returncode == 0, run.stderr

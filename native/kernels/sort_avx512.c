@@ -12,6 +12,9 @@
  * split badly after ~2 log2(n) levels goes to the caller's fallback (sort.c's
  * stable radix sort).
  *
+ * It also counts and moves keys into buckets between splitters, for sort.c's
+ * split of a long line over the threads.
+ *
  * Only compiled for AVX-512 functions (attributes, not flags), so the build
  * stays portable; em_vsort_available() says whether the CPU runs them.
  */
@@ -170,7 +173,7 @@ static inline AVX512 __mmask16 goes_left(__m512i v, __m512i p, int or_equal) {
  * are held in registers, which leaves 128 free places: reading 64 keys from
  * the side with fewer free places keeps at least 64 free on both before the
  * stores (and 16 when reading 16). */
-AVX512 int64_t em_vsort_partition(uint32_t* a, int64_t n, uint32_t pivot, int or_equal) {
+static AVX512 int64_t partition(uint32_t* a, int64_t n, uint32_t pivot, int or_equal) {
   const __m512i p = _mm512_set1_epi32((int)pivot);
   __m512i held[8];
   for (int i = 0; i < 4; i++) {
@@ -229,10 +232,10 @@ static AVX512 int quicksort(uint32_t* a, int64_t n, int depth, em_vsort_fallback
   while (n > NETWORK_MAX) {
     if (depth-- <= 0) return fallback(ctx, a, n);
     uint32_t pivot = pivot_of(a, n);
-    int64_t below = em_vsort_partition(a, n, pivot, 0);
+    int64_t below = partition(a, n, pivot, 0);
     if (below == 0) {
       /* the pivot is the smallest key: its copies are done, the rest remains */
-      int64_t equal = em_vsort_partition(a, n, pivot, 1);
+      int64_t equal = partition(a, n, pivot, 1);
       a += equal;
       n -= equal;
       continue;
@@ -249,6 +252,59 @@ static AVX512 int quicksort(uint32_t* a, int64_t n, int depth, em_vsort_fallback
   }
   if (n > 1) sort_small(a, n);
   return 1;
+}
+
+/* ---- the buckets of sort.c's long lines ----
+ * Bucket b holds the keys x with splitters[b - 1] <= x < splitters[b]. */
+
+/* ge[j]: the lanes of v holding a key >= splitters[j]. */
+static inline AVX512 void at_least(__m512i v, const uint32_t* splitters, int nsplit,
+                                   __mmask16* ge) {
+  for (int j = 0; j < nsplit; j++)
+    ge[j] = _mm512_cmpge_epu32_mask(v, _mm512_set1_epi32((int)splitters[j]));
+}
+
+/* The lanes in bucket b, from at_least's masks (the splitters ascend, so the
+ * masks nest). */
+static inline AVX512 __mmask16 in_bucket(const __mmask16* ge, int b, int nsplit) {
+  __mmask16 m = b > 0 ? ge[b - 1] : (__mmask16)0xFFFF;
+  return b < nsplit ? (__mmask16)(m & ~ge[b]) : m;
+}
+
+static inline __mmask16 first_lanes(int64_t count) {
+  return count >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << count) - 1);
+}
+
+AVX512 void em_vsort_count(const uint32_t* a, int64_t n, const uint32_t* splitters, int nsplit,
+                           int64_t* counts) {
+  __mmask16 ge[EM_VSORT_MAX_BUCKETS];
+  for (int64_t i = 0; i < n; i += 16) {
+    __mmask16 valid = first_lanes(n - i);
+    __m512i v = _mm512_maskz_loadu_epi32(valid, a + i);
+    at_least(v, splitters, nsplit, ge);
+    for (int b = 0; b <= nsplit; b++)
+      counts[b] += __builtin_popcount(in_bucket(ge, b, nsplit) & valid);
+  }
+}
+
+/* Each bucket's keys are compressed in a register and written with a masked
+ * store of exactly their count (compress-stores to memory are slow on some
+ * CPUs, and a full store would reach into the stretch of another chunk). */
+AVX512 void em_vsort_scatter(const uint32_t* a, int64_t n, const uint32_t* splitters,
+                             int nsplit, uint32_t* out, int64_t* cursors) {
+  __mmask16 ge[EM_VSORT_MAX_BUCKETS];
+  for (int64_t i = 0; i < n; i += 16) {
+    __mmask16 valid = first_lanes(n - i);
+    __m512i v = _mm512_maskz_loadu_epi32(valid, a + i);
+    at_least(v, splitters, nsplit, ge);
+    for (int b = 0; b <= nsplit; b++) {
+      __mmask16 m = in_bucket(ge, b, nsplit) & valid;
+      int count = __builtin_popcount(m);
+      _mm512_mask_storeu_epi32(out + cursors[b], first_lanes(count),
+                               _mm512_maskz_compress_epi32(m, v));
+      cursors[b] += count;
+    }
+  }
 }
 
 int em_vsort_depth(int64_t n) {
@@ -268,9 +324,18 @@ AVX512 int em_vsort32(uint32_t* a, int64_t n, int depth, em_vsort_fallback fallb
 #else
 int em_vsort_available(void) { return 0; }
 int em_vsort_depth(int64_t n) { return (int)n; }
-int64_t em_vsort_partition(uint32_t* a, int64_t n, uint32_t pivot, int or_equal) {
-  (void)a; (void)n; (void)pivot; (void)or_equal;
-  return 0;
+static int bucket_of(uint32_t x, const uint32_t* splitters, int nsplit) {
+  int b = 0;
+  while (b < nsplit && splitters[b] <= x) b++;
+  return b;
+}
+void em_vsort_count(const uint32_t* a, int64_t n, const uint32_t* splitters, int nsplit,
+                    int64_t* counts) {
+  for (int64_t i = 0; i < n; i++) counts[bucket_of(a[i], splitters, nsplit)]++;
+}
+void em_vsort_scatter(const uint32_t* a, int64_t n, const uint32_t* splitters, int nsplit,
+                      uint32_t* out, int64_t* cursors) {
+  for (int64_t i = 0; i < n; i++) out[cursors[bucket_of(a[i], splitters, nsplit)]++] = a[i];
 }
 int em_vsort32(uint32_t* a, int64_t n, int depth, em_vsort_fallback fallback, void* ctx) {
   (void)depth;

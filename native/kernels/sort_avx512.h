@@ -13,7 +13,13 @@ int em_vsort_available(void);
 int em_vsort_depth(int64_t n);
 /* Sorts a[0, n) ascending; 0 if the fallback ran out of memory. */
 int em_vsort32(uint32_t* a, int64_t n, int depth, em_vsort_fallback fallback, void* ctx);
-/* Partitions a[0, n) (n >= 128) around pivot: keys < pivot (<= with or_equal)
- * first; returns their count. */
-int64_t em_vsort_partition(uint32_t* a, int64_t n, uint32_t pivot, int or_equal);
+/* Buckets of keys between nsplit ascending splitters (at most
+ * EM_VSORT_MAX_BUCKETS - 1): bucket b holds splitters[b - 1] <= key <
+ * splitters[b]. em_vsort_count adds the number of a[0, n)'s keys in each
+ * bucket to counts[b]; em_vsort_scatter moves each key to out[cursors[b]++]. */
+#define EM_VSORT_MAX_BUCKETS 64
+void em_vsort_count(const uint32_t* a, int64_t n, const uint32_t* splitters, int nsplit,
+                    int64_t* counts);
+void em_vsort_scatter(const uint32_t* a, int64_t n, const uint32_t* splitters, int nsplit,
+                      uint32_t* out, int64_t* cursors);
 #endif
