@@ -133,22 +133,24 @@ static AVX512 void sort_small(uint32_t* a, int64_t n) {
   else sort_in(a, n, 16);
 }
 
+/* The lowest `count` lanes, 0 <= count <= 16 (no branch: a partition's
+ * counts are unpredictable). */
+static inline __mmask16 first_lanes(int count) { return (__mmask16)((1u << count) - 1); }
+
 /* Moves the keys of v that belong left (mask `left`) to a[*wl...] and the
  * others to just below a[*wr], advancing the cursors. Compress-stores to
- * memory are microcoded and slow on some CPUs (AMD Zen 4): keys are
- * compressed in a register and stored 16 wide, which needs 16 free places
- * on both sides (the junk past the compressed keys is overwritten later). */
+ * memory are microcoded and slow on some CPUs (AMD Zen 4): each side's keys
+ * are compressed in a register. The left ones are stored 16 wide (faster
+ * than a masked store; the junk past them is overwritten later), which needs
+ * 16 free places there; the right ones by a store masked to their count. */
 static inline AVX512 void split_store(uint32_t* a, __m512i v, __mmask16 left, int64_t* wl,
                                       int64_t* wr) {
   __mmask16 right = (__mmask16)~left;
   int nl = __builtin_popcount(left), nr = 16 - nl;
   _mm512_storeu_si512(a + *wl, _mm512_maskz_compress_epi32(left, v));
   *wl += nl;
-  /* the right keys in the top nr lanes, ending at *wr */
-  __m512i packed = _mm512_maskz_compress_epi32(right, v);
-  __mmask16 top = (__mmask16)(0xFFFFu << nl);
-  _mm512_storeu_si512(a + *wr - 16, _mm512_maskz_expand_epi32(top, packed));
   *wr -= nr;
+  _mm512_mask_storeu_epi32(a + *wr, first_lanes(nr), _mm512_maskz_compress_epi32(right, v));
 }
 
 /* As split_store for the lanes in `valid` only, writing no place beyond the
@@ -158,10 +160,10 @@ static inline AVX512 void split_store_exact(uint32_t* a, __m512i v, __mmask16 le
   __mmask16 right = (__mmask16)(~left & valid);
   left &= valid;
   int nl = __builtin_popcount(left), nr = __builtin_popcount(right);
-  _mm512_mask_compressstoreu_epi32(a + *wl, left, v);
+  _mm512_mask_storeu_epi32(a + *wl, first_lanes(nl), _mm512_maskz_compress_epi32(left, v));
   *wl += nl;
   *wr -= nr;
-  _mm512_mask_compressstoreu_epi32(a + *wr, right, v);
+  _mm512_mask_storeu_epi32(a + *wr, first_lanes(nr), _mm512_maskz_compress_epi32(right, v));
 }
 
 static inline AVX512 __mmask16 goes_left(__m512i v, __m512i p, int or_equal) {
@@ -271,15 +273,11 @@ static inline AVX512 __mmask16 in_bucket(const __mmask16* ge, int b, int nsplit)
   return b < nsplit ? (__mmask16)(m & ~ge[b]) : m;
 }
 
-static inline __mmask16 first_lanes(int64_t count) {
-  return count >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << count) - 1);
-}
-
 AVX512 void em_vsort_count(const uint32_t* a, int64_t n, const uint32_t* splitters, int nsplit,
                            int64_t* counts) {
   __mmask16 ge[EM_VSORT_MAX_BUCKETS];
   for (int64_t i = 0; i < n; i += 16) {
-    __mmask16 valid = first_lanes(n - i);
+    __mmask16 valid = first_lanes(n - i < 16 ? (int)(n - i) : 16);
     __m512i v = _mm512_maskz_loadu_epi32(valid, a + i);
     at_least(v, splitters, nsplit, ge);
     for (int b = 0; b <= nsplit; b++)
@@ -294,7 +292,7 @@ AVX512 void em_vsort_scatter(const uint32_t* a, int64_t n, const uint32_t* split
                              int nsplit, uint32_t* out, int64_t* cursors) {
   __mmask16 ge[EM_VSORT_MAX_BUCKETS];
   for (int64_t i = 0; i < n; i += 16) {
-    __mmask16 valid = first_lanes(n - i);
+    __mmask16 valid = first_lanes(n - i < 16 ? (int)(n - i) : 16);
     __m512i v = _mm512_maskz_loadu_epi32(valid, a + i);
     at_least(v, splitters, nsplit, ge);
     for (int b = 0; b <= nsplit; b++) {
