@@ -29,6 +29,7 @@
 
 #define AVX512 __attribute__((target("avx512f,avx512vl,avx512bw,avx512dq,popcnt")))
 #define NETWORK_MAX 256   /* 16 registers of 16 keys */
+#define ALWAYS_INLINE static inline __attribute__((always_inline)) AVX512
 
 int em_vsort_available(void) {
   __builtin_cpu_init();
@@ -40,8 +41,7 @@ int em_vsort_available(void) {
 /* One compare-exchange step inside a register: lane i meets lane i ^ j and
  * takes the larger key where `take_max` is set. Partners within 128 bits
  * come from immediate shuffles (faster than a variable permute). */
-static inline __attribute__((always_inline)) AVX512 __m512i exchange(__m512i v, int j,
-                                                                     __mmask16 take_max) {
+ALWAYS_INLINE __m512i exchange(__m512i v, int j, __mmask16 take_max) {
   __m512i partner;
   if (j == 1) partner = _mm512_shuffle_epi32(v, (_MM_PERM_ENUM)0xB1);       /* 1 0 3 2 */
   else if (j == 2) partner = _mm512_shuffle_epi32(v, (_MM_PERM_ENUM)0x4E);  /* 2 3 0 1 */
@@ -51,28 +51,35 @@ static inline __attribute__((always_inline)) AVX512 __m512i exchange(__m512i v, 
   return _mm512_mask_mov_epi32(lo, take_max, hi);
 }
 
-/* Lanes whose bit j is set. */
-static inline __attribute__((always_inline)) AVX512 __mmask16 lanes_with(int j) {
-  const __m512i iota = _mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0);
-  return _mm512_test_epi32_mask(iota, _mm512_set1_epi32(j));
+/* The network is written out step by step with literal masks, and each
+ * register-level loop is a single loop the compiler unrolls completely:
+ * masks computed from the step's numbers, or nested loops left rolled,
+ * cost a vptestmd, a broadcast and branches per step, which made the
+ * network three times slower than its arithmetic. */
+
+/* Sorts the 16 keys of v ascending (bitonic sort): stages k = 2, 4, 8, 16
+ * of steps j = k/2 ... 1. Lane i takes the larger key where bit j of i
+ * differs from bit k (ascending and descending blocks of k alternate). */
+ALWAYS_INLINE __m512i sort16(__m512i v) {
+  v = exchange(v, 1, 0x6666);
+  v = exchange(v, 2, 0x3C3C);
+  v = exchange(v, 1, 0x5A5A);
+  v = exchange(v, 4, 0x0FF0);
+  v = exchange(v, 2, 0x33CC);
+  v = exchange(v, 1, 0x55AA);
+  v = exchange(v, 8, 0xFF00);
+  v = exchange(v, 4, 0xF0F0);
+  v = exchange(v, 2, 0xCCCC);
+  return exchange(v, 1, 0xAAAA);
 }
 
-/* Sorts the 16 keys of v ascending (bitonic sort). */
-static inline __attribute__((always_inline)) AVX512 __m512i sort16(__m512i v) {
-  _Pragma("GCC unroll 4") for (int k = 2; k <= 16; k *= 2)
-    _Pragma("GCC unroll 4") for (int j = k / 2; j >= 1; j /= 2) {
-      /* in blocks of k alternating direction: the lower lane takes the
-       * minimum in ascending blocks, the maximum in descending ones */
-      __mmask16 m = (__mmask16)(lanes_with(j) ^ (k < 16 ? lanes_with(k) : 0));
-      v = exchange(v, j, m);
-    }
-  return v;
-}
-
-/* Sorts a bitonic register ascending. */
-static inline __attribute__((always_inline)) AVX512 __m512i clean16(__m512i v) {
-  _Pragma("GCC unroll 4") for (int j = 8; j >= 1; j /= 2) v = exchange(v, j, lanes_with(j));
-  return v;
+/* Sorts a bitonic register ascending: lane i takes the larger key where
+ * bit j of i is set. */
+ALWAYS_INLINE __m512i clean16(__m512i v) {
+  v = exchange(v, 8, 0xFF00);
+  v = exchange(v, 4, 0xF0F0);
+  v = exchange(v, 2, 0xCCCC);
+  return exchange(v, 1, 0xAAAA);
 }
 
 static inline AVX512 __m512i reverse16(__m512i v) {
@@ -80,35 +87,43 @@ static inline AVX512 __m512i reverse16(__m512i v) {
   return _mm512_permutexvar_epi32(rev, v);
 }
 
+/* The smaller keys of *x and *y lane by lane to *x, the larger to *y. */
+ALWAYS_INLINE void order_pair(__m512i* x, __m512i* y) {
+  __m512i lo = _mm512_min_epu32(*x, *y);
+  *y = _mm512_max_epu32(*x, *y);
+  *x = lo;
+}
+
+/* Merges the sorted runs r[0, w) and r[w, 2w) into one: reversing the second
+ * makes the pair bitonic, the compares leave each half bitonic with every key
+ * of the first <= the second's, and halving steps across registers and then
+ * within them sort it. */
+ALWAYS_INLINE void merge_runs(__m512i* r, int w) {
+  _Pragma("GCC unroll 8") for (int i = 0; i < w; i++) {
+    r[2 * w - 1 - i] = reverse16(r[2 * w - 1 - i]);
+    order_pair(&r[i], &r[2 * w - 1 - i]);
+  }
+  _Pragma("GCC unroll 3") for (int d = w / 2; d >= 1; d /= 2) {
+    _Pragma("GCC unroll 16") for (int i = 0; i < 2 * w; i++)
+      if (!(i & d)) order_pair(&r[i], &r[i + d]);
+  }
+  _Pragma("GCC unroll 16") for (int i = 0; i < 2 * w; i++) r[i] = clean16(r[i]);
+}
+
 /* Sorts the keys of r[0, count) (count a power of two up to 16) as one
- * ascending sequence: each register sorted, then sorted runs of w registers
- * merged pairwise by reversing the second run (which makes the pair bitonic)
- * and a bitonic merge across registers and within them. */
-static inline __attribute__((always_inline)) AVX512 void sort_registers(__m512i* r, int count) {
+ * ascending sequence: each register sorted, then runs of 1, 2, 4, 8
+ * registers merged pairwise. */
+ALWAYS_INLINE void sort_registers(__m512i* r, int count) {
   _Pragma("GCC unroll 16") for (int i = 0; i < count; i++) r[i] = sort16(r[i]);
-  _Pragma("GCC unroll 4") for (int w = 1; w < count; w *= 2)
-    _Pragma("GCC unroll 8") for (int b = 0; b < count; b += 2 * w) {
-      _Pragma("GCC unroll 8") for (int i = 0; i < w; i++) {  /* reverse the second run and compare */
-        __m512i x = r[b + i], y = reverse16(r[b + 2 * w - 1 - i]);
-        r[b + i] = _mm512_min_epu32(x, y);
-        r[b + 2 * w - 1 - i] = _mm512_max_epu32(x, y);
-      }
-      /* each half is now bitonic and every key of the first <= the second's */
-      _Pragma("GCC unroll 3") for (int d = w / 2; d >= 1; d /= 2)
-        _Pragma("GCC unroll 16") for (int i = b; i < b + 2 * w; i++)
-          if (!(i - b & d)) {
-            __m512i x = r[i], y = r[i + d];
-            r[i] = _mm512_min_epu32(x, y);
-            r[i + d] = _mm512_max_epu32(x, y);
-          }
-      _Pragma("GCC unroll 16") for (int i = b; i < b + 2 * w; i++) r[i] = clean16(r[i]);
-    }
+  _Pragma("GCC unroll 8") for (int b = 0; b + 1 < count; b += 2) merge_runs(r + b, 1);
+  _Pragma("GCC unroll 4") for (int b = 0; b + 3 < count; b += 4) merge_runs(r + b, 2);
+  _Pragma("GCC unroll 2") for (int b = 0; b + 7 < count; b += 8) merge_runs(r + b, 4);
+  if (count == 16) merge_runs(r, 8);
 }
 
 /* Sorts a[0, n) (n <= 16 regs) in `regs` registers padded with the largest
  * key; inlined with a constant regs, so the registers stay registers. */
-static inline __attribute__((always_inline)) AVX512 void sort_in(uint32_t* a, int64_t n,
-                                                                 int regs) {
+ALWAYS_INLINE void sort_in(uint32_t* a, int64_t n, int regs) {
   __m512i r[16];
   const __m512i pad = _mm512_set1_epi32(-1);
   _Pragma("GCC unroll 16") for (int i = 0; i < regs; i++) {
