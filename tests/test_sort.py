@@ -316,8 +316,8 @@ def test_partition_rules(rng):
 
 # ---- the AVX-512 quicksort of 32-bit keys (SORT of float32, int32, uint32) ----
 
-VSORT_LENGTHS = [2, 3, 15, 16, 17, 31, 32, 33, 63, 64, 65, 127, 128, 129, 255, 256, 257, 1000,
-                 4099, 65535, 70001]
+VSORT_LENGTHS = [2, 3, 15, 16, 17, 31, 32, 33, 63, 64, 65, 90, 127, 128, 129, 150, 180, 200, 255,
+                 256, 257, 1000, 4099, 65535, 70001]  # each network size, quicksort, buckets
 
 
 def patterned(rng, pattern, n, dtype):

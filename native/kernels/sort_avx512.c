@@ -97,55 +97,69 @@ ALWAYS_INLINE void order_pair(__m512i* x, __m512i* y) {
 /* Merges the sorted runs r[0, w) and r[w, 2w) into one: reversing the second
  * makes the pair bitonic, the compares leave each half bitonic with every key
  * of the first <= the second's, and halving steps across registers and then
- * within them sort it. */
-ALWAYS_INLINE void merge_runs(__m512i* r, int w) {
+ * within them sort it.
+ *
+ * Registers from `live` on hold only padding (the largest key) and are left
+ * out: every step pairs a register with one at a higher index, and against
+ * padding above it the minimum is the register itself and the maximum the
+ * padding, so skipping those steps changes nothing. */
+ALWAYS_INLINE void merge_runs(__m512i* r, int w, int live) {
   _Pragma("GCC unroll 8") for (int i = 0; i < w; i++) {
+    if (2 * w - 1 - i >= live) continue;
     r[2 * w - 1 - i] = reverse16(r[2 * w - 1 - i]);
     order_pair(&r[i], &r[2 * w - 1 - i]);
   }
   _Pragma("GCC unroll 3") for (int d = w / 2; d >= 1; d /= 2) {
     _Pragma("GCC unroll 16") for (int i = 0; i < 2 * w; i++)
-      if (!(i & d)) order_pair(&r[i], &r[i + d]);
+      if (!(i & d) && i + d < live) order_pair(&r[i], &r[i + d]);
   }
-  _Pragma("GCC unroll 16") for (int i = 0; i < 2 * w; i++) r[i] = clean16(r[i]);
+  _Pragma("GCC unroll 16") for (int i = 0; i < 2 * w; i++)
+    if (i < live) r[i] = clean16(r[i]);
 }
 
-/* Sorts the keys of r[0, count) (count a power of two up to 16) as one
- * ascending sequence: each register sorted, then runs of 1, 2, 4, 8
- * registers merged pairwise. */
-ALWAYS_INLINE void sort_registers(__m512i* r, int count) {
-  _Pragma("GCC unroll 16") for (int i = 0; i < count; i++) r[i] = sort16(r[i]);
-  _Pragma("GCC unroll 8") for (int b = 0; b + 1 < count; b += 2) merge_runs(r + b, 1);
-  _Pragma("GCC unroll 4") for (int b = 0; b + 3 < count; b += 4) merge_runs(r + b, 2);
-  _Pragma("GCC unroll 2") for (int b = 0; b + 7 < count; b += 8) merge_runs(r + b, 4);
-  if (count == 16) merge_runs(r, 8);
+/* Sorts the keys of r[0, count) (count a power of two up to 16, registers
+ * from `live` on all padding) as one ascending sequence: each register
+ * sorted, then runs of 1, 2, 4, 8 registers merged pairwise. */
+ALWAYS_INLINE void sort_registers(__m512i* r, int count, int live) {
+  _Pragma("GCC unroll 16") for (int i = 0; i < live; i++) r[i] = sort16(r[i]);
+  _Pragma("GCC unroll 8") for (int b = 0; b + 1 < count; b += 2) merge_runs(r + b, 1, live - b);
+  _Pragma("GCC unroll 4") for (int b = 0; b + 3 < count; b += 4) merge_runs(r + b, 2, live - b);
+  _Pragma("GCC unroll 2") for (int b = 0; b + 7 < count; b += 8) merge_runs(r + b, 4, live - b);
+  if (count == 16) merge_runs(r, 8, live);
 }
 
-/* Sorts a[0, n) (n <= 16 regs) in `regs` registers padded with the largest
- * key; inlined with a constant regs, so the registers stay registers. */
-ALWAYS_INLINE void sort_in(uint32_t* a, int64_t n, int regs) {
+/* Sorts a[0, n) (n <= 16 live) in the network of `count` registers, of which
+ * the first `live` hold the keys (the last padded with the largest key);
+ * inlined with constants, so the registers stay registers. */
+ALWAYS_INLINE void sort_in(uint32_t* a, int64_t n, int count, int live) {
   __m512i r[16];
   const __m512i pad = _mm512_set1_epi32(-1);
-  _Pragma("GCC unroll 16") for (int i = 0; i < regs; i++) {
+  _Pragma("GCC unroll 16") for (int i = 0; i < count; i++) {
     int64_t left = n - 16 * i;
     __mmask16 m = left >= 16 ? 0xFFFF : left <= 0 ? 0 : (__mmask16)((1u << left) - 1);
     r[i] = _mm512_mask_loadu_epi32(pad, m, a + 16 * i);
   }
-  sort_registers(r, regs);
-  _Pragma("GCC unroll 16") for (int i = 0; i < regs; i++) {
+  sort_registers(r, count, live);
+  _Pragma("GCC unroll 16") for (int i = 0; i < live; i++) {
     int64_t left = n - 16 * i;
     __mmask16 m = left >= 16 ? 0xFFFF : left <= 0 ? 0 : (__mmask16)((1u << left) - 1);
     _mm512_mask_storeu_epi32(a + 16 * i, m, r[i]);
   }
 }
 
-/* Sorts a[0, n) for n <= NETWORK_MAX in registers. */
+/* Sorts a[0, n) for n <= NETWORK_MAX in registers: a short range costs its
+ * live registers (in steps of two), not the power of two above them (leaves
+ * of the quicksort of 129 to 256 keys are the common case). */
 static AVX512 void sort_small(uint32_t* a, int64_t n) {
-  if (n <= 16) sort_in(a, n, 1);
-  else if (n <= 32) sort_in(a, n, 2);
-  else if (n <= 64) sort_in(a, n, 4);
-  else if (n <= 128) sort_in(a, n, 8);
-  else sort_in(a, n, 16);
+  if (n <= 16) sort_in(a, n, 1, 1);
+  else if (n <= 32) sort_in(a, n, 2, 2);
+  else if (n <= 64) sort_in(a, n, 4, 4);
+  else if (n <= 96) sort_in(a, n, 8, 6);
+  else if (n <= 128) sort_in(a, n, 8, 8);
+  else if (n <= 160) sort_in(a, n, 16, 10);
+  else if (n <= 192) sort_in(a, n, 16, 12);
+  else if (n <= 224) sort_in(a, n, 16, 14);
+  else sort_in(a, n, 16, 16);
 }
 
 /* The lowest `count` lanes, 0 <= count <= 16 (no branch: a partition's
