@@ -372,10 +372,12 @@ def test_value_sort_32bit_patterns(rng, dtype, pattern):
         out = np.array(em.sort(em.array(x, getattr(em, dtype))))
         assert out.dtype == x.dtype
         check_value_sort(x, out)
-    # several lines of network sizes and a strided axis
-    x = patterned(rng, pattern, 257 * 6, dtype).reshape(257, 6)
-    np.testing.assert_array_equal(np.array(em.sort(em.array(x), axis=0)),
-                                  np.sort(x, axis=0, kind="stable"))
+    # several lines of network sizes and a strided axis; long lines with a strided output
+    # (their keys sort outside it and are stored after)
+    for rows, cols in [(257, 6), (70001, 2)]:
+        x = patterned(rng, pattern, rows * cols, dtype).reshape(rows, cols)
+        np.testing.assert_array_equal(np.array(em.sort(em.array(x), axis=0)),
+                                      np.sort(x, axis=0, kind="stable"))
 
 
 VSORT_SCRIPT = """

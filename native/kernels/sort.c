@@ -444,10 +444,22 @@ static int vsort_fallback(void* ctx, uint32_t* a, int64_t n) {
   return 1;
 }
 
+static const em_vsort_unkey KEEP_KEYS = {0, 0};
+
+/* The xors that turn the quicksort's keys of dtype (float32, int32 or
+ * uint32) back into values, as store_values32 does. */
+static em_vsort_unkey unkey_of(int dtype) {
+  switch (dtype) {
+    case EM_FLOAT32: return (em_vsort_unkey){0x80000000u, 0xFFFFFFFFu};
+    case EM_INT32: return (em_vsort_unkey){0x80000000u, 0x80000000u};
+    default: return KEEP_KEYS;
+  }
+}
+
 /* Sorts k[0, n) with kt (n keys) and hist as the fallback's scratch. */
 static void vsort_line(uint32_t* k, int64_t n, uint32_t* kt, uint32_t* hist) {
   vsort_scratch s = {kt, hist};
-  em_vsort32(k, n, em_vsort_depth(n), vsort_fallback, &s);
+  em_vsort32(k, n, em_vsort_depth(n), vsort_fallback, &s, KEEP_KEYS);
 }
 
 /* One line; k and kt hold n keys, ix, ixt and ix3 n indices, hist HIST_ENTRIES. */
@@ -763,15 +775,19 @@ static void vsort_chunk(vsort_job* s, int64_t c) {
   }
 }
 
-/* Sorts bucket b and stores its values. */
+/* Sorts bucket b and stores its values: in the output itself, the quicksort
+ * turns the keys into values as it stores them. */
 static void vsort_bucket(vsort_job* s, int64_t b) {
   const sort_job* job = s->job;
   int64_t from = s->bucket_lo[b], len = s->bucket_lo[b + 1] - from;
+  int in_place = (char*)s->keys == s->dst;
   vsort_scratch scratch = {NULL, NULL};
-  if (!em_vsort32(s->keys + from, len, em_vsort_depth(len), vsort_fallback, &scratch))
+  if (!em_vsort32(s->keys + from, len, em_vsort_depth(len), vsort_fallback, &scratch,
+                  in_place ? unkey_of(job->dtype) : KEEP_KEYS))
     atomic_store(&s->out_of_memory, 1);
-  store_values32(s->dst + from * job->sout * job->isz, job->dtype, job->sout, s->keys + from,
-                 len);
+  if (!in_place)
+    store_values32(s->dst + from * job->sout * job->isz, job->dtype, job->sout, s->keys + from,
+                   len);
 }
 
 static void vsort_range(void* ctx, int64_t lo, int64_t hi) {
@@ -793,7 +809,8 @@ static int vsort_pick_splitters(vsort_job* s) {
     load_keys32(sample + i, s->src + at * job->sin * job->isz, job->dtype, job->sin, 1, 0);
   }
   vsort_scratch scratch = {NULL, NULL};
-  if (!em_vsort32(sample, VSORT_SAMPLE, em_vsort_depth(VSORT_SAMPLE), vsort_fallback, &scratch))
+  if (!em_vsort32(sample, VSORT_SAMPLE, em_vsort_depth(VSORT_SAMPLE), vsort_fallback, &scratch,
+                  KEEP_KEYS))
     return 0;
   for (int64_t b = 1; b < s->tasks; b++) s->splitters[b - 1] = sample[VSORT_SAMPLE * b / s->tasks];
   return 1;

@@ -87,6 +87,13 @@ static inline AVX512 __m512i reverse16(__m512i v) {
   return _mm512_permutexvar_epi32(rev, v);
 }
 
+/* The values of the keys of v (see em_vsort_unkey). */
+ALWAYS_INLINE __m512i unkey16(__m512i v, em_vsort_unkey u) {
+  __mmask16 top = _mm512_movepi32_mask(v);
+  return _mm512_xor_si512(v, _mm512_mask_blend_epi32(top, _mm512_set1_epi32((int)u.top_clear),
+                                                     _mm512_set1_epi32((int)u.top_set)));
+}
+
 /* The smaller keys of *x and *y lane by lane to *x, the larger to *y. */
 ALWAYS_INLINE void order_pair(__m512i* x, __m512i* y) {
   __m512i lo = _mm512_min_epu32(*x, *y);
@@ -129,9 +136,10 @@ ALWAYS_INLINE void sort_registers(__m512i* r, int count, int live) {
 }
 
 /* Sorts a[0, n) (n <= 16 live) in the network of `count` registers, of which
- * the first `live` hold the keys (the last padded with the largest key);
- * inlined with constants, so the registers stay registers. */
-ALWAYS_INLINE void sort_in(uint32_t* a, int64_t n, int count, int live) {
+ * the first `live` hold the keys (the last padded with the largest key), and
+ * stores their values; inlined with constants, so the registers stay
+ * registers. */
+ALWAYS_INLINE void sort_in(uint32_t* a, int64_t n, int count, int live, em_vsort_unkey u) {
   __m512i r[16];
   const __m512i pad = _mm512_set1_epi32(-1);
   _Pragma("GCC unroll 16") for (int i = 0; i < count; i++) {
@@ -143,23 +151,23 @@ ALWAYS_INLINE void sort_in(uint32_t* a, int64_t n, int count, int live) {
   _Pragma("GCC unroll 16") for (int i = 0; i < live; i++) {
     int64_t left = n - 16 * i;
     __mmask16 m = left >= 16 ? 0xFFFF : left <= 0 ? 0 : (__mmask16)((1u << left) - 1);
-    _mm512_mask_storeu_epi32(a + 16 * i, m, r[i]);
+    _mm512_mask_storeu_epi32(a + 16 * i, m, unkey16(r[i], u));
   }
 }
 
 /* Sorts a[0, n) for n <= NETWORK_MAX in registers: a short range costs its
  * live registers (in steps of two), not the power of two above them (leaves
  * of the quicksort of 129 to 256 keys are the common case). */
-static AVX512 void sort_small(uint32_t* a, int64_t n) {
-  if (n <= 16) sort_in(a, n, 1, 1);
-  else if (n <= 32) sort_in(a, n, 2, 2);
-  else if (n <= 64) sort_in(a, n, 4, 4);
-  else if (n <= 96) sort_in(a, n, 8, 6);
-  else if (n <= 128) sort_in(a, n, 8, 8);
-  else if (n <= 160) sort_in(a, n, 16, 10);
-  else if (n <= 192) sort_in(a, n, 16, 12);
-  else if (n <= 224) sort_in(a, n, 16, 14);
-  else sort_in(a, n, 16, 16);
+static AVX512 void sort_small(uint32_t* a, int64_t n, em_vsort_unkey u) {
+  if (n <= 16) sort_in(a, n, 1, 1, u);
+  else if (n <= 32) sort_in(a, n, 2, 2, u);
+  else if (n <= 64) sort_in(a, n, 4, 4, u);
+  else if (n <= 96) sort_in(a, n, 8, 6, u);
+  else if (n <= 128) sort_in(a, n, 8, 8, u);
+  else if (n <= 160) sort_in(a, n, 16, 10, u);
+  else if (n <= 192) sort_in(a, n, 16, 12, u);
+  else if (n <= 224) sort_in(a, n, 16, 14, u);
+  else sort_in(a, n, 16, 16, u);
 }
 
 /* The lowest `count` lanes, 0 <= count <= 16 (no branch: a partition's
@@ -257,31 +265,52 @@ static AVX512 uint32_t pivot_of(const uint32_t* a, int64_t n) {
   return s[8];
 }
 
-/* The quicksort; returns 0 if the fallback failed (out of memory). */
-static AVX512 int quicksort(uint32_t* a, int64_t n, int depth, em_vsort_fallback fallback,
-                            void* ctx) {
+/* The values of the keys of a[0, n), in place. */
+static AVX512 void unkey_range(uint32_t* a, int64_t n, em_vsort_unkey u) {
+  for (int64_t i = 0; i < n; i += 16) {
+    __mmask16 m = first_lanes(n - i < 16 ? (int)(n - i) : 16);
+    _mm512_mask_storeu_epi32(a + i, m, unkey16(_mm512_maskz_loadu_epi32(m, a + i), u));
+  }
+}
+
+typedef struct {
+  em_vsort_fallback fallback;
+  void* ctx;
+  em_vsort_unkey unkey;
+} sort_env;
+
+/* The quicksort; returns 0 if the fallback failed (out of memory). Every key
+ * turns into its value where its place is final: in a network's stores, in a
+ * run of keys equal to the pivot, after the fallback. */
+static AVX512 int quicksort(uint32_t* a, int64_t n, int depth, const sort_env* env) {
   while (n > NETWORK_MAX) {
-    if (depth-- <= 0) return fallback(ctx, a, n);
+    if (depth-- <= 0) {
+      if (!env->fallback(env->ctx, a, n)) return 0;
+      unkey_range(a, n, env->unkey);
+      return 1;
+    }
     uint32_t pivot = pivot_of(a, n);
     int64_t below = partition(a, n, pivot, 0);
     if (below == 0) {
       /* the pivot is the smallest key: its copies are done, the rest remains */
       int64_t equal = partition(a, n, pivot, 1);
+      unkey_range(a, equal, env->unkey);
       a += equal;
       n -= equal;
       continue;
     }
     /* recurse on the smaller side, loop on the larger */
     if (below < n - below) {
-      if (!quicksort(a, below, depth, fallback, ctx)) return 0;
+      if (!quicksort(a, below, depth, env)) return 0;
       a += below;
       n -= below;
     } else {
-      if (!quicksort(a + below, n - below, depth, fallback, ctx)) return 0;
+      if (!quicksort(a + below, n - below, depth, env)) return 0;
       n = below;
     }
   }
-  if (n > 1) sort_small(a, n);
+  if (n > 1) sort_small(a, n, env->unkey);
+  else unkey_range(a, n, env->unkey);
   return 1;
 }
 
@@ -344,8 +373,9 @@ int em_vsort_depth(int64_t n) {
 }
 
 AVX512 int em_vsort32(uint32_t* a, int64_t n, int depth, em_vsort_fallback fallback,
-                      void* ctx) {
-  return quicksort(a, n, depth, fallback, ctx);
+                      void* ctx, em_vsort_unkey unkey) {
+  sort_env env = {fallback, ctx, unkey};
+  return quicksort(a, n, depth, &env);
 }
 
 #else
@@ -364,8 +394,11 @@ void em_vsort_scatter(const uint32_t* a, int64_t n, const uint32_t* splitters, i
                       uint32_t* out, int64_t* cursors) {
   for (int64_t i = 0; i < n; i++) out[cursors[bucket_of(a[i], splitters, nsplit)]++] = a[i];
 }
-int em_vsort32(uint32_t* a, int64_t n, int depth, em_vsort_fallback fallback, void* ctx) {
+int em_vsort32(uint32_t* a, int64_t n, int depth, em_vsort_fallback fallback, void* ctx,
+               em_vsort_unkey unkey) {
   (void)depth;
-  return fallback(ctx, a, n);
+  if (!fallback(ctx, a, n)) return 0;
+  for (int64_t i = 0; i < n; i++) a[i] ^= (a[i] >> 31) ? unkey.top_set : unkey.top_clear;
+  return 1;
 }
 #endif

@@ -11,8 +11,17 @@ typedef int (*em_vsort_fallback)(void* ctx, uint32_t* a, int64_t n);
 int em_vsort_available(void);
 /* The depth limit for a range of n keys. */
 int em_vsort_depth(int64_t n);
-/* Sorts a[0, n) ascending; 0 if the fallback ran out of memory. */
-int em_vsort32(uint32_t* a, int64_t n, int depth, em_vsort_fallback fallback, void* ctx);
+/* How em_vsort32 turns each sorted key back into its value as it stores it
+ * (which saves a pass over the line): a key with its top bit set is xored
+ * with top_set, one without with top_clear. float32's keys: 0x80000000 and
+ * 0xFFFFFFFF; int32's: 0x80000000 and 0x80000000; {0, 0} leaves keys. */
+typedef struct {
+  uint32_t top_set, top_clear;
+} em_vsort_unkey;
+/* Sorts a[0, n) ascending and turns the keys into values; 0 if the fallback
+ * ran out of memory. */
+int em_vsort32(uint32_t* a, int64_t n, int depth, em_vsort_fallback fallback, void* ctx,
+               em_vsort_unkey unkey);
 /* Buckets of keys between nsplit ascending splitters (at most
  * EM_VSORT_MAX_BUCKETS - 1): bucket b holds splitters[b - 1] <= key <
  * splitters[b]. em_vsort_count adds the number of a[0, n)'s keys in each
