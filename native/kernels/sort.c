@@ -738,12 +738,18 @@ static int msd_sort_line(const sort_job* job, const char* src, char* dst) {
  * stretch of each bucket (in the output itself when it is contiguous); each
  * task then sorts one bucket and stores its values. Every pass over the line
  * splits over the threads: a partition on the calling thread would keep the
- * other cores idle for a pass or two. */
+ * other cores idle for a pass or two.
+ *
+ * Two buckets need no count: each half of the line moves its smaller keys to
+ * the bottom of its own stretch and the others to the top, and swapping the
+ * larger keys of the first half with the smaller ones of the second (a
+ * quarter of the line) joins them. When the machine is busy and both threads
+ * share one core, the count's pass over the input was the dearest part. */
 
 #define VSORT_SAMPLE 1024  /* splitters within ~2% of their ideal ranks */
 #define VSORT_BLOCK 4096   /* keys loaded at a time, counted or moved while in cache */
 
-enum { VSORT_COUNT, VSORT_MOVE, VSORT_SORT };
+enum { VSORT_COUNT, VSORT_MOVE, VSORT_HALVE, VSORT_SWAP, VSORT_SORT };
 _Static_assert(MAX_CHUNKS <= EM_VSORT_MAX_BUCKETS, "a bucket per chunk");
 
 typedef struct {
@@ -757,21 +763,39 @@ typedef struct {
   int64_t counts[MAX_CHUNKS][MAX_CHUNKS];   /* [chunk][bucket] */
   int64_t cursor[MAX_CHUNKS][MAX_CHUNKS];   /* where chunk c's next key of bucket b goes */
   int64_t bucket_lo[MAX_CHUNKS + 1];        /* bucket b is keys[bucket_lo[b], bucket_lo[b + 1]) */
+  int64_t swap_a, swap_b, swaps;            /* VSORT_SWAP: keys[swap_a + i] <-> keys[swap_b + i] */
   atomic_int out_of_memory;
 } vsort_job;
 
 /* Counts (VSORT_COUNT) or moves (VSORT_MOVE) the keys of chunk c by bucket,
- * loading them a block at a time. */
+ * or splits them within the chunk's own stretch (VSORT_HALVE, two chunks;
+ * counts[c][0] gets the number of smaller keys), loading them a block at a
+ * time. */
 static void vsort_chunk(vsort_job* s, int64_t c) {
   const sort_job* job = s->job;
   int nsplit = (int)s->tasks - 1;
   uint32_t block[VSORT_BLOCK];
   int64_t from = job->n * c / s->tasks, to = job->n * (c + 1) / s->tasks;
+  int64_t low = from, high = to;  /* VSORT_HALVE's cursors */
   for (int64_t lo = from; lo < to; lo += VSORT_BLOCK) {
     int64_t len = to - lo < VSORT_BLOCK ? to - lo : VSORT_BLOCK;
     load_keys32(block, s->src + lo * job->sin * job->isz, job->dtype, job->sin, len, 0);
     if (s->step == VSORT_COUNT) em_vsort_count(block, len, s->splitters, nsplit, s->counts[c]);
-    else em_vsort_scatter(block, len, s->splitters, nsplit, s->keys, s->cursor[c]);
+    else if (s->step == VSORT_MOVE) em_vsort_scatter(block, len, s->splitters, nsplit, s->keys,
+                                                     s->cursor[c]);
+    else em_vsort_split(block, len, s->splitters[0], s->keys, &low, &high);
+  }
+  if (s->step == VSORT_HALVE) s->counts[c][0] = low - from;
+}
+
+/* Task t's share of VSORT_SWAP's swaps. */
+static void vsort_swap(vsort_job* s, int64_t t) {
+  int64_t from = s->swaps * t / s->tasks, to = s->swaps * (t + 1) / s->tasks;
+  uint32_t *a = s->keys + s->swap_a, *b = s->keys + s->swap_b;
+  for (int64_t i = from; i < to; i++) {
+    uint32_t x = a[i];
+    a[i] = b[i];
+    b[i] = x;
   }
 }
 
@@ -794,6 +818,7 @@ static void vsort_range(void* ctx, int64_t lo, int64_t hi) {
   vsort_job* s = ctx;
   for (int64_t t = lo; t < hi; t++) {
     if (s->step == VSORT_SORT) vsort_bucket(s, t);
+    else if (s->step == VSORT_SWAP) vsort_swap(s, t);
     else vsort_chunk(s, t);
   }
 }
@@ -816,6 +841,26 @@ static int vsort_pick_splitters(vsort_job* s) {
   return 1;
 }
 
+/* The two buckets without a count: the halves split in their own stretches
+ * leave [small0 | large0 | small1 | large1]; swapping the misplaced keys
+ * between large0 and small1 (as many as the shorter of the two holds) puts
+ * every smaller key first (order within a bucket does not matter). */
+static void vsort_halves(vsort_job* s) {
+  int64_t n = s->job->n, half = n / 2;  /* vsort_chunk's split of two chunks */
+  s->step = VSORT_HALVE;
+  em_parallel_for(2, 1, vsort_range, s);
+  int64_t small0 = s->counts[0][0], small1 = s->counts[1][0];
+  int64_t large0 = half - small0;
+  s->swaps = large0 < small1 ? large0 : small1;
+  s->swap_a = small0;                   /* the first of large0 */
+  s->swap_b = half + small1 - s->swaps; /* the last of small1 */
+  s->step = VSORT_SWAP;
+  em_parallel_for(2, 1, vsort_range, s);
+  s->bucket_lo[0] = 0;
+  s->bucket_lo[1] = small0 + small1;
+  s->bucket_lo[2] = n;
+}
+
 /* SORT of one long line of 32-bit keys; 0 when out of memory. */
 static int vsort_long_line(const sort_job* job, const char* src, char* dst) {
   vsort_job* s = calloc(1, sizeof(vsort_job));
@@ -836,24 +881,28 @@ static int vsort_long_line(const sort_job* job, const char* src, char* dst) {
     free(s);
     return 0;
   }
-  if (s->tasks > 1) {
-    s->step = VSORT_COUNT;
-    em_parallel_for(s->tasks, 1, vsort_range, s);
+  if (s->tasks == 2) {
+    vsort_halves(s);
   } else {
-    s->counts[0][0] = n;
-  }
-  /* bucket b's stretch holds the chunks' keys of b in chunk order */
-  int64_t at = 0;
-  for (int64_t b = 0; b < s->tasks; b++) {
-    s->bucket_lo[b] = at;
-    for (int64_t c = 0; c < s->tasks; c++) {
-      s->cursor[c][b] = at;
-      at += s->counts[c][b];
+    if (s->tasks > 1) {
+      s->step = VSORT_COUNT;
+      em_parallel_for(s->tasks, 1, vsort_range, s);
+    } else {
+      s->counts[0][0] = n;
     }
+    /* bucket b's stretch holds the chunks' keys of b in chunk order */
+    int64_t at = 0;
+    for (int64_t b = 0; b < s->tasks; b++) {
+      s->bucket_lo[b] = at;
+      for (int64_t c = 0; c < s->tasks; c++) {
+        s->cursor[c][b] = at;
+        at += s->counts[c][b];
+      }
+    }
+    s->bucket_lo[s->tasks] = at;
+    s->step = VSORT_MOVE;
+    em_parallel_for(s->tasks, 1, vsort_range, s);
   }
-  s->bucket_lo[s->tasks] = at;
-  s->step = VSORT_MOVE;
-  em_parallel_for(s->tasks, 1, vsort_range, s);
   s->step = VSORT_SORT;
   em_parallel_for(s->tasks, 1, vsort_range, s);
   int ok = !atomic_load(&s->out_of_memory);

@@ -363,6 +363,16 @@ AVX512 void em_vsort_scatter(const uint32_t* a, int64_t n, const uint32_t* split
   }
 }
 
+AVX512 void em_vsort_split(const uint32_t* a, int64_t n, uint32_t splitter, uint32_t* out,
+                           int64_t* low, int64_t* high) {
+  const __m512i p = _mm512_set1_epi32((int)splitter);
+  for (int64_t i = 0; i < n; i += 16) {
+    __mmask16 valid = first_lanes(n - i < 16 ? (int)(n - i) : 16);
+    __m512i v = _mm512_maskz_loadu_epi32(valid, a + i);
+    split_store_exact(out, v, _mm512_cmplt_epu32_mask(v, p), valid, low, high);
+  }
+}
+
 int em_vsort_depth(int64_t n) {
   int depth = 0;
   while (n > 1) {
@@ -393,6 +403,13 @@ void em_vsort_count(const uint32_t* a, int64_t n, const uint32_t* splitters, int
 void em_vsort_scatter(const uint32_t* a, int64_t n, const uint32_t* splitters, int nsplit,
                       uint32_t* out, int64_t* cursors) {
   for (int64_t i = 0; i < n; i++) out[cursors[bucket_of(a[i], splitters, nsplit)]++] = a[i];
+}
+void em_vsort_split(const uint32_t* a, int64_t n, uint32_t splitter, uint32_t* out,
+                    int64_t* low, int64_t* high) {
+  for (int64_t i = 0; i < n; i++) {
+    if (a[i] < splitter) out[(*low)++] = a[i];
+    else out[--*high] = a[i];
+  }
 }
 int em_vsort32(uint32_t* a, int64_t n, int depth, em_vsort_fallback fallback, void* ctx,
                em_vsort_unkey unkey) {

@@ -31,4 +31,8 @@ void em_vsort_count(const uint32_t* a, int64_t n, const uint32_t* splitters, int
                     int64_t* counts);
 void em_vsort_scatter(const uint32_t* a, int64_t n, const uint32_t* splitters, int nsplit,
                       uint32_t* out, int64_t* cursors);
+/* Moves a[0, n) to out: keys below splitter to out[*low...] upward, the
+ * others downward from just below out[*high]; advances the cursors. */
+void em_vsort_split(const uint32_t* a, int64_t n, uint32_t splitter, uint32_t* out,
+                    int64_t* low, int64_t* high);
 #endif
