@@ -3,17 +3,19 @@
  * transform).
  *
  * A range is split around a pivot (the median of a small sorted sample) by a
- * partition that reads 16 keys at a time and compress-stores those below the
+ * partition that reads 16 keys at a time and compresses those below the
  * pivot to the left end and the rest to the right end, in place. Ranges of
  * up to 256 keys are sorted in registers by a bitonic network (padded with
- * the largest key). A pivot equal to the range's smallest key leaves nothing
- * on the left; the range is then split into keys equal to the pivot (done)
- * and larger ones, so runs of equal keys cost one pass. A range that is still
- * split badly after ~2 log2(n) levels goes to the caller's fallback (sort.c's
- * stable radix sort).
+ * the largest key, its padding-only registers left out). A pivot equal to
+ * the range's smallest key leaves nothing on the left; the range is then
+ * split into keys equal to the pivot (done) and larger ones, so runs of equal
+ * keys cost one pass. A range that is still split badly after ~2 log2(n)
+ * levels goes to the caller's fallback (sort.c's stable radix sort). Keys
+ * turn back into values where their places are final (em_vsort_unkey), so
+ * the caller needs no pass for it.
  *
- * It also counts and moves keys into buckets between splitters, for sort.c's
- * split of a long line over the threads.
+ * It also counts, moves and splits keys into buckets between splitters, for
+ * sort.c's split of a long line over the threads.
  *
  * Only compiled for AVX-512 functions (attributes, not flags), so the build
  * stays portable; em_vsort_available() says whether the CPU runs them.
