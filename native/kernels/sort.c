@@ -777,6 +777,11 @@ static void vsort_chunk(vsort_job* s, int64_t c) {
   uint32_t block[VSORT_BLOCK];
   int64_t from = job->n * c / s->tasks, to = job->n * (c + 1) / s->tasks;
   int64_t low = from, high = to;  /* VSORT_HALVE's cursors */
+  if (s->step == VSORT_MOVE && nsplit == 0) {  /* one bucket: the keys load in place */
+    load_keys32(s->keys + from, s->src + from * job->sin * job->isz, job->dtype, job->sin,
+                to - from, 0);
+    return;
+  }
   for (int64_t lo = from; lo < to; lo += VSORT_BLOCK) {
     int64_t len = to - lo < VSORT_BLOCK ? to - lo : VSORT_BLOCK;
     load_keys32(block, s->src + lo * job->sin * job->isz, job->dtype, job->sin, len, 0);
