@@ -368,11 +368,16 @@ AVX512 void em_vsort_scatter(const uint32_t* a, int64_t n, const uint32_t* split
 AVX512 void em_vsort_split(const uint32_t* a, int64_t n, uint32_t splitter, uint32_t* out,
                            int64_t* low, int64_t* high) {
   const __m512i p = _mm512_set1_epi32((int)splitter);
-  for (int64_t i = 0; i < n; i += 16) {
-    __mmask16 valid = first_lanes(n - i < 16 ? (int)(n - i) : 16);
-    __m512i v = _mm512_maskz_loadu_epi32(valid, a + i);
-    split_store_exact(out, v, _mm512_cmplt_epu32_mask(v, p), valid, low, high);
+  int64_t i = 0;
+  /* the places between the cursors are free, and at least 16 until the tail:
+   * split_store's full-width store of the smaller keys fits */
+  for (; i + 16 <= n; i += 16) {
+    __m512i v = _mm512_loadu_si512(a + i);
+    split_store(out, v, _mm512_cmplt_epu32_mask(v, p), low, high);
   }
+  __mmask16 tail = first_lanes((int)(n - i));
+  __m512i v = _mm512_maskz_loadu_epi32(tail, a + i);
+  split_store_exact(out, v, _mm512_cmplt_epu32_mask(v, p), tail, low, high);
 }
 
 int em_vsort_depth(int64_t n) {
