@@ -316,8 +316,8 @@ def test_partition_rules(rng):
 
 # ---- the AVX-512 quicksort of 32-bit keys (SORT of float32, int32, uint32) ----
 
-VSORT_LENGTHS = [2, 3, 15, 16, 17, 31, 32, 33, 63, 64, 65, 127, 128, 129, 255, 256, 257, 1000,
-                 4099, 65535, 70001]
+VSORT_LENGTHS = [2, 3, 15, 16, 17, 31, 32, 33, 63, 64, 65, 90, 127, 128, 129, 150, 180, 200, 255,
+                 256, 257, 1000, 4099, 65535, 70001]  # each network size, quicksort, buckets
 
 
 def patterned(rng, pattern, n, dtype):
@@ -372,10 +372,12 @@ def test_value_sort_32bit_patterns(rng, dtype, pattern):
         out = np.array(em.sort(em.array(x, getattr(em, dtype))))
         assert out.dtype == x.dtype
         check_value_sort(x, out)
-    # several lines of network sizes and a strided axis
-    x = patterned(rng, pattern, 257 * 6, dtype).reshape(257, 6)
-    np.testing.assert_array_equal(np.array(em.sort(em.array(x), axis=0)),
-                                  np.sort(x, axis=0, kind="stable"))
+    # several lines of network sizes and a strided axis; long lines with a strided output
+    # (their keys sort outside it and are stored after)
+    for rows, cols in [(257, 6), (70001, 2)]:
+        x = patterned(rng, pattern, rows * cols, dtype).reshape(rows, cols)
+        np.testing.assert_array_equal(np.array(em.sort(em.array(x), axis=0)),
+                                      np.sort(x, axis=0, kind="stable"))
 
 
 VSORT_SCRIPT = """
@@ -400,13 +402,14 @@ print(h.hexdigest())
 
 
 def test_value_sort_32bit_same_bits_every_path():
-    # the quicksort on 1 and 2 threads and the radix sort (AVX-512 off) agree bit for bit
+    # the quicksort on 1, 2 and 5 threads (a long line in as many buckets) and the radix
+    # sort (AVX-512 off) agree bit for bit
     import os
     import subprocess
     import sys
     outputs = []
     for env in [{}, {"EMBER_NUM_THREADS": "1"}, {"EMBER_NUM_THREADS": "2"},
-                {"EMBER_NO_AVX512_SORT": "1"}]:
+                {"EMBER_NUM_THREADS": "5"}, {"EMBER_NO_AVX512_SORT": "1"}]:
         run = subprocess.run([sys.executable, "-c", VSORT_SCRIPT], capture_output=True,
                              text=True, env={**os.environ, **env}, timeout=120)
         assert run.returncode == 0, run.stderr

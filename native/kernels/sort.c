@@ -21,7 +21,8 @@
  *
  * On CPUs with AVX-512, SORT of 32-bit keys (float32, int32, uint32) runs the
  * quicksort of sort_avx512.c instead (values only, so stability does not
- * matter); a long line is partitioned into parts that the pool sorts.
+ * matter); a long line is split by sampled splitters into one bucket per
+ * thread, each sorted on its own.
  * EMBER_NO_AVX512_SORT=1 keeps the radix path (tests compare the two).
  *
  * ip: axis (normalized), and kth (normalized) for the partitions. Lines are
@@ -99,8 +100,13 @@ static int key_bits(int dtype) {
     }                                                    \
   } while (0)
 
-static void load_keys32(uint32_t* k, const char* src, int dtype, int64_t stride, int64_t n,
-                        int merge_zeros) {
+/* The key loads and value stores of 32-bit keys run once or twice over every
+ * long line beside the sort itself: cloned for wider vectors, they take a
+ * fraction of SSE2's time. */
+#define KEY_CLONES __attribute__((target_clones("avx512f", "arch=x86-64-v3", "default")))
+
+KEY_CLONES static void load_keys32(uint32_t* k, const char* src, int dtype, int64_t stride,
+                                   int64_t n, int merge_zeros) {
   switch (dtype) {
     case EM_BOOL: case EM_UINT8: LOAD(uint8_t, v); break;
     case EM_INT8: LOAD(uint8_t, v ^ 0x80u); break;
@@ -144,7 +150,8 @@ static void load_keys64(uint64_t* k, const char* src, int dtype, int64_t stride,
 
 /* The values of sorted keys (the inverse of load_keys*; complex64 sorts
  * through indices instead). */
-static void store_values32(char* dst, int dtype, int64_t stride, const uint32_t* k, int64_t n) {
+KEY_CLONES static void store_values32(char* dst, int dtype, int64_t stride, const uint32_t* k,
+                                      int64_t n) {
   switch (dtype) {
     case EM_BOOL: case EM_UINT8: STORE(uint8_t, v); break;
     case EM_INT8: STORE(uint8_t, v ^ 0x80u); break;
@@ -437,10 +444,22 @@ static int vsort_fallback(void* ctx, uint32_t* a, int64_t n) {
   return 1;
 }
 
+static const em_vsort_unkey KEEP_KEYS = {0, 0};
+
+/* The xors that turn the quicksort's keys of dtype (float32, int32 or
+ * uint32) back into values, as store_values32 does. */
+static em_vsort_unkey unkey_of(int dtype) {
+  switch (dtype) {
+    case EM_FLOAT32: return (em_vsort_unkey){0x80000000u, 0xFFFFFFFFu};
+    case EM_INT32: return (em_vsort_unkey){0x80000000u, 0x80000000u};
+    default: return KEEP_KEYS;
+  }
+}
+
 /* Sorts k[0, n) with kt (n keys) and hist as the fallback's scratch. */
 static void vsort_line(uint32_t* k, int64_t n, uint32_t* kt, uint32_t* hist) {
   vsort_scratch s = {kt, hist};
-  em_vsort32(k, n, em_vsort_depth(n), vsort_fallback, &s);
+  em_vsort32(k, n, em_vsort_depth(n), vsort_fallback, &s, KEEP_KEYS);
 }
 
 /* One line; k and kt hold n keys, ix, ixt and ix3 n indices, hist HIST_ENTRIES. */
@@ -713,48 +732,138 @@ static int msd_sort_line(const sort_job* job, const char* src, char* dst) {
 
 /* ---- long lines for the AVX-512 quicksort ----
  *
- * The keys are loaded in chunks over the pool (into the output itself when
- * it is contiguous), the line is partitioned on the calling thread until its
- * largest part is a small share of it, and each thread then sorts and stores
- * a run of consecutive parts holding about 1/threads of the keys. */
+ * A sorted sample of the line gives tasks - 1 splitters that cut its keys
+ * into buckets of about n / tasks. Over the pool, each chunk of the line
+ * counts its keys per bucket, then moves them from the input straight to its
+ * stretch of each bucket (in the output itself when it is contiguous); each
+ * task then sorts one bucket and stores its values. Every pass over the line
+ * splits over the threads: a partition on the calling thread would keep the
+ * other cores idle for a pass or two.
+ *
+ * Two buckets need no count: each half of the line moves its smaller keys to
+ * the bottom of its own stretch and the others to the top, and swapping the
+ * larger keys of the first half with the smaller ones of the second (a
+ * quarter of the line) joins them. When the machine is busy and both threads
+ * share one core, the count's pass over the input was the dearest part. */
 
-#define VSORT_PARTS 64
+#define VSORT_SAMPLE 1024  /* splitters within ~2% of their ideal ranks */
+#define VSORT_BLOCK 4096   /* keys loaded at a time, counted or moved while in cache */
+
+enum { VSORT_COUNT, VSORT_MOVE, VSORT_HALVE, VSORT_SWAP, VSORT_SORT };
+_Static_assert(MAX_CHUNKS <= EM_VSORT_MAX_BUCKETS, "a bucket per chunk");
 
 typedef struct {
   const sort_job* job;
   const char* src;
   char* dst;
   uint32_t* keys;
-  int64_t tasks;
-  int64_t part_lo[VSORT_PARTS + 1];      /* part p is keys[part_lo[p], part_lo[p + 1]) */
-  char part_done[VSORT_PARTS];           /* all its keys are equal */
-  int parts;
-  int task_part[MAX_CHUNKS + 1];         /* task t sorts parts [task_part[t], task_part[t+1]) */
-  int loading;
+  int64_t tasks;                            /* chunks of the line, and buckets */
+  int step;
+  uint32_t splitters[MAX_CHUNKS];           /* tasks - 1, ascending */
+  int64_t counts[MAX_CHUNKS][MAX_CHUNKS];   /* [chunk][bucket] */
+  int64_t cursor[MAX_CHUNKS][MAX_CHUNKS];   /* where chunk c's next key of bucket b goes */
+  int64_t bucket_lo[MAX_CHUNKS + 1];        /* bucket b is keys[bucket_lo[b], bucket_lo[b + 1]) */
+  int64_t swap_a, swap_b, swaps;            /* VSORT_SWAP: keys[swap_a + i] <-> keys[swap_b + i] */
   atomic_int out_of_memory;
 } vsort_job;
 
+/* Counts (VSORT_COUNT) or moves (VSORT_MOVE) the keys of chunk c by bucket,
+ * or splits them within the chunk's own stretch (VSORT_HALVE, two chunks;
+ * counts[c][0] gets the number of smaller keys), loading them a block at a
+ * time. */
+static void vsort_chunk(vsort_job* s, int64_t c) {
+  const sort_job* job = s->job;
+  int nsplit = (int)s->tasks - 1;
+  uint32_t block[VSORT_BLOCK];
+  int64_t from = job->n * c / s->tasks, to = job->n * (c + 1) / s->tasks;
+  int64_t low = from, high = to;  /* VSORT_HALVE's cursors */
+  if (s->step == VSORT_MOVE && nsplit == 0) {  /* one bucket: the keys load in place */
+    load_keys32(s->keys + from, s->src + from * job->sin * job->isz, job->dtype, job->sin,
+                to - from, 0);
+    return;
+  }
+  for (int64_t lo = from; lo < to; lo += VSORT_BLOCK) {
+    int64_t len = to - lo < VSORT_BLOCK ? to - lo : VSORT_BLOCK;
+    load_keys32(block, s->src + lo * job->sin * job->isz, job->dtype, job->sin, len, 0);
+    if (s->step == VSORT_COUNT) em_vsort_count(block, len, s->splitters, nsplit, s->counts[c]);
+    else if (s->step == VSORT_MOVE) em_vsort_scatter(block, len, s->splitters, nsplit, s->keys,
+                                                     s->cursor[c]);
+    else em_vsort_split(block, len, s->splitters[0], s->keys, &low, &high);
+  }
+  if (s->step == VSORT_HALVE) s->counts[c][0] = low - from;
+}
+
+/* Task t's share of VSORT_SWAP's swaps. */
+static void vsort_swap(vsort_job* s, int64_t t) {
+  int64_t from = s->swaps * t / s->tasks, to = s->swaps * (t + 1) / s->tasks;
+  uint32_t *a = s->keys + s->swap_a, *b = s->keys + s->swap_b;
+  for (int64_t i = from; i < to; i++) {
+    uint32_t x = a[i];
+    a[i] = b[i];
+    b[i] = x;
+  }
+}
+
+/* Sorts bucket b and stores its values: in the output itself, the quicksort
+ * turns the keys into values as it stores them. */
+static void vsort_bucket(vsort_job* s, int64_t b) {
+  const sort_job* job = s->job;
+  int64_t from = s->bucket_lo[b], len = s->bucket_lo[b + 1] - from;
+  int in_place = (char*)s->keys == s->dst;
+  vsort_scratch scratch = {NULL, NULL};
+  if (!em_vsort32(s->keys + from, len, em_vsort_depth(len), vsort_fallback, &scratch,
+                  in_place ? unkey_of(job->dtype) : KEEP_KEYS))
+    atomic_store(&s->out_of_memory, 1);
+  if (!in_place)
+    store_values32(s->dst + from * job->sout * job->isz, job->dtype, job->sout, s->keys + from,
+                   len);
+}
+
 static void vsort_range(void* ctx, int64_t lo, int64_t hi) {
   vsort_job* s = ctx;
-  const sort_job* job = s->job;
   for (int64_t t = lo; t < hi; t++) {
-    if (s->loading) {
-      int64_t from = job->n * t / s->tasks, to = job->n * (t + 1) / s->tasks;
-      load_keys32(s->keys + from, s->src + from * job->sin * job->isz, job->dtype, job->sin,
-                  to - from, 0);
-      continue;
-    }
-    vsort_scratch scratch = {NULL, NULL};
-    for (int p = s->task_part[t]; p < s->task_part[t + 1]; p++) {
-      int64_t from = s->part_lo[p], len = s->part_lo[p + 1] - from;
-      if (!s->part_done[p] &&
-          !em_vsort32(s->keys + from, len, em_vsort_depth(len), vsort_fallback, &scratch))
-        atomic_store(&s->out_of_memory, 1);
-    }
-    int64_t from = s->part_lo[s->task_part[t]], to = s->part_lo[s->task_part[t + 1]];
-    store_values32(s->dst + from * job->sout * job->isz, job->dtype, job->sout,
-                   s->keys + from, to - from);
+    if (s->step == VSORT_SORT) vsort_bucket(s, t);
+    else if (s->step == VSORT_SWAP) vsort_swap(s, t);
+    else vsort_chunk(s, t);
   }
+}
+
+/* The splitters: keys at even ranks of a sorted sample spread over the line
+ * (equal splitters leave empty buckets, which cost nothing); 0 when out of
+ * memory. */
+static int vsort_pick_splitters(vsort_job* s) {
+  const sort_job* job = s->job;
+  uint32_t sample[VSORT_SAMPLE];
+  for (int i = 0; i < VSORT_SAMPLE; i++) {
+    int64_t at = (job->n - 1) * (2 * i + 1) / (2 * VSORT_SAMPLE);
+    load_keys32(sample + i, s->src + at * job->sin * job->isz, job->dtype, job->sin, 1, 0);
+  }
+  vsort_scratch scratch = {NULL, NULL};
+  if (!em_vsort32(sample, VSORT_SAMPLE, em_vsort_depth(VSORT_SAMPLE), vsort_fallback, &scratch,
+                  KEEP_KEYS))
+    return 0;
+  for (int64_t b = 1; b < s->tasks; b++) s->splitters[b - 1] = sample[VSORT_SAMPLE * b / s->tasks];
+  return 1;
+}
+
+/* The two buckets without a count: the halves split in their own stretches
+ * leave [small0 | large0 | small1 | large1]; swapping the misplaced keys
+ * between large0 and small1 (as many as the shorter of the two holds) puts
+ * every smaller key first (order within a bucket does not matter). */
+static void vsort_halves(vsort_job* s) {
+  int64_t n = s->job->n, half = n / 2;  /* vsort_chunk's split of two chunks */
+  s->step = VSORT_HALVE;
+  em_parallel_for(2, 1, vsort_range, s);
+  int64_t small0 = s->counts[0][0], small1 = s->counts[1][0];
+  int64_t large0 = half - small0;
+  s->swaps = large0 < small1 ? large0 : small1;
+  s->swap_a = small0;                   /* the first of large0 */
+  s->swap_b = half + small1 - s->swaps; /* the last of small1 */
+  s->step = VSORT_SWAP;
+  em_parallel_for(2, 1, vsort_range, s);
+  s->bucket_lo[0] = 0;
+  s->bucket_lo[1] = small0 + small1;
+  s->bucket_lo[2] = n;
 }
 
 /* SORT of one long line of 32-bit keys; 0 when out of memory. */
@@ -764,10 +873,6 @@ static int vsort_long_line(const sort_job* job, const char* src, char* dst) {
   int64_t n = job->n;
   int in_place = job->sout == 1;  /* the output holds the keys while they sort */
   s->keys = in_place ? (uint32_t*)dst : malloc((size_t)n * sizeof(uint32_t));
-  if (!s->keys) {
-    free(s);
-    return 0;
-  }
   int64_t tasks = n / MSD_CHUNK_MIN;
   if (tasks > em_num_threads()) tasks = em_num_threads();
   if (tasks > MAX_CHUNKS) tasks = MAX_CHUNKS;
@@ -776,47 +881,34 @@ static int vsort_long_line(const sort_job* job, const char* src, char* dst) {
   s->src = src;
   s->dst = dst;
   atomic_init(&s->out_of_memory, 0);
-  s->loading = 1;
-  em_parallel_for(s->tasks, 1, vsort_range, s);
-  s->loading = 0;
-
-  /* split the largest part until every part is at most 0.6 n / tasks */
-  s->parts = 1;
-  s->part_lo[0] = 0;
-  s->part_lo[1] = n;
-  int64_t target = s->tasks > 1 ? n * 3 / (5 * s->tasks) : n;
-  while (s->parts < VSORT_PARTS - 1) {
-    int big = -1;
-    int64_t big_len = target;
-    for (int p = 0; p < s->parts; p++) {
-      int64_t len = s->part_lo[p + 1] - s->part_lo[p];
-      if (!s->part_done[p] && len > big_len) big = p, big_len = len;
+  if (!s->keys || (s->tasks > 1 && !vsort_pick_splitters(s))) {
+    if (!in_place) free(s->keys);
+    free(s);
+    return 0;
+  }
+  if (s->tasks == 2) {
+    vsort_halves(s);
+  } else {
+    if (s->tasks > 1) {
+      s->step = VSORT_COUNT;
+      em_parallel_for(s->tasks, 1, vsort_range, s);
+    } else {
+      s->counts[0][0] = n;
     }
-    if (big < 0) break;
-    uint32_t* a = s->keys + s->part_lo[big];
-    /* the median of 64 spread keys */
-    uint32_t sample[64];
-    for (int i = 0; i < 64; i++) sample[i] = a[(big_len - 1) * (2 * i + 1) / 128];
-    insertion_sort32(sample, NULL, 64);
-    uint32_t pivot = sample[32];
-    int64_t below = em_vsort_partition(a, big_len, pivot, 0);
-    int equal_first = below == 0;  /* the pivot is the smallest key: split off its copies */
-    if (equal_first) below = em_vsort_partition(a, big_len, pivot, 1);
-    memmove(s->part_lo + big + 2, s->part_lo + big + 1,
-            sizeof(int64_t) * (size_t)(s->parts - big));
-    memmove(s->part_done + big + 2, s->part_done + big + 1, (size_t)(s->parts - big - 1));
-    s->part_lo[big + 1] = s->part_lo[big] + below;
-    s->part_done[big] = (char)equal_first;
-    s->part_done[big + 1] = 0;
-    s->parts++;
+    /* bucket b's stretch holds the chunks' keys of b in chunk order */
+    int64_t at = 0;
+    for (int64_t b = 0; b < s->tasks; b++) {
+      s->bucket_lo[b] = at;
+      for (int64_t c = 0; c < s->tasks; c++) {
+        s->cursor[c][b] = at;
+        at += s->counts[c][b];
+      }
+    }
+    s->bucket_lo[s->tasks] = at;
+    s->step = VSORT_MOVE;
+    em_parallel_for(s->tasks, 1, vsort_range, s);
   }
-  /* task t takes the parts starting in its share of the line */
-  int p = 0;
-  for (int64_t t = 0; t < s->tasks; t++) {
-    while (p < s->parts && s->part_lo[p] < n * t / s->tasks) p++;
-    s->task_part[t] = t == 0 ? 0 : p;
-  }
-  s->task_part[s->tasks] = s->parts;
+  s->step = VSORT_SORT;
   em_parallel_for(s->tasks, 1, vsort_range, s);
   int ok = !atomic_load(&s->out_of_memory);
   if (!in_place) free(s->keys);

@@ -3,14 +3,19 @@
  * transform).
  *
  * A range is split around a pivot (the median of a small sorted sample) by a
- * partition that reads 16 keys at a time and compress-stores those below the
+ * partition that reads 16 keys at a time and compresses those below the
  * pivot to the left end and the rest to the right end, in place. Ranges of
  * up to 256 keys are sorted in registers by a bitonic network (padded with
- * the largest key). A pivot equal to the range's smallest key leaves nothing
- * on the left; the range is then split into keys equal to the pivot (done)
- * and larger ones, so runs of equal keys cost one pass. A range that is still
- * split badly after ~2 log2(n) levels goes to the caller's fallback (sort.c's
- * stable radix sort).
+ * the largest key, its padding-only registers left out). A pivot equal to
+ * the range's smallest key leaves nothing on the left; the range is then
+ * split into keys equal to the pivot (done) and larger ones, so runs of equal
+ * keys cost one pass. A range that is still split badly after ~2 log2(n)
+ * levels goes to the caller's fallback (sort.c's stable radix sort). Keys
+ * turn back into values where their places are final (em_vsort_unkey), so
+ * the caller needs no pass for it.
+ *
+ * It also counts, moves and splits keys into buckets between splitters, for
+ * sort.c's split of a long line over the threads.
  *
  * Only compiled for AVX-512 functions (attributes, not flags), so the build
  * stays portable; em_vsort_available() says whether the CPU runs them.
@@ -26,6 +31,7 @@
 
 #define AVX512 __attribute__((target("avx512f,avx512vl,avx512bw,avx512dq,popcnt")))
 #define NETWORK_MAX 256   /* 16 registers of 16 keys */
+#define ALWAYS_INLINE static inline __attribute__((always_inline)) AVX512
 
 int em_vsort_available(void) {
   __builtin_cpu_init();
@@ -37,8 +43,7 @@ int em_vsort_available(void) {
 /* One compare-exchange step inside a register: lane i meets lane i ^ j and
  * takes the larger key where `take_max` is set. Partners within 128 bits
  * come from immediate shuffles (faster than a variable permute). */
-static inline __attribute__((always_inline)) AVX512 __m512i exchange(__m512i v, int j,
-                                                                     __mmask16 take_max) {
+ALWAYS_INLINE __m512i exchange(__m512i v, int j, __mmask16 take_max) {
   __m512i partner;
   if (j == 1) partner = _mm512_shuffle_epi32(v, (_MM_PERM_ENUM)0xB1);       /* 1 0 3 2 */
   else if (j == 2) partner = _mm512_shuffle_epi32(v, (_MM_PERM_ENUM)0x4E);  /* 2 3 0 1 */
@@ -48,28 +53,35 @@ static inline __attribute__((always_inline)) AVX512 __m512i exchange(__m512i v, 
   return _mm512_mask_mov_epi32(lo, take_max, hi);
 }
 
-/* Lanes whose bit j is set. */
-static inline __attribute__((always_inline)) AVX512 __mmask16 lanes_with(int j) {
-  const __m512i iota = _mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0);
-  return _mm512_test_epi32_mask(iota, _mm512_set1_epi32(j));
+/* The network is written out step by step with literal masks, and each
+ * register-level loop is a single loop the compiler unrolls completely:
+ * masks computed from the step's numbers, or nested loops left rolled,
+ * cost a vptestmd, a broadcast and branches per step, which made the
+ * network three times slower than its arithmetic. */
+
+/* Sorts the 16 keys of v ascending (bitonic sort): stages k = 2, 4, 8, 16
+ * of steps j = k/2 ... 1. Lane i takes the larger key where bit j of i
+ * differs from bit k (ascending and descending blocks of k alternate). */
+ALWAYS_INLINE __m512i sort16(__m512i v) {
+  v = exchange(v, 1, 0x6666);
+  v = exchange(v, 2, 0x3C3C);
+  v = exchange(v, 1, 0x5A5A);
+  v = exchange(v, 4, 0x0FF0);
+  v = exchange(v, 2, 0x33CC);
+  v = exchange(v, 1, 0x55AA);
+  v = exchange(v, 8, 0xFF00);
+  v = exchange(v, 4, 0xF0F0);
+  v = exchange(v, 2, 0xCCCC);
+  return exchange(v, 1, 0xAAAA);
 }
 
-/* Sorts the 16 keys of v ascending (bitonic sort). */
-static inline __attribute__((always_inline)) AVX512 __m512i sort16(__m512i v) {
-  _Pragma("GCC unroll 4") for (int k = 2; k <= 16; k *= 2)
-    _Pragma("GCC unroll 4") for (int j = k / 2; j >= 1; j /= 2) {
-      /* in blocks of k alternating direction: the lower lane takes the
-       * minimum in ascending blocks, the maximum in descending ones */
-      __mmask16 m = (__mmask16)(lanes_with(j) ^ (k < 16 ? lanes_with(k) : 0));
-      v = exchange(v, j, m);
-    }
-  return v;
-}
-
-/* Sorts a bitonic register ascending. */
-static inline __attribute__((always_inline)) AVX512 __m512i clean16(__m512i v) {
-  _Pragma("GCC unroll 4") for (int j = 8; j >= 1; j /= 2) v = exchange(v, j, lanes_with(j));
-  return v;
+/* Sorts a bitonic register ascending: lane i takes the larger key where
+ * bit j of i is set. */
+ALWAYS_INLINE __m512i clean16(__m512i v) {
+  v = exchange(v, 8, 0xFF00);
+  v = exchange(v, 4, 0xF0F0);
+  v = exchange(v, 2, 0xCCCC);
+  return exchange(v, 1, 0xAAAA);
 }
 
 static inline AVX512 __m512i reverse16(__m512i v) {
@@ -77,75 +89,107 @@ static inline AVX512 __m512i reverse16(__m512i v) {
   return _mm512_permutexvar_epi32(rev, v);
 }
 
-/* Sorts the keys of r[0, count) (count a power of two up to 16) as one
- * ascending sequence: each register sorted, then sorted runs of w registers
- * merged pairwise by reversing the second run (which makes the pair bitonic)
- * and a bitonic merge across registers and within them. */
-static inline __attribute__((always_inline)) AVX512 void sort_registers(__m512i* r, int count) {
-  _Pragma("GCC unroll 16") for (int i = 0; i < count; i++) r[i] = sort16(r[i]);
-  _Pragma("GCC unroll 4") for (int w = 1; w < count; w *= 2)
-    _Pragma("GCC unroll 8") for (int b = 0; b < count; b += 2 * w) {
-      _Pragma("GCC unroll 8") for (int i = 0; i < w; i++) {  /* reverse the second run and compare */
-        __m512i x = r[b + i], y = reverse16(r[b + 2 * w - 1 - i]);
-        r[b + i] = _mm512_min_epu32(x, y);
-        r[b + 2 * w - 1 - i] = _mm512_max_epu32(x, y);
-      }
-      /* each half is now bitonic and every key of the first <= the second's */
-      _Pragma("GCC unroll 3") for (int d = w / 2; d >= 1; d /= 2)
-        _Pragma("GCC unroll 16") for (int i = b; i < b + 2 * w; i++)
-          if (!(i - b & d)) {
-            __m512i x = r[i], y = r[i + d];
-            r[i] = _mm512_min_epu32(x, y);
-            r[i + d] = _mm512_max_epu32(x, y);
-          }
-      _Pragma("GCC unroll 16") for (int i = b; i < b + 2 * w; i++) r[i] = clean16(r[i]);
-    }
+/* The values of the keys of v (see em_vsort_unkey). */
+ALWAYS_INLINE __m512i unkey16(__m512i v, em_vsort_unkey u) {
+  __mmask16 top = _mm512_movepi32_mask(v);
+  return _mm512_xor_si512(v, _mm512_mask_blend_epi32(top, _mm512_set1_epi32((int)u.top_clear),
+                                                     _mm512_set1_epi32((int)u.top_set)));
 }
 
-/* Sorts a[0, n) (n <= 16 regs) in `regs` registers padded with the largest
- * key; inlined with a constant regs, so the registers stay registers. */
-static inline __attribute__((always_inline)) AVX512 void sort_in(uint32_t* a, int64_t n,
-                                                                 int regs) {
+/* The smaller keys of *x and *y lane by lane to *x, the larger to *y. */
+ALWAYS_INLINE void order_pair(__m512i* x, __m512i* y) {
+  __m512i lo = _mm512_min_epu32(*x, *y);
+  *y = _mm512_max_epu32(*x, *y);
+  *x = lo;
+}
+
+/* Merges the sorted runs r[0, w) and r[w, 2w) into one: reversing the second
+ * makes the pair bitonic, the compares leave each half bitonic with every key
+ * of the first <= the second's, and halving steps across registers and then
+ * within them sort it.
+ *
+ * Registers from `live` on hold only padding (the largest key) and are left
+ * out: every step pairs a register with one at a higher index, and against
+ * padding above it the minimum is the register itself and the maximum the
+ * padding, so skipping those steps changes nothing. */
+ALWAYS_INLINE void merge_runs(__m512i* r, int w, int live) {
+  _Pragma("GCC unroll 8") for (int i = 0; i < w; i++) {
+    if (2 * w - 1 - i >= live) continue;
+    r[2 * w - 1 - i] = reverse16(r[2 * w - 1 - i]);
+    order_pair(&r[i], &r[2 * w - 1 - i]);
+  }
+  _Pragma("GCC unroll 3") for (int d = w / 2; d >= 1; d /= 2) {
+    _Pragma("GCC unroll 16") for (int i = 0; i < 2 * w; i++)
+      if (!(i & d) && i + d < live) order_pair(&r[i], &r[i + d]);
+  }
+  _Pragma("GCC unroll 16") for (int i = 0; i < 2 * w; i++)
+    if (i < live) r[i] = clean16(r[i]);
+}
+
+/* Sorts the keys of r[0, count) (count a power of two up to 16, registers
+ * from `live` on all padding) as one ascending sequence: each register
+ * sorted, then runs of 1, 2, 4, 8 registers merged pairwise. */
+ALWAYS_INLINE void sort_registers(__m512i* r, int count, int live) {
+  _Pragma("GCC unroll 16") for (int i = 0; i < live; i++) r[i] = sort16(r[i]);
+  _Pragma("GCC unroll 8") for (int b = 0; b + 1 < count; b += 2) merge_runs(r + b, 1, live - b);
+  _Pragma("GCC unroll 4") for (int b = 0; b + 3 < count; b += 4) merge_runs(r + b, 2, live - b);
+  _Pragma("GCC unroll 2") for (int b = 0; b + 7 < count; b += 8) merge_runs(r + b, 4, live - b);
+  if (count == 16) merge_runs(r, 8, live);
+}
+
+/* Sorts a[0, n) (n <= 16 live) in the network of `count` registers, of which
+ * the first `live` hold the keys (the last padded with the largest key), and
+ * stores their values; inlined with constants, so the registers stay
+ * registers. */
+ALWAYS_INLINE void sort_in(uint32_t* a, int64_t n, int count, int live, em_vsort_unkey u) {
   __m512i r[16];
   const __m512i pad = _mm512_set1_epi32(-1);
-  _Pragma("GCC unroll 16") for (int i = 0; i < regs; i++) {
+  _Pragma("GCC unroll 16") for (int i = 0; i < count; i++) {
     int64_t left = n - 16 * i;
     __mmask16 m = left >= 16 ? 0xFFFF : left <= 0 ? 0 : (__mmask16)((1u << left) - 1);
     r[i] = _mm512_mask_loadu_epi32(pad, m, a + 16 * i);
   }
-  sort_registers(r, regs);
-  _Pragma("GCC unroll 16") for (int i = 0; i < regs; i++) {
+  sort_registers(r, count, live);
+  _Pragma("GCC unroll 16") for (int i = 0; i < live; i++) {
     int64_t left = n - 16 * i;
     __mmask16 m = left >= 16 ? 0xFFFF : left <= 0 ? 0 : (__mmask16)((1u << left) - 1);
-    _mm512_mask_storeu_epi32(a + 16 * i, m, r[i]);
+    _mm512_mask_storeu_epi32(a + 16 * i, m, unkey16(r[i], u));
   }
 }
 
-/* Sorts a[0, n) for n <= NETWORK_MAX in registers. */
-static AVX512 void sort_small(uint32_t* a, int64_t n) {
-  if (n <= 16) sort_in(a, n, 1);
-  else if (n <= 32) sort_in(a, n, 2);
-  else if (n <= 64) sort_in(a, n, 4);
-  else if (n <= 128) sort_in(a, n, 8);
-  else sort_in(a, n, 16);
+/* Sorts a[0, n) for n <= NETWORK_MAX in registers: a short range costs its
+ * live registers (in steps of two), not the power of two above them (leaves
+ * of the quicksort of 129 to 256 keys are the common case). */
+static AVX512 void sort_small(uint32_t* a, int64_t n, em_vsort_unkey u) {
+  if (n <= 16) sort_in(a, n, 1, 1, u);
+  else if (n <= 32) sort_in(a, n, 2, 2, u);
+  else if (n <= 64) sort_in(a, n, 4, 4, u);
+  else if (n <= 96) sort_in(a, n, 8, 6, u);
+  else if (n <= 128) sort_in(a, n, 8, 8, u);
+  else if (n <= 160) sort_in(a, n, 16, 10, u);
+  else if (n <= 192) sort_in(a, n, 16, 12, u);
+  else if (n <= 224) sort_in(a, n, 16, 14, u);
+  else sort_in(a, n, 16, 16, u);
 }
+
+/* The lowest `count` lanes, 0 <= count <= 16 (no branch: a partition's
+ * counts are unpredictable). */
+static inline __mmask16 first_lanes(int count) { return (__mmask16)((1u << count) - 1); }
 
 /* Moves the keys of v that belong left (mask `left`) to a[*wl...] and the
  * others to just below a[*wr], advancing the cursors. Compress-stores to
- * memory are microcoded and slow on some CPUs (AMD Zen 4): keys are
- * compressed in a register and stored 16 wide, which needs 16 free places
- * on both sides (the junk past the compressed keys is overwritten later). */
+ * memory are microcoded and slow on some CPUs (AMD Zen 4): each side's keys
+ * are compressed in a register. The left ones are stored 16 wide (faster
+ * than a masked store; the junk past them is overwritten later), which needs
+ * 16 free places there; the right ones by a store masked to their count. */
 static inline AVX512 void split_store(uint32_t* a, __m512i v, __mmask16 left, int64_t* wl,
                                       int64_t* wr) {
   __mmask16 right = (__mmask16)~left;
   int nl = __builtin_popcount(left), nr = 16 - nl;
   _mm512_storeu_si512(a + *wl, _mm512_maskz_compress_epi32(left, v));
   *wl += nl;
-  /* the right keys in the top nr lanes, ending at *wr */
-  __m512i packed = _mm512_maskz_compress_epi32(right, v);
-  __mmask16 top = (__mmask16)(0xFFFFu << nl);
-  _mm512_storeu_si512(a + *wr - 16, _mm512_maskz_expand_epi32(top, packed));
   *wr -= nr;
+  _mm512_mask_storeu_epi32(a + *wr, first_lanes(nr), _mm512_maskz_compress_epi32(right, v));
 }
 
 /* As split_store for the lanes in `valid` only, writing no place beyond the
@@ -155,10 +199,10 @@ static inline AVX512 void split_store_exact(uint32_t* a, __m512i v, __mmask16 le
   __mmask16 right = (__mmask16)(~left & valid);
   left &= valid;
   int nl = __builtin_popcount(left), nr = __builtin_popcount(right);
-  _mm512_mask_compressstoreu_epi32(a + *wl, left, v);
+  _mm512_mask_storeu_epi32(a + *wl, first_lanes(nl), _mm512_maskz_compress_epi32(left, v));
   *wl += nl;
   *wr -= nr;
-  _mm512_mask_compressstoreu_epi32(a + *wr, right, v);
+  _mm512_mask_storeu_epi32(a + *wr, first_lanes(nr), _mm512_maskz_compress_epi32(right, v));
 }
 
 static inline AVX512 __mmask16 goes_left(__m512i v, __m512i p, int or_equal) {
@@ -170,7 +214,7 @@ static inline AVX512 __mmask16 goes_left(__m512i v, __m512i p, int or_equal) {
  * are held in registers, which leaves 128 free places: reading 64 keys from
  * the side with fewer free places keeps at least 64 free on both before the
  * stores (and 16 when reading 16). */
-AVX512 int64_t em_vsort_partition(uint32_t* a, int64_t n, uint32_t pivot, int or_equal) {
+static AVX512 int64_t partition(uint32_t* a, int64_t n, uint32_t pivot, int or_equal) {
   const __m512i p = _mm512_set1_epi32((int)pivot);
   __m512i held[8];
   for (int i = 0; i < 4; i++) {
@@ -223,32 +267,117 @@ static AVX512 uint32_t pivot_of(const uint32_t* a, int64_t n) {
   return s[8];
 }
 
-/* The quicksort; returns 0 if the fallback failed (out of memory). */
-static AVX512 int quicksort(uint32_t* a, int64_t n, int depth, em_vsort_fallback fallback,
-                            void* ctx) {
+/* The values of the keys of a[0, n), in place. */
+static AVX512 void unkey_range(uint32_t* a, int64_t n, em_vsort_unkey u) {
+  for (int64_t i = 0; i < n; i += 16) {
+    __mmask16 m = first_lanes(n - i < 16 ? (int)(n - i) : 16);
+    _mm512_mask_storeu_epi32(a + i, m, unkey16(_mm512_maskz_loadu_epi32(m, a + i), u));
+  }
+}
+
+typedef struct {
+  em_vsort_fallback fallback;
+  void* ctx;
+  em_vsort_unkey unkey;
+} sort_env;
+
+/* The quicksort; returns 0 if the fallback failed (out of memory). Every key
+ * turns into its value where its place is final: in a network's stores, in a
+ * run of keys equal to the pivot, after the fallback. */
+static AVX512 int quicksort(uint32_t* a, int64_t n, int depth, const sort_env* env) {
   while (n > NETWORK_MAX) {
-    if (depth-- <= 0) return fallback(ctx, a, n);
+    if (depth-- <= 0) {
+      if (!env->fallback(env->ctx, a, n)) return 0;
+      unkey_range(a, n, env->unkey);
+      return 1;
+    }
     uint32_t pivot = pivot_of(a, n);
-    int64_t below = em_vsort_partition(a, n, pivot, 0);
+    int64_t below = partition(a, n, pivot, 0);
     if (below == 0) {
       /* the pivot is the smallest key: its copies are done, the rest remains */
-      int64_t equal = em_vsort_partition(a, n, pivot, 1);
+      int64_t equal = partition(a, n, pivot, 1);
+      unkey_range(a, equal, env->unkey);
       a += equal;
       n -= equal;
       continue;
     }
     /* recurse on the smaller side, loop on the larger */
     if (below < n - below) {
-      if (!quicksort(a, below, depth, fallback, ctx)) return 0;
+      if (!quicksort(a, below, depth, env)) return 0;
       a += below;
       n -= below;
     } else {
-      if (!quicksort(a + below, n - below, depth, fallback, ctx)) return 0;
+      if (!quicksort(a + below, n - below, depth, env)) return 0;
       n = below;
     }
   }
-  if (n > 1) sort_small(a, n);
+  if (n > 1) sort_small(a, n, env->unkey);
+  else unkey_range(a, n, env->unkey);
   return 1;
+}
+
+/* ---- the buckets of sort.c's long lines ----
+ * Bucket b holds the keys x with splitters[b - 1] <= x < splitters[b]. */
+
+/* ge[j]: the lanes of v holding a key >= splitters[j]. */
+static inline AVX512 void at_least(__m512i v, const uint32_t* splitters, int nsplit,
+                                   __mmask16* ge) {
+  for (int j = 0; j < nsplit; j++)
+    ge[j] = _mm512_cmpge_epu32_mask(v, _mm512_set1_epi32((int)splitters[j]));
+}
+
+/* The lanes in bucket b, from at_least's masks (the splitters ascend, so the
+ * masks nest). */
+static inline AVX512 __mmask16 in_bucket(const __mmask16* ge, int b, int nsplit) {
+  __mmask16 m = b > 0 ? ge[b - 1] : (__mmask16)0xFFFF;
+  return b < nsplit ? (__mmask16)(m & ~ge[b]) : m;
+}
+
+AVX512 void em_vsort_count(const uint32_t* a, int64_t n, const uint32_t* splitters, int nsplit,
+                           int64_t* counts) {
+  __mmask16 ge[EM_VSORT_MAX_BUCKETS];
+  for (int64_t i = 0; i < n; i += 16) {
+    __mmask16 valid = first_lanes(n - i < 16 ? (int)(n - i) : 16);
+    __m512i v = _mm512_maskz_loadu_epi32(valid, a + i);
+    at_least(v, splitters, nsplit, ge);
+    for (int b = 0; b <= nsplit; b++)
+      counts[b] += __builtin_popcount(in_bucket(ge, b, nsplit) & valid);
+  }
+}
+
+/* Each bucket's keys are compressed in a register and written with a masked
+ * store of exactly their count (compress-stores to memory are slow on some
+ * CPUs, and a full store would reach into the stretch of another chunk). */
+AVX512 void em_vsort_scatter(const uint32_t* a, int64_t n, const uint32_t* splitters,
+                             int nsplit, uint32_t* out, int64_t* cursors) {
+  __mmask16 ge[EM_VSORT_MAX_BUCKETS];
+  for (int64_t i = 0; i < n; i += 16) {
+    __mmask16 valid = first_lanes(n - i < 16 ? (int)(n - i) : 16);
+    __m512i v = _mm512_maskz_loadu_epi32(valid, a + i);
+    at_least(v, splitters, nsplit, ge);
+    for (int b = 0; b <= nsplit; b++) {
+      __mmask16 m = in_bucket(ge, b, nsplit) & valid;
+      int count = __builtin_popcount(m);
+      _mm512_mask_storeu_epi32(out + cursors[b], first_lanes(count),
+                               _mm512_maskz_compress_epi32(m, v));
+      cursors[b] += count;
+    }
+  }
+}
+
+AVX512 void em_vsort_split(const uint32_t* a, int64_t n, uint32_t splitter, uint32_t* out,
+                           int64_t* low, int64_t* high) {
+  const __m512i p = _mm512_set1_epi32((int)splitter);
+  int64_t i = 0;
+  /* the places between the cursors are free, and at least 16 until the tail:
+   * split_store's full-width store of the smaller keys fits */
+  for (; i + 16 <= n; i += 16) {
+    __m512i v = _mm512_loadu_si512(a + i);
+    split_store(out, v, _mm512_cmplt_epu32_mask(v, p), low, high);
+  }
+  __mmask16 tail = first_lanes((int)(n - i));
+  __m512i v = _mm512_maskz_loadu_epi32(tail, a + i);
+  split_store_exact(out, v, _mm512_cmplt_epu32_mask(v, p), tail, low, high);
 }
 
 int em_vsort_depth(int64_t n) {
@@ -261,19 +390,39 @@ int em_vsort_depth(int64_t n) {
 }
 
 AVX512 int em_vsort32(uint32_t* a, int64_t n, int depth, em_vsort_fallback fallback,
-                      void* ctx) {
-  return quicksort(a, n, depth, fallback, ctx);
+                      void* ctx, em_vsort_unkey unkey) {
+  sort_env env = {fallback, ctx, unkey};
+  return quicksort(a, n, depth, &env);
 }
 
 #else
 int em_vsort_available(void) { return 0; }
 int em_vsort_depth(int64_t n) { return (int)n; }
-int64_t em_vsort_partition(uint32_t* a, int64_t n, uint32_t pivot, int or_equal) {
-  (void)a; (void)n; (void)pivot; (void)or_equal;
-  return 0;
+static int bucket_of(uint32_t x, const uint32_t* splitters, int nsplit) {
+  int b = 0;
+  while (b < nsplit && splitters[b] <= x) b++;
+  return b;
 }
-int em_vsort32(uint32_t* a, int64_t n, int depth, em_vsort_fallback fallback, void* ctx) {
+void em_vsort_count(const uint32_t* a, int64_t n, const uint32_t* splitters, int nsplit,
+                    int64_t* counts) {
+  for (int64_t i = 0; i < n; i++) counts[bucket_of(a[i], splitters, nsplit)]++;
+}
+void em_vsort_scatter(const uint32_t* a, int64_t n, const uint32_t* splitters, int nsplit,
+                      uint32_t* out, int64_t* cursors) {
+  for (int64_t i = 0; i < n; i++) out[cursors[bucket_of(a[i], splitters, nsplit)]++] = a[i];
+}
+void em_vsort_split(const uint32_t* a, int64_t n, uint32_t splitter, uint32_t* out,
+                    int64_t* low, int64_t* high) {
+  for (int64_t i = 0; i < n; i++) {
+    if (a[i] < splitter) out[(*low)++] = a[i];
+    else out[--*high] = a[i];
+  }
+}
+int em_vsort32(uint32_t* a, int64_t n, int depth, em_vsort_fallback fallback, void* ctx,
+               em_vsort_unkey unkey) {
   (void)depth;
-  return fallback(ctx, a, n);
+  if (!fallback(ctx, a, n)) return 0;
+  for (int64_t i = 0; i < n; i++) a[i] ^= (a[i] >> 31) ? unkey.top_set : unkey.top_clear;
+  return 1;
 }
 #endif

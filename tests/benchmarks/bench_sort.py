@@ -30,6 +30,9 @@ def main():
     i64 = rng.integers(-10**12, 10**12, 1 << 20)
     cases = [
         case("sort, 1M float32", f32, em.sort, np.sort),
+        case("sort, 1M float32 uniform", rng.random(1 << 20).astype(np.float32), em.sort,
+             np.sort),
+        case("sort, 1M float32 already sorted", np.sort(f32), em.sort, np.sort),
         case("argsort (stable), 1M float32", f32, em.argsort,
              lambda x: np.argsort(x, kind="stable")),
         case("sort, 1M int64", i64, em.sort, np.sort),
