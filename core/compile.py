@@ -31,6 +31,7 @@ import os
 
 import optree
 
+from . import _codegen
 from . import dtypes as _dt
 from ._ffi import ffi, last_error, lib
 from .array import _op, _wrap, array
@@ -165,6 +166,8 @@ class Program:
         self.n_instr = len(instrs)
         # (primitive name, output shape) per instruction, for inspection and tests
         self.ops = [(ffi.string(lib.em_prim_name(op.prim)).decode(), op.shape) for op in instrs]
+        # FUSED instructions that name a generated kernel (core/_codegen.py)
+        self.generated = sum(1 for op in instrs if op.prim == lib.EM_P_FUSED and _has_kernel(op.ip))
         ins, ips, fps = [], [], []
         for op in instrs:
             ins += op.ins
@@ -354,6 +357,8 @@ def _fuse(program, out_slots, base, dtypes, shapes):
             ip += list(c)
         ip.append(len(outputs))
         ip += [local[base + k] for k in outputs]
+        ip += _generated_kernel(loads, code, [local[base + k] for k in outputs],
+                                [inputs[i] for i, _ in loads], op, dtypes, shapes)
         shape = op.shape if len(outputs) == 1 else (len(outputs),) + op.shape
         fused = emit(_Instr(lib.EM_P_FUSED, op.stream, [remap(s) for s in inputs], tuple(ip),
                             (), op.dtype, shape))
@@ -367,6 +372,42 @@ def _fuse(program, out_slots, base, dtypes, shapes):
             new_slot[base + k] = emit(_Instr(lib.EM_P_RESHAPE, op.stream, [row], op.shape, (),
                                              op.dtype, op.shape))
     return new_program, [remap(s) for s in out_slots]
+
+
+def _has_kernel(ip):
+    at = 2 + 2 * ip[1]
+    at += 1 + 5 * ip[at]
+    return len(ip) > at + 1 + ip[at]
+
+
+def _generated_kernel(loads, code, out_slots, load_slots, root, dtypes, shapes):
+    """The FUSED program's trailer naming its generated kernel (core/_codegen.py):
+    [index, then per load 1 (of the root's shape) or 0 (one element)], or []
+    where the chain is interpreted: too small to pay for a compile, an astype
+    in it (its conversions are em_load's), or a load that is neither of the
+    root's shape nor one element, or not stored in its class's own dtype."""
+    size = 1
+    for d in root.shape:
+        size *= d
+    if size < _codegen.min_size() or any(c[0] == lib.EM_P_ASTYPE for c in code):
+        return []
+    if _CLASS_DTYPE.get(code[out_slots[0] - len(loads)][1]) != root.dtype:
+        return []
+    kinds = []
+    for (_, cls), s in zip(loads, load_slots):
+        if dtypes[s] != _CLASS_DTYPE[cls]:
+            return []
+        n = 1
+        for d in shapes[s]:
+            n *= d
+        if tuple(shapes[s]) == tuple(root.shape):
+            kinds.append(1)
+        elif n == 1:
+            kinds.append(0)
+        else:
+            return []
+    index = _codegen.kernel(list(zip([c for _, c in loads], kinds)), code, out_slots)
+    return [] if index is None else [index, *kinds]
 
 
 # ---- the FUSED primitive's rules: expand the program back into its ops ----

@@ -7,8 +7,10 @@
  * (bytes parked in free lists). Allocating past the memory limit fails with
  * MemoryError; the cache is trimmed to its own limit on every release.
  */
+#define _DEFAULT_SOURCE /* madvise and MADV_HUGEPAGE under -std=c11 */
 #include <pthread.h>
 #include <stdlib.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include "internal.h"
@@ -34,6 +36,22 @@ static void init_limits(void) {
   memory_limit = ram;
   cache_limit = ram;
   limits_set = 1;
+}
+
+/* Buffers of 4 MiB and more (their size classes are whole multiples of
+ * 2 MiB) are 2 MiB aligned and asked to be backed by transparent huge pages,
+ * as numpy does for its large arrays: where THP is in "madvise" mode (the
+ * usual default) a 4 KB-paged buffer streams through the TLB one page at a
+ * time, and elementwise kernels over tens of megabytes ran about 25% slower
+ * than numpy's on the same data. */
+#define HUGE_BYTES ((size_t)4 << 20)
+#define HUGE_ALIGN ((size_t)2 << 20)
+
+static void* os_alloc(size_t bytes) {
+  if (bytes < HUGE_BYTES) return aligned_alloc(64, bytes);
+  void* data = aligned_alloc(HUGE_ALIGN, bytes);
+  if (data) madvise(data, bytes, MADV_HUGEPAGE); /* advice only: failure changes nothing */
+  return data;
 }
 
 static int floor_log2(size_t n) { return 63 - __builtin_clzll((unsigned long long)n); }
@@ -89,12 +107,12 @@ em_buffer* em_buffer_new(size_t nbytes) {
   }
   pthread_mutex_unlock(&lock);
   if (!data) {
-    data = aligned_alloc(64, bytes);
+    data = os_alloc(bytes);
     if (!data) {
       pthread_mutex_lock(&lock);
       trim_cache_locked(0);
       pthread_mutex_unlock(&lock);
-      data = aligned_alloc(64, bytes);
+      data = os_alloc(bytes);
       if (!data)
         return em_fail(EM_MEMORY_ERROR, "[alloc] out of memory allocating %zu bytes", nbytes);
     }

@@ -185,6 +185,16 @@ int em_program_num_outputs(em_program* p);
  * out while they fit in cap entries. Returns the entries the key needs. */
 int64_t em_signature(int n, em_array** arrays, int shapeless, int64_t* out, int64_t cap);
 void em_program_free(em_program* p);
+/* compile()'s generated fused kernels (kernels/fused.c, core/_codegen.py).
+ * em_ew_expr_of: the C expression that the elementwise loop of prim over
+ * nargs operands of compute class cls computes per element, with its operand
+ * and result types; returns the result's class, -1 where the loop is not one
+ * expression. em_fused_register: makes a generated kernel (a pointer to
+ * void(int64_t lo, int64_t hi, const void* const* in, void* const* out))
+ * known to FUSED programs; returns its index, -1 when the table is full. */
+int em_ew_expr_of(int prim, int nargs, int cls, const char** expr, const char** in_type,
+                  const char** out_type);
+int em_fused_register(void* fn);
 
 /* memory */
 size_t em_get_active_memory(void);

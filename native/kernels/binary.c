@@ -2,7 +2,7 @@
 #include <math.h>
 
 #include "elementwise.h"
-#include "vmath.h"
+#include "ew_inline.h"
 
 /* Every loop is compiled for several instruction sets and picked at load
  * time (EM_CLONES, elementwise.h). */
@@ -16,63 +16,9 @@
       IT x = a[i], y = b[i];                                          \
       o[i] = (EXPR);                                                  \
     }                                                                 \
-  }
+  }                                                                   \
+  EM_EW_EXPR(NAME, #IT, #OT, #EXPR)
 
-/* Python's floor division and modulo: the remainder takes the divisor's sign.
- * Integer division by zero gives 0 instead of trapping. */
-static inline int64_t floordiv_i64(int64_t x, int64_t y) {
-  if (y == 0) return 0;
-  if (y == -1) return (int64_t)(0 - (uint64_t)x);
-  int64_t q = x / y;
-  return (x % y != 0 && ((x < 0) != (y < 0))) ? q - 1 : q;
-}
-static inline int64_t mod_i64(int64_t x, int64_t y) {
-  if (y == 0 || y == -1) return 0;
-  int64_t r = x % y;
-  return (r != 0 && ((r < 0) != (y < 0))) ? r + y : r;
-}
-static inline float mod_f32(float x, float y) {
-  float r = fmodf(x, y);
-  return (r != 0 && ((r < 0) != (y < 0))) ? r + y : r;
-}
-static inline double mod_f64(double x, double y) {
-  double r = fmod(x, y);
-  return (r != 0 && ((r < 0) != (y < 0))) ? r + y : r;
-}
-static inline int64_t pow_i64(int64_t base, int64_t e) {
-  if (e < 0) return base == 1 ? 1 : (base == -1 ? ((e & 1) ? -1 : 1) : 0);
-  uint64_t result = 1, b = (uint64_t)base;
-  while (e) {
-    if (e & 1) result *= b;
-    b *= b;
-    e >>= 1;
-  }
-  return (int64_t)result;
-}
-static inline uint64_t pow_u64(uint64_t b, uint64_t e) {
-  uint64_t result = 1;
-  while (e) {
-    if (e & 1) result *= b;
-    b *= b;
-    e >>= 1;
-  }
-  return result;
-}
-static inline float max_f32(float x, float y) { return (x > y || isnan(x)) ? x : y; }
-static inline float min_f32(float x, float y) { return (x < y || isnan(x)) ? x : y; }
-static inline double max_f64(double x, double y) { return (x > y || isnan(x)) ? x : y; }
-static inline double min_f64(double x, double y) { return (x < y || isnan(x)) ? x : y; }
-static inline double logaddexp_f64(double x, double y) {
-  if (x == -INFINITY && y == -INFINITY) return x;
-  if (isnan(x) || isnan(y)) return x + y; /* NaN propagates, as in numpy */
-  double m = x > y ? x : y;
-  if (isinf(m) && m > 0) return m;
-  return m + log1p(exp(-fabs(x - y)));
-}
-static inline int64_t shl_i64(int64_t x, int64_t s) { return (s < 0 || s > 63) ? 0 : (int64_t)((uint64_t)x << s); }
-static inline int64_t shr_i64(int64_t x, int64_t s) { return (s < 0 || s > 63) ? (x < 0 ? -1 : 0) : x >> s; }
-static inline uint64_t shl_u64(uint64_t x, uint64_t s) { return s > 63 ? 0 : x << s; }
-static inline uint64_t shr_u64(uint64_t x, uint64_t s) { return s > 63 ? 0 : x >> s; }
 
 #define ARITH(NAME, OP)                                                 \
   BINARY(NAME##_i64, int64_t, int64_t, (int64_t)((uint64_t)x OP (uint64_t)y)) \
@@ -234,7 +180,8 @@ int em_kernel_binary(em_array* out) {
     const T* y = in[2];                                               \
     T* o = out;                                                       \
     for (int64_t i = 0; i < n; i++) o[i] = c[i] ? x[i] : y[i];        \
-  }
+  }                                                                   \
+  EM_EW_EXPR(NAME, #T, #T, "c ? x : y")
 SELECT(select_i64, int64_t)
 SELECT(select_u64, uint64_t)
 SELECT(select_f32, float)

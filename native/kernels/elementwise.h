@@ -26,4 +26,23 @@ em_ew_fn em_unary_loop(int prim, int cls, int* out_cls);
 em_ew_fn em_binary_loop(int prim, int cls, int* out_cls);
 em_ew_fn em_where_loop(int cls);
 
+/* Each loop written as one expression per element (UNARY, BINARY and SELECT
+ * in unary.c and binary.c) also leaves a record of that expression, as text,
+ * in the section em_ew_exprs: compile()'s kernel generator pastes the same
+ * expressions into one loop per fused chain (em_ew_expr_of, fused.c). The
+ * expression names its operands x (and y), or c, x and y for where. */
+typedef struct {
+  em_ew_fn fn;
+  const char* in_type;
+  const char* out_type;
+  const char* expr;
+} em_ew_expr;
+/* The loop's address is stored by a constructor, from code: the loops are
+ * target_clones (ifuncs), whose address in static data resolves to another
+ * value than the one code such as em_unary_loop returns. */
+#define EM_EW_EXPR(NAME, IT, OT, EXPR)                                        \
+  static em_ew_expr NAME##_record __attribute__((used, section("em_ew_exprs"))) = \
+      {NULL, IT, OT, EXPR};                                                    \
+  __attribute__((constructor)) static void NAME##_record_init(void) { NAME##_record.fn = NAME; }
+
 #endif

@@ -11,11 +11,26 @@
  *     slot in a compute class (broadcast to the output's shape),
  *   n_instr, then (prim, out class, a, b, c) per instruction: operands are
  *     slots (loads first, then each instruction's result), -1 when unused,
- *   n_outputs, then the slot of each output (all of the out dtype).
+ *   n_outputs, then the slot of each output (all of the out dtype),
+ *   optionally a generated kernel: its index (em_fused_register), then per
+ *   load 1 (an input of the output's shape) or 0 (a one-element input).
  * With one output, the node's shape is the broadcast S of the inputs' shapes;
  * with k > 1 outputs it is (k, *S), output i at index i of the first axis (a
  * chain whose intermediates are also needed elsewhere, like an optimizer's
  * new moments and new parameters, is still one pass).
+ *
+ * Two ways to run a program:
+ * - Generated: compile() writes the chain as one C loop, every op an
+ *   expression on values in registers, compiles it with the system's C
+ *   compiler and registers the function (core/_codegen.py). A loop that reads
+ *   every input and writes every output in the same pass keeps all memory
+ *   streams going at once, which the interpreter below cannot (adamw's
+ *   pattern ran at about half the speed here). It runs when the inputs are
+ *   as the generator assumed: each one the output's shape and row-contiguous,
+ *   or a single element, and of its class's own dtype; else the interpreter
+ *   runs. The loop's expressions are the interpreter's own (the records of
+ *   em_ew_exprs, elementwise.h), so both give the same bits.
+ * - Interpreted: the chunk loop below.
  *
  * Two things keep a chunk's work close to the memory traffic it must do:
  * - Intermediates share buffers: a result takes a buffer freed by a value
@@ -28,6 +43,9 @@
  *   each op that reads an input from memory waits on that one stream (adamw
  *   over 10M parameters, one thread: 34 ms with a burst, 21 ms spread).
  */
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -54,8 +72,58 @@ typedef struct {
   int slot_cls[FUSED_MAX_SLOTS];
   int slot_buf[FUSED_MAX_SLOTS];      /* scratch buffer holding the slot's chunk */
   int n_bufs;
+  int kernel;                         /* generated kernel index, or -1 */
+  int load_full[EM_ITER_MAX_OPS - 1]; /* per load: 1 shape of the output, 0 one element */
   instr code[FUSED_MAX_SLOTS];
 } program;
+
+/* ---- generated kernels ---- */
+
+/* A generated kernel: outputs [lo, hi) of each output from the loads (a
+ * full input's element 0, or a one-element input's value). */
+typedef void (*fused_kernel_fn)(int64_t lo, int64_t hi, const void* const* in, void* const* out);
+
+#define MAX_KERNELS 4096
+static fused_kernel_fn kernels[MAX_KERNELS];
+static _Atomic int n_kernels;
+static pthread_mutex_t kernels_lock = PTHREAD_MUTEX_INITIALIZER;
+
+int em_fused_register(void* fn) {
+  if (!fn) return -1;
+  pthread_mutex_lock(&kernels_lock);
+  int k = atomic_load(&n_kernels);
+  if (k < MAX_KERNELS) {
+    kernels[k] = (fused_kernel_fn)(uintptr_t)fn;
+    atomic_store(&n_kernels, k + 1);
+  } else {
+    k = -1;
+  }
+  pthread_mutex_unlock(&kernels_lock);
+  return k;
+}
+
+/* The section of expression records that the loop macros fill (the linker
+ * names its bounds). */
+extern em_ew_expr __start_em_ew_exprs[], __stop_em_ew_exprs[];
+
+int em_ew_expr_of(int prim, int nargs, int cls, const char** expr, const char** in_type,
+                  const char** out_type) {
+  int out_cls = cls;
+  em_ew_fn fn = NULL;
+  if (cls < 0 || cls >= CL_COUNT) return -1;
+  if (nargs == 1) fn = em_unary_loop(prim, cls, &out_cls);
+  else if (nargs == 2) fn = em_binary_loop(prim, cls, &out_cls);
+  else if (nargs == 3 && prim == EM_P_WHERE) fn = em_where_loop(cls);
+  if (!fn) return -1;
+  for (const em_ew_expr* r = __start_em_ew_exprs; r < __stop_em_ew_exprs; r++)
+    if (r->fn == fn) {
+      *expr = r->expr;
+      *in_type = r->in_type;
+      *out_type = r->out_type;
+      return out_cls;
+    }
+  return -1; /* a loop not written as one expression (power's) */
+}
 
 /* Gives each slot a scratch buffer: a load its own, an instruction's result
  * one that no later instruction reads through another slot. Outputs keep
@@ -141,6 +209,17 @@ static int decode(const int64_t* ip, int nip, int nin, program* p) {
       return 0;
     p->out_slot[k] = (int)slot;
     p->is_output[slot] = k + 1;
+  }
+  p->kernel = -1;
+  if (at < nip) {
+    int64_t k = NEXT();
+    if (k < 0 || k >= atomic_load(&n_kernels)) return 0;
+    p->kernel = (int)k;
+    for (int j = 0; j < p->n_loads; j++) {
+      int64_t full = NEXT();
+      if (full != 0 && full != 1) return 0;
+      p->load_full[j] = (int)full;
+    }
   }
 #undef NEXT
   if (at != nip) return 0;
@@ -286,6 +365,49 @@ static void fused_range(void* ctx, int64_t lo, int64_t hi) {
   }
 }
 
+typedef struct {
+  fused_kernel_fn fn;
+  const void* in[EM_ITER_MAX_OPS - 1];
+  void* out[FUSED_MAX_SLOTS];
+} generated_job;
+
+static void generated_range(void* ctx, int64_t lo, int64_t hi) {
+  generated_job* job = ctx;
+  job->fn(lo, hi, job->in, job->out);
+}
+
+/* Runs the generated kernel when the operands are laid out as it assumes;
+ * 0 when they are not (the interpreter runs instead). */
+static int run_generated(const program* p, em_array* out) {
+  int lead = p->n_outputs > 1;
+  if (p->out_dtype != em_class_dtype(em_class_of(p->out_dtype)) ||
+      !em_row_contiguous(out->ndim, out->shape, out->strides))
+    return 0;
+  for (int k = 0; k < p->n_outputs; k++)
+    if (em_class_dtype(p->slot_cls[p->out_slot[k]]) != p->out_dtype) return 0;
+  generated_job job;
+  job.fn = kernels[p->kernel];
+  for (int k = 0; k < p->n_loads; k++) {
+    em_array* in = out->inputs[p->load_input[k]];
+    if (in->dtype != em_class_dtype(p->slot_cls[k])) return 0;
+    if (p->load_full[k]) {
+      if (in->ndim != out->ndim - lead ||
+          memcmp(in->shape, out->shape + lead, sizeof(int64_t) * (size_t)in->ndim) != 0 ||
+          !em_row_contiguous(in->ndim, in->shape, in->strides))
+        return 0;
+    } else if (in->size != 1) {
+      return 0;
+    }
+    job.in[k] = (const char*)in->buf->data + in->offset * em_dtype_size(in->dtype);
+  }
+  int64_t per_output = lead ? out->size / out->shape[0] : out->size;
+  size_t item = (size_t)em_dtype_size(out->dtype);
+  char* base = (char*)out->buf->data + out->offset * (int64_t)item;
+  for (int k = 0; k < p->n_outputs; k++) job.out[k] = base + (size_t)k * (size_t)per_output * item;
+  em_parallel_for(per_output, 16384, generated_range, &job);
+  return 1;
+}
+
 int em_kernel_fused(em_array* out) {
   program p;
   if (!decode(out->ip, out->nip, out->ninputs, &p)) {
@@ -294,6 +416,7 @@ int em_kernel_fused(em_array* out) {
   }
   int status = em_alloc_output_donated(out);
   if (status != EM_OK || out->size == 0) return status;
+  if (p.kernel >= 0 && run_generated(&p, out)) return EM_OK;
   fused_job job;
   job.prog = &p;
   int64_t bstrides[EM_ITER_MAX_OPS - 1][EM_MAX_NDIM];

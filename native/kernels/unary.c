@@ -2,7 +2,7 @@
 #include <math.h>
 
 #include "elementwise.h"
-#include "vmath.h"
+#include "ew_inline.h"
 
 /* One loop per (function, class) pair; a macro is how C spells that. */
 /* Compiled for several instruction sets, picked at load time (EM_CLONES). */
@@ -15,57 +15,9 @@
       IT x = a[i];                                                    \
       o[i] = (EXPR);                                                  \
     }                                                                 \
-  }
+  }                                                                   \
+  EM_EW_EXPR(NAME, #IT, #OT, #EXPR)
 
-/* Giles' single-precision inverse error function approximation: the start
- * of the float64 Newton iteration. */
-static float erfinv_approx(float x) {
-  float w = -logf((1.0f - x) * (1.0f + x)), p;
-  if (w < 5.0f) {
-    w -= 2.5f;
-    p = 2.81022636e-08f;
-    p = 3.43273939e-07f + p * w;
-    p = -3.5233877e-06f + p * w;
-    p = -4.39150654e-06f + p * w;
-    p = 0.00021858087f + p * w;
-    p = -0.00125372503f + p * w;
-    p = -0.00417768164f + p * w;
-    p = 0.246640727f + p * w;
-    p = 1.50140941f + p * w;
-  } else {
-    w = sqrtf(w) - 3.0f;
-    p = -0.000200214257f;
-    p = 0.000100950558f + p * w;
-    p = 0.00134934322f + p * w;
-    p = -0.00367342844f + p * w;
-    p = 0.00573950773f + p * w;
-    p = -0.0076224613f + p * w;
-    p = 0.00943887047f + p * w;
-    p = 1.00167406f + p * w;
-    p = 2.83297682f + p * w;
-  }
-  return p * x;
-}
-
-static double erfinv_f64(double y) {
-  if (y <= -1.0 || y >= 1.0) return y == 1.0 ? INFINITY : (y == -1.0 ? -INFINITY : NAN);
-  if (!(y == y)) return y;
-  double x = erfinv_approx((float)y);
-  /* Newton steps on erf(x) - y, with erf's derivative 2/sqrt(pi) exp(-x^2). */
-  for (int i = 0; i < 3; i++) x -= (erf(x) - y) / (1.1283791670955126 * exp(-x * x));
-  return x;
-}
-
-static inline double sigmoid1_f64(double x) {
-  if (x >= 0) return 1.0 / (1.0 + exp(-x));
-  double e = exp(x);
-  return e / (1.0 + e);
-}
-
-static inline int64_t sign_i64(int64_t x) { return (x > 0) - (x < 0); }
-static inline float sign_f32(float x) { return x > 0 ? 1.0f : (x < 0 ? -1.0f : x); }
-static inline double sign_f64(double x) { return x > 0 ? 1.0 : (x < 0 ? -1.0 : x); }
-static inline c64 sign_c64(c64 x) { float m = cabsf(x); return m == 0 ? 0 : x / m; }
 
 UNARY(abs_i64, int64_t, int64_t, x < 0 ? (int64_t)(0 - (uint64_t)x) : x)
 UNARY(abs_u64, uint64_t, uint64_t, x)
