@@ -365,11 +365,14 @@ def _fuse(program, out_slots, base, dtypes, shapes):
         if len(outputs) == 1:
             new_slot[base + j] = fused
             continue
-        for i, k in enumerate(outputs):  # output i is row i of the stacked result
-            rows = (i, i + 1, 1) + tuple(v for d in op.shape for v in (0, d, 1))
-            row = emit(_Instr(lib.EM_P_SLICE, op.stream, [fused], rows, (), op.dtype,
-                              (1,) + op.shape))
-            new_slot[base + k] = emit(_Instr(lib.EM_P_RESHAPE, op.stream, [row], op.shape, (),
+        # output i is row i of the stacked result: one view node per output
+        size, strides = 1, []
+        for d in reversed(op.shape):
+            strides.insert(0, size)
+            size *= d
+        for i, k in enumerate(outputs):
+            view = (len(op.shape), *op.shape, *strides, i * size)
+            new_slot[base + k] = emit(_Instr(lib.EM_P_AS_STRIDED, op.stream, [fused], view, (),
                                              op.dtype, op.shape))
     return new_program, [remap(s) for s in out_slots]
 
