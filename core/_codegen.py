@@ -38,6 +38,7 @@ of one output) worth a compile (default 65,536: below that the chain is
 overhead-bound and the interpreter is as fast).
 """
 import ctypes
+import functools
 import hashlib
 import os
 import shutil
@@ -88,6 +89,20 @@ def _find_compiler():
                 break
         _compiler = found
     return _compiler[0] or None
+
+
+@functools.lru_cache(maxsize=None)
+def _machine():
+    """What -march=native compiles for: a library built on one CPU may not run
+    on another (a home directory shared across a cluster), so the CPU's model
+    and feature flags are part of the cache key."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            lines = [l for l in f if l.startswith(("model name", "flags", "Features"))]
+        return "".join(sorted(set(lines)))
+    except OSError:
+        import platform
+        return f"{platform.machine()} {platform.processor()}"
 
 
 def _cache_dir():
@@ -179,8 +194,8 @@ def kernel(loads, code, out_slots):
     src = source(loads, code, out_slots)
     if src is None:
         return None
-    key = hashlib.sha256("\0".join([src, " ".join(_FLAGS), _compiler[1],
-                                    sys.platform]).encode()).hexdigest()[:32]
+    key = hashlib.sha256("\0".join([src, " ".join(_FLAGS), _compiler[1], sys.platform,
+                                    _machine()]).encode()).hexdigest()[:32]
     with _lock:
         if key in _loaded:
             return _loaded[key]
@@ -193,7 +208,12 @@ def kernel(loads, code, out_slots):
                 last_failure = str(e)
                 _loaded[key] = None
                 return None
-        library = ctypes.CDLL(so_path)
+        try:
+            library = ctypes.CDLL(so_path)
+        except OSError as e:  # a damaged file in the cache: interpreted, and reported
+            last_failure = f"loading {so_path}: {e}"
+            _loaded[key] = None
+            return None
         address = ctypes.cast(library.ember_fused_kernel, ctypes.c_void_p).value
         index = lib.em_fused_register(ffi.cast("void*", address))
         if index < 0:

@@ -8,6 +8,10 @@ subnormals), and must give what the interpreter and the unfused kernels give.
 The kernels are compiled into a fresh cache directory per test, so every
 test also exercises the compiler.
 """
+import os
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 
@@ -202,3 +206,25 @@ def test_a_cached_library_is_loaded_without_compiling(generate, monkeypatch, rng
     again = em.compile(lambda x: em.sin(x) * x + 0.25)
     _bits_equal(again(x), em.sin(x) * x + 0.25)
     assert _program(again).generated == 1
+
+
+def test_a_damaged_cached_library_is_reported_not_loaded(generate, rng):
+    """A later process that finds a damaged file in the cache interprets the
+    chain and says why (this process keeps the library it has mapped)."""
+    x = em.array(rng.standard_normal(4000).astype(np.float32))
+    em.compile(lambda x: em.cos(x) - x * 0.5)(x)
+    (library,) = [p for p in generate.iterdir() if p.suffix == ".so"]
+    library.unlink()  # a new file: this process still maps the old one
+    library.write_bytes(b"not a shared library")
+    script = (
+        "import numpy as np, ember.core as em\n"
+        "from ember.core import _codegen\n"
+        "x = em.array(np.linspace(-3, 3, 4000, dtype=np.float32))\n"
+        "f = em.compile(lambda x: em.cos(x) - x * 0.5)\n"
+        "np.testing.assert_array_equal(np.asarray(f(x)), np.asarray(em.cos(x) - x * 0.5))\n"
+        "(p,) = f.cache.values()\n"
+        "print(p.generated, _codegen.last_failure)\n")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          timeout=300, env=dict(os.environ))
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("0 loading"), done.stdout
