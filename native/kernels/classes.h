@@ -27,6 +27,14 @@ int em_class_size(int cls);
 int em_class_dtype(int cls);
 /* Converts n elements of dtype at src (stride in elements) into class cls at dst. */
 void em_load(void* dst, int cls, const void* src, int dtype, int64_t stride, int64_t n);
+/* Fills a chunk buffer with one broadcast element (an operand of stride 0):
+ * as many copies as the longest chunk of a job whose inner runs have `inner`
+ * elements, not always EM_CHUNK (a small array's broadcast scalars would cost
+ * more than its ops). */
+static inline void em_load_broadcast(void* dst, int cls, const void* src, int dtype,
+                                     int64_t inner) {
+  em_load(dst, cls, src, dtype, 0, inner < EM_CHUNK ? inner : EM_CHUNK);
+}
 /* Converts n elements of class cls at src into dtype at dst (stride in elements). */
 void em_store(void* dst, int dtype, int64_t stride, const void* src, int cls, int64_t n);
 

@@ -40,10 +40,7 @@ static void ew_range(void* ctx, int64_t lo, int64_t hi) {
         ins[k] = src;
       } else if (stride == 0) {
         if (filled_from[k] != src) {
-          /* as many as the longest chunk of this job (a small array's
-           * chunk is short: filling all EM_CHUNK would dominate it) */
-          em_load(in_buf[k], job->in_cls[k], src, dt, 0,
-                  job->inner < EM_CHUNK ? job->inner : EM_CHUNK);
+          em_load_broadcast(in_buf[k], job->in_cls[k], src, dt, job->inner);
           filled_from[k] = src;
         }
         ins[k] = in_buf[k];

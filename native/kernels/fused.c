@@ -51,7 +51,7 @@
 
 #include "elementwise.h"
 
-#define FUSED_CHUNK 1024
+#define FUSED_CHUNK EM_CHUNK /* em_load_broadcast fills this many */
 #define FUSED_MAX_SLOTS 96
 #define FUSED_MAX_STREAMS (EM_ITER_MAX_OPS - 1 + FUSED_MAX_SLOTS)
 /* Bytes between slot buffers: a chunk plus a little, so that the buffers do not
@@ -324,9 +324,7 @@ static void fused_range(void* ctx, int64_t lo, int64_t hi) {
         slot[k] = src;
       } else if (stride == 0) {
         if (filled_from[k] != src) {
-          /* the longest chunk of this job, not always FUSED_CHUNK: a small
-           * array's broadcast scalars would cost more than its ops */
-          em_load(buf, cls, src, dt, 0, job->inner < FUSED_CHUNK ? job->inner : FUSED_CHUNK);
+          em_load_broadcast(buf, cls, src, dt, job->inner);
           filled_from[k] = src;
         }
         slot[k] = buf;
