@@ -31,7 +31,7 @@ disk under a hash of the source, the flags and the compiler
 (EMBER_KERNEL_CACHE, else $XDG_CACHE_HOME/ember/kernels, else
 ~/.cache/ember/kernels), so a program traced again, in this process or a
 later one, loads it without compiling. Where there is no compiler, or no
-headers (an installation without ember's native/ sources), or a compile
+headers (setup.py ships them as ember/core/_include), or a compile
 fails, the chain is interpreted: same results, slower. EMBER_CODEGEN=0 turns
 generation off; EMBER_CODEGEN_MIN_SIZE sets the smallest chain (in elements
 of one output) worth a compile (default 65,536: below that the chain is
@@ -53,7 +53,11 @@ from ._ffi import ffi, lib
 
 # compute classes, as native/kernels/classes.h numbers them
 _CTYPE = {0: "uint8_t", 1: "int64_t", 2: "uint64_t", 3: "float", 4: "double", 5: "c64"}
-_INCLUDE = Path(__file__).resolve().parent.parent / "native" / "kernels"
+# the headers a generated kernel includes: shipped beside this file by an
+# installation (setup.py), else in the source tree (an editable install)
+_INCLUDE = next((d for d in (Path(__file__).resolve().parent / "_include",
+                             Path(__file__).resolve().parent.parent / "native" / "kernels")
+                 if (d / "ew_inline.h").is_file()), Path("/nonexistent"))
 _FLAGS = ["-std=c11", "-O3", "-march=native", "-fno-math-errno", "-fPIC", "-shared"]
 
 _lock = threading.Lock()
