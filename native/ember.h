@@ -195,6 +195,10 @@ void em_program_free(em_program* p);
 int em_ew_expr_of(int prim, int nargs, int cls, const char** expr, const char** in_type,
                   const char** out_type);
 int em_fused_register(void* fn);
+/* For tests: caps the vectorised quicksort's recursion depth (kernels/
+ * sort_avx512.c), so that its fallback, the radix sort, runs on ordinary
+ * inputs; a negative cap restores the default. */
+void em_set_sort_depth_limit(int cap);
 
 /* memory */
 size_t em_get_active_memory(void);

@@ -417,3 +417,21 @@ def test_value_sort_32bit_same_bits_every_path():
     for out in outputs:
         assert out[:-1] == ["1"] * 5
         assert out == outputs[0]
+
+
+@pytest.mark.parametrize("cap", [0, 1, 3])
+@pytest.mark.parametrize("pattern", ["random", "few distinct", "organ pipe", "extremes"])
+def test_value_sort_past_the_quicksort_depth_limit(rng, pattern, cap):
+    """Where the quicksort reaches its depth limit it hands the part to the
+    radix sort; random keys never get there, so the limit is lowered."""
+    from ember.core._ffi import lib
+    lib.em_set_sort_depth_limit(cap)
+    try:
+        for dtype in ["float32", "int32", "uint32"]:
+            for n in VSORT_LENGTHS:
+                x = patterned(rng, pattern, n, dtype)
+                check_value_sort(x, np.array(em.sort(em.array(x))))
+            x = patterned(rng, pattern, 1 << 20, dtype)  # a long line over the pool
+            check_value_sort(x, np.array(em.sort(em.array(x))))
+    finally:
+        lib.em_set_sort_depth_limit(-1)

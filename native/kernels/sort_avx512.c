@@ -20,6 +20,7 @@
  * Only compiled for AVX-512 functions (attributes, not flags), so the build
  * stays portable; em_vsort_available() says whether the CPU runs them.
  */
+#include <stdatomic.h>
 #include <stdint.h>
 
 #include "lines.h"
@@ -380,13 +381,21 @@ AVX512 void em_vsort_split(const uint32_t* a, int64_t n, uint32_t splitter, uint
   split_store_exact(out, v, _mm512_cmplt_epu32_mask(v, p), tail, low, high);
 }
 
+/* A cap on the depth, for tests: random keys never reach the real limit, so
+ * without it the fallback would run only on adversarial inputs. */
+static _Atomic int depth_cap = 1 << 30;
+
+void em_set_sort_depth_limit(int cap) { atomic_store(&depth_cap, cap < 0 ? 1 << 30 : cap); }
+
 int em_vsort_depth(int64_t n) {
   int depth = 0;
   while (n > 1) {
     n >>= 1;
     depth += 2;
   }
-  return depth + 4;
+  depth += 4;
+  int cap = atomic_load(&depth_cap);
+  return depth < cap ? depth : cap;
 }
 
 AVX512 int em_vsort32(uint32_t* a, int64_t n, int depth, em_vsort_fallback fallback,
