@@ -53,6 +53,26 @@ from ._ffi import ffi, lib
 
 # compute classes, as native/kernels/classes.h numbers them
 _CTYPE = {0: "uint8_t", 1: "int64_t", 2: "uint64_t", 3: "float", 4: "double", 5: "c64"}
+# storage types of the dtypes a load may convert from (em_load's conversions
+# from these are plain C casts, or != 0 into the bool class)
+DTYPE_CTYPE = {"bool": "uint8_t", "uint8": "uint8_t", "int8": "int8_t", "uint16": "uint16_t",
+               "int16": "int16_t", "uint32": "uint32_t", "int32": "int32_t",
+               "uint64": "uint64_t", "int64": "int64_t", "float32": "float", "float64": "double"}
+_REAL_CLASSES = (0, 1, 2, 3, 4)
+
+
+def converts(src_ctype, cls):
+    """Whether a cast from src_ctype into class cls is generated: the casts of
+    em_load and astype, between real types, except float to integer (out of
+    range, that cast is not defined in C, and the instructions that the
+    interpreter's and a generated loop's vector widths pick may disagree)."""
+    return cls in _REAL_CLASSES and not (src_ctype in ("float", "double") and cls in (1, 2))
+
+
+def _cast(value, src_ctype, cls):
+    if cls == 0:
+        return f"(uint8_t)({value} != 0)"
+    return f"({_CTYPE[cls]})({value})"
 # the headers a generated kernel includes: shipped beside this file by an
 # installation (setup.py), else in the source tree (an editable install)
 _INCLUDE = next((d for d in (Path(__file__).resolve().parent / "_include",
@@ -135,13 +155,23 @@ def _expr(prim, nargs, cls):
 def source(loads, code, out_slots):
     """The C source of a fused program, or None where an op has no expression.
 
-    loads: (class, full) per load, full meaning an input of the output's shape
-    (else one element); code: (prim, out class, a, b, c) per instruction over
+    loads: (class, kind, C type of the input's dtype) per load, kind 1 for an
+    input of the output's shape, 0 for one element, R >= 2 for a row of R
+    elements broadcast along the output's leading axes (one R per program);
+    code: (prim, out class, a, b, c) per instruction over
     slots (loads first); out_slots: the slot of each output."""
-    cls_of = [c for c, _ in loads]
+    cls_of = [c for c, _, _ in loads]
     body = []
     for prim, out_cls, a, b, c in code:
         args = [r for r in (a, b, c) if r >= 0]
+        if prim == lib.EM_P_ASTYPE:
+            src = _CTYPE[cls_of[a]]
+            if cls_of[a] not in _REAL_CLASSES or not converts(src, out_cls):
+                return None
+            slot = len(cls_of)
+            body.append(f"    const {_CTYPE[out_cls]} v{slot} = {_cast(f'v{a}', src, out_cls)};")
+            cls_of.append(out_cls)
+            continue
         if prim == lib.EM_P_WHERE:
             found = _expr(prim, 3, cls_of[b])
         else:
@@ -159,31 +189,50 @@ def source(loads, code, out_slots):
         body.append(f"    {_CTYPE[out_cls]} v{slot}; {{ {bind} v{slot} = ({expr}); }}")
         cls_of.append(out_cls)
     head, loop_loads = [], []
-    for k, (cls, full) in enumerate(loads):
+    rows = {kind for _, kind, _ in loads if kind >= 2}
+    if len(rows) > 1:
+        return None
+    for k, (cls, kind, src) in enumerate(loads):
         t = _CTYPE[cls]
-        if full:
-            head.append(f"  const {t}* l{k} = (const {t}*)in[{k}];")
-            loop_loads.append(f"    const {t} v{k} = l{k}[i];")
+        value = f"l{k}" if kind == 0 else f"l{k}[{'i' if kind == 1 else 'j'}]"
+        if src != t:  # a load that converts, as em_load does
+            if not converts(src, cls):
+                return None
+            value = _cast(value, src, cls)
+        if kind == 0:
+            head.append(f"  const {src} l{k} = *(const {src}*)in[{k}];")
         else:
-            head.append(f"  const {t} l{k} = *(const {t}*)in[{k}];")
-            loop_loads.append(f"    const {t} v{k} = l{k};")
+            head.append(f"  const {src}* l{k} = (const {src}*)in[{k}];")
+        loop_loads.append(f"    const {t} v{k} = {value};")
     stores = []
     for k, s in enumerate(out_slots):
         t = _CTYPE[cls_of[s]]
         head.append(f"  {t}* o{k} = ({t}*)out[{k}];")
         stores.append(f"    o{k}[i] = v{s};")
+    # an output may share its buffer with an input (a donated buffer), at
+    # the same index only: no dependence between iterations
+    inner = ["#pragma GCC ivdep", *loop_loads, *body, *stores]
+    if rows:
+        # inputs broadcast along the leading axes (a bias): j walks their row
+        # of R elements beside i, in runs that end where the row does
+        (r,) = rows
+        loop = [f"  const int64_t R = {r};",
+                "  for (int64_t i = lo; i < hi;) {",
+                "    int64_t j = i % R;",
+                "    const int64_t end = hi - i < R - j ? hi : i + (R - j);",
+                inner[0],
+                "  for (; i < end; i++, j++) {",
+                *inner[1:],
+                "  }",
+                "  }"]
+    else:
+        loop = [inner[0], "  for (int64_t i = lo; i < hi; i++) {", *inner[1:], "  }"]
     return "\n".join([
         "/* generated by ember.core._codegen from a fused program */",
         '#include "ew_inline.h"',
         "void ember_fused_kernel(int64_t lo, int64_t hi, const void* const* in, void* const* out);",
         "void ember_fused_kernel(int64_t lo, int64_t hi, const void* const* in, void* const* out) {",
-        *head,
-        # an output may share its buffer with an input (a donated buffer), at
-        # the same index only: no dependence between iterations
-        "#pragma GCC ivdep",
-        "  for (int64_t i = lo; i < hi; i++) {",
-        *loop_loads, *body, *stores,
-        "  }",
+        *head, *loop,
         "}",
         "",
     ])

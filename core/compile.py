@@ -385,32 +385,44 @@ def _has_kernel(ip):
 
 def _generated_kernel(loads, code, out_slots, load_slots, root, dtypes, shapes):
     """The FUSED program's trailer naming its generated kernel (core/_codegen.py):
-    [index, then per load 1 (of the root's shape) or 0 (one element)], or []
-    where the chain is interpreted: too small to pay for a compile, an astype
-    in it (its conversions are em_load's), or a load that is neither of the
-    root's shape nor one element, or not stored in its class's own dtype."""
+    [index, then per load its kind: 1 (of the root's shape), 0 (one element)
+    or R (a row of R elements, broadcast along the root's leading axes), and
+    the dtype the kernel reads it as], or [] where the chain is interpreted:
+    too small to pay for a compile, a load broadcast otherwise, or a
+    conversion that is not a plain cast (see _codegen.converts)."""
     size = 1
     for d in root.shape:
         size *= d
-    if size < _codegen.min_size() or any(c[0] == lib.EM_P_ASTYPE for c in code):
+    if size < _codegen.min_size():
         return []
     if _CLASS_DTYPE.get(code[out_slots[0] - len(loads)][1]) != root.dtype:
         return []
-    kinds = []
+    kinds, ctypes = [], []
     for (_, cls), s in zip(loads, load_slots):
-        if dtypes[s] != _CLASS_DTYPE[cls]:
+        if dtypes[s] == _CLASS_DTYPE[cls]:
+            ctypes.append(_codegen._CTYPE[cls])
+        elif dtypes[s].name in _codegen.DTYPE_CTYPE:
+            ctypes.append(_codegen.DTYPE_CTYPE[dtypes[s].name])
+        else:
             return []
+        shape = tuple(shapes[s])
         n = 1
-        for d in shapes[s]:
+        for d in shape:
             n *= d
+        while shape and shape[0] == 1:
+            shape = shape[1:]
         if tuple(shapes[s]) == tuple(root.shape):
             kinds.append(1)
         elif n == 1:
             kinds.append(0)
+        elif shape == tuple(root.shape[len(root.shape) - len(shape):]):
+            kinds.append(n)  # a row broadcast along the leading axes
         else:
             return []
-    index = _codegen.kernel(list(zip([c for _, c in loads], kinds)), code, out_slots)
-    return [] if index is None else [index, *kinds]
+    index = _codegen.kernel(list(zip([c for _, c in loads], kinds, ctypes)), code, out_slots)
+    if index is None:
+        return []
+    return [index] + [v for k, s in zip(kinds, load_slots) for v in (k, int(dtypes[s].value))]
 
 
 # ---- the FUSED primitive's rules: expand the program back into its ops ----

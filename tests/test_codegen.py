@@ -228,3 +228,64 @@ def test_a_damaged_cached_library_is_reported_not_loaded(generate, rng):
                           timeout=300, env=dict(os.environ))
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith("0 loading"), done.stdout
+
+
+@pytest.mark.parametrize("row_shape", [(301,), (1, 301), (7, 301), (1, 7, 301)])
+def test_rows_broadcast_along_leading_axes(row_shape, generate, rng):
+    """A bias added to every row (broadcast along the leading axes) is read
+    beside the output's index, in runs that end where its row does; the
+    lengths make the threads' ranges start in the middle of a row."""
+    x = em.array(rng.standard_normal((21, 7, 301)).astype(np.float32))
+    b = em.array(rng.standard_normal(row_shape).astype(np.float32))
+
+    def layer(x, b):
+        h = x * 0.5 + b
+        return em.maximum(h, 0.0), h
+
+    f = em.compile(layer)
+    got = f(x, b)
+    assert _program(f).generated == 1
+    for g, w in zip(got, layer(x, b)):
+        _bits_equal(g, w)
+    wide = rng.standard_normal(row_shape[:-1] + (602,)).astype(np.float32)
+    strided = em.array(wide)[..., ::2]  # every other element: the interpreter runs
+    for g, w in zip(f(x, strided), layer(x, strided)):
+        _bits_equal(g, w)
+
+
+def test_rows_of_two_lengths_keep_the_chain_interpreted(generate, rng):
+    x = em.array(rng.standard_normal((6, 40, 50)).astype(np.float32))
+    a = em.array(rng.standard_normal((50,)).astype(np.float32))
+    b = em.array(rng.standard_normal((40, 50)).astype(np.float32))
+    f = em.compile(lambda x, a, b: (x + a) * b)
+    _bits_equal(f(x, a, b), (x + a) * b)
+    assert _program(f).generated == 0
+
+
+def test_loads_and_astypes_that_convert(generate, rng):
+    """Inputs of other dtypes than their class (bool, small ints, float64)
+    and astype between real classes are casts in the loop, as em_load's;
+    a float to integer astype is left to the interpreter."""
+    shape = (40, 1000)
+    mask = em.array(rng.random(shape) < 0.5)
+    small = em.array(rng.integers(-100, 100, shape).astype(np.int32))
+    byte = em.array(rng.integers(0, 255, shape).astype(np.uint8))
+    wide = em.array(rng.standard_normal(shape))
+    x = em.array(rng.standard_normal(shape).astype(np.float32))
+
+    def f(mask, small, byte, wide, x):
+        relu_grad = mask.astype(em.float32) * x
+        return relu_grad + small + byte * x + wide.astype(em.float32) + (x > 0).astype(em.float32)
+
+    def g(mask, small, byte, wide, x):  # float64 stays float64, int64 class from int32
+        return (small.astype(em.int64) * 3 + byte) * 2 - mask
+
+    def h(x):  # float to integer: interpreted
+        return (x * 100).astype(em.int64) + 1
+
+    args = (mask, small, byte, wide, x)
+    for fn, fn_args, generated in [(f, args, 1), (g, args, 1), (h, (x,), 0)]:
+        cf = em.compile(fn)
+        _bits_equal(cf(*fn_args), fn(*fn_args))
+        assert _program(cf).generated == generated
+        assert "fused" in [name for name, _ in _program(cf).ops]

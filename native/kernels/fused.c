@@ -13,7 +13,9 @@
  *     slots (loads first, then each instruction's result), -1 when unused,
  *   n_outputs, then the slot of each output (all of the out dtype),
  *   optionally a generated kernel: its index (em_fused_register), then per
- *   load 1 (an input of the output's shape) or 0 (a one-element input).
+ *   load its kind, 1 (an input of the output's shape), 0 (a one-element
+ *   input) or R >= 2 (a row of R elements, broadcast along the leading
+ *   axes), and the dtype the kernel reads it as.
  * With one output, the node's shape is the broadcast S of the inputs' shapes;
  * with k > 1 outputs it is (k, *S), output i at index i of the first axis (a
  * chain whose intermediates are also needed elsewhere, like an optimizer's
@@ -26,10 +28,11 @@
  *   every input and writes every output in the same pass keeps all memory
  *   streams going at once, which the interpreter below cannot (adamw's
  *   pattern ran at about half the speed here). It runs when the inputs are
- *   as the generator assumed: each one the output's shape and row-contiguous,
- *   or a single element, and of its class's own dtype; else the interpreter
- *   runs. The loop's expressions are the interpreter's own (the records of
- *   em_ew_exprs, elementwise.h), so both give the same bits.
+ *   as the generator assumed: each one row-contiguous, of the output's shape,
+ *   a single element or a row broadcast along the leading axes, and of the
+ *   dtype the kernel reads; else the interpreter runs. The loop's
+ *   expressions are the interpreter's own (the records of em_ew_exprs,
+ *   elementwise.h), so both give the same bits.
  * - Interpreted: the chunk loop below.
  *
  * Two things keep a chunk's work close to the memory traffic it must do:
@@ -73,7 +76,8 @@ typedef struct {
   int slot_buf[FUSED_MAX_SLOTS];      /* scratch buffer holding the slot's chunk */
   int n_bufs;
   int kernel;                         /* generated kernel index, or -1 */
-  int load_full[EM_ITER_MAX_OPS - 1]; /* per load: 1 shape of the output, 0 one element */
+  int64_t load_kind[EM_ITER_MAX_OPS - 1]; /* per load: 1 output's shape, 0 one element, R a row */
+  int load_dtype[EM_ITER_MAX_OPS - 1];    /* the dtype the generated kernel reads */
   instr code[FUSED_MAX_SLOTS];
 } program;
 
@@ -216,9 +220,10 @@ static int decode(const int64_t* ip, int nip, int nin, program* p) {
     if (k < 0 || k >= atomic_load(&n_kernels)) return 0;
     p->kernel = (int)k;
     for (int j = 0; j < p->n_loads; j++) {
-      int64_t full = NEXT();
-      if (full != 0 && full != 1) return 0;
-      p->load_full[j] = (int)full;
+      int64_t kind = NEXT(), dtype = NEXT();
+      if (kind < 0 || dtype < 0 || dtype >= EM_NUM_DTYPES) return 0;
+      p->load_kind[j] = kind;
+      p->load_dtype[j] = (int)dtype;
     }
   }
 #undef NEXT
@@ -387,14 +392,24 @@ static int run_generated(const program* p, em_array* out) {
   job.fn = kernels[p->kernel];
   for (int k = 0; k < p->n_loads; k++) {
     em_array* in = out->inputs[p->load_input[k]];
-    if (in->dtype != em_class_dtype(p->slot_cls[k])) return 0;
-    if (p->load_full[k]) {
-      if (in->ndim != out->ndim - lead ||
-          memcmp(in->shape, out->shape + lead, sizeof(int64_t) * (size_t)in->ndim) != 0 ||
-          !em_row_contiguous(in->ndim, in->shape, in->strides))
-        return 0;
-    } else if (in->size != 1) {
+    if (in->dtype != p->load_dtype[k]) return 0;
+    int64_t kind = p->load_kind[k];
+    if (kind == 0) {
+      if (in->size != 1) return 0;
+    } else if (!em_row_contiguous(in->ndim, in->shape, in->strides)) {
       return 0;
+    } else if (kind == 1) {
+      if (in->ndim != out->ndim - lead ||
+          memcmp(in->shape, out->shape + lead, sizeof(int64_t) * (size_t)in->ndim) != 0)
+        return 0;
+    } else {
+      /* a row: the output's trailing axes, after leading ones of size 1 */
+      int skip = 0;
+      while (skip < in->ndim && in->shape[skip] == 1) skip++;
+      int nd = in->ndim - skip;
+      if (in->size != kind || nd > out->ndim - lead ||
+          memcmp(in->shape + skip, out->shape + out->ndim - nd, sizeof(int64_t) * (size_t)nd) != 0)
+        return 0;
     }
     job.in[k] = (const char*)in->buf->data + in->offset * em_dtype_size(in->dtype);
   }
