@@ -53,12 +53,19 @@ from ._ffi import ffi, lib
 
 # compute classes, as native/kernels/classes.h numbers them
 _CTYPE = {0: "uint8_t", 1: "int64_t", 2: "uint64_t", 3: "float", 4: "double", 5: "c64"}
-# storage types of the dtypes a load may convert from (em_load's conversions
-# from these are plain C casts, or != 0 into the bool class)
+_REAL_CLASSES = (0, 1, 2, 3, 4)
+# storage types of the dtypes a load may read (em_load's conversions from the
+# real ones are plain C casts, or != 0 into the bool class)
 DTYPE_CTYPE = {"bool": "uint8_t", "uint8": "uint8_t", "int8": "int8_t", "uint16": "uint16_t",
                "int16": "int16_t", "uint32": "uint32_t", "int32": "int32_t",
-               "uint64": "uint64_t", "int64": "int64_t", "float32": "float", "float64": "double"}
-_REAL_CLASSES = (0, 1, 2, 3, 4)
+               "uint64": "uint64_t", "int64": "int64_t", "float32": "float", "float64": "double",
+               "complex64": "c64"}
+# the headers a generated kernel includes: shipped beside this file by an
+# installation (setup.py), else in the source tree (an editable install)
+_INCLUDE = next((d for d in (Path(__file__).resolve().parent / "_include",
+                             Path(__file__).resolve().parent.parent / "native" / "kernels")
+                 if (d / "ew_inline.h").is_file()), None)
+_FLAGS = ["-std=c11", "-O3", "-march=native", "-fno-math-errno", "-fPIC", "-shared"]
 
 
 def converts(src_ctype, cls):
@@ -66,19 +73,15 @@ def converts(src_ctype, cls):
     em_load and astype, between real types, except float to integer (out of
     range, that cast is not defined in C, and the instructions that the
     interpreter's and a generated loop's vector widths pick may disagree)."""
-    return cls in _REAL_CLASSES and not (src_ctype in ("float", "double") and cls in (1, 2))
+    return (cls in _REAL_CLASSES and src_ctype != "c64"
+            and not (src_ctype in ("float", "double") and cls in (1, 2)))
 
 
 def _cast(value, src_ctype, cls):
     if cls == 0:
         return f"(uint8_t)({value} != 0)"
     return f"({_CTYPE[cls]})({value})"
-# the headers a generated kernel includes: shipped beside this file by an
-# installation (setup.py), else in the source tree (an editable install)
-_INCLUDE = next((d for d in (Path(__file__).resolve().parent / "_include",
-                             Path(__file__).resolve().parent.parent / "native" / "kernels")
-                 if (d / "ew_inline.h").is_file()), Path("/nonexistent"))
-_FLAGS = ["-std=c11", "-O3", "-march=native", "-fno-math-errno", "-fPIC", "-shared"]
+
 
 _lock = threading.Lock()
 _loaded = {}      # source hash -> kernel index (the libraries stay loaded for good)
@@ -101,16 +104,17 @@ def _find_compiler():
         candidates = [os.environ.get("CC"), (sysconfig.get_config_var("CC") or "").split(" ")[0],
                       "cc", "gcc"]
         found = ("", "")
-        for cc in candidates:
+        for cc in candidates if _INCLUDE else []:
             path = cc and shutil.which(cc)
-            if path and (_INCLUDE / "ew_inline.h").is_file():
-                try:
-                    version = subprocess.run([path, "--version"], capture_output=True, text=True,
-                                             timeout=30).stdout
-                except (OSError, subprocess.SubprocessError):
-                    continue
-                found = (path, version)
-                break
+            if not path:
+                continue
+            try:
+                version = subprocess.run([path, "--version"], capture_output=True, text=True,
+                                         timeout=30).stdout
+            except (OSError, subprocess.SubprocessError):
+                continue
+            found = (path, version)
+            break
         _compiler = found
     return _compiler[0] or None
 
@@ -140,6 +144,12 @@ def _cache_dir():
             return root
     except OSError:
         pass
+    return _temporary_cache()
+
+
+@functools.lru_cache(maxsize=None)
+def _temporary_cache():
+    """Where the cache cannot be written: one directory for the process."""
     return tempfile.mkdtemp(prefix="ember-kernels-")
 
 

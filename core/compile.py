@@ -27,6 +27,7 @@ mutable containers (lists, dicts) that the function reads and rebinds, e.g.
 a model's parameters; they are read before each call and written after it.
 """
 import functools
+import math
 import os
 
 import optree
@@ -390,33 +391,25 @@ def _generated_kernel(loads, code, out_slots, load_slots, root, dtypes, shapes):
     the dtype the kernel reads it as], or [] where the chain is interpreted:
     too small to pay for a compile, a load broadcast otherwise, or a
     conversion that is not a plain cast (see _codegen.converts)."""
-    size = 1
-    for d in root.shape:
-        size *= d
-    if size < _codegen.min_size():
+    if math.prod(root.shape) < _codegen.min_size():
         return []
     if _CLASS_DTYPE.get(code[out_slots[0] - len(loads)][1]) != root.dtype:
         return []
     kinds, ctypes = [], []
-    for (_, cls), s in zip(loads, load_slots):
-        if dtypes[s] == _CLASS_DTYPE[cls]:
-            ctypes.append(_codegen._CTYPE[cls])
-        elif dtypes[s].name in _codegen.DTYPE_CTYPE:
-            ctypes.append(_codegen.DTYPE_CTYPE[dtypes[s].name])
-        else:
+    for s in load_slots:
+        ctype = _codegen.DTYPE_CTYPE.get(dtypes[s].name)
+        if ctype is None:
             return []
+        ctypes.append(ctype)
         shape = tuple(shapes[s])
-        n = 1
-        for d in shape:
-            n *= d
         while shape and shape[0] == 1:
             shape = shape[1:]
         if tuple(shapes[s]) == tuple(root.shape):
             kinds.append(1)
-        elif n == 1:
+        elif not shape:
             kinds.append(0)
         elif shape == tuple(root.shape[len(root.shape) - len(shape):]):
-            kinds.append(n)  # a row broadcast along the leading axes
+            kinds.append(math.prod(shape))  # a row broadcast along the leading axes
         else:
             return []
     index = _codegen.kernel(list(zip([c for _, c in loads], kinds, ctypes)), code, out_slots)
