@@ -199,6 +199,12 @@ int em_fused_register(void* fn);
  * sort_avx512.c), so that its fallback, the radix sort, runs on ordinary
  * inputs; a negative cap restores the default. */
 void em_set_sort_depth_limit(int cap);
+/* The float32 product (kernels/sgemm.c): whether ember's own AVX-512 kernel
+ * can run on this CPU, and, for tests and benchmarks, a switch between it
+ * (1) and OpenBLAS's sgemm (0); -1 restores the default (ember's where it
+ * can run, unless EMBER_SGEMM=openblas). Returns whether ember's now runs. */
+int em_sgemm_own_available(void);
+int em_set_sgemm_own(int own);
 
 /* memory */
 size_t em_get_active_memory(void);

@@ -123,6 +123,10 @@ int em_kernel_matmul(em_array* out);
  * transpose where trans_* is set), split into blocks over the pool. */
 void em_gemm(int dtype, int trans_a, int trans_b, int64_t m, int64_t n, int64_t k,
              const void* a, int64_t lda, const void* b, int64_t ldb, void* c, int64_t ldc);
+/* c = alpha * op(a) @ op(b) in float32, row-major, on the calling thread
+ * (kernels/sgemm.c: ember's AVX-512 kernel, else OpenBLAS's sgemm). */
+void em_sgemm(int ta, int tb, int64_t m, int64_t n, int64_t k, float alpha, const float* a,
+              int64_t lda, const float* b, int64_t ldb, float* c, int64_t ldc);
 int em_kernel_fused(em_array* out);
 em_array* em_rule_fused(int prim, int nin, em_array** in, int nip, const int64_t* ip,
                         int nfp, const double* fp, int stream);

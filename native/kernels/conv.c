@@ -103,8 +103,7 @@ static void im2col_rows(void* ctx, int64_t lo, int64_t hi) {
 static void gemm_nt(int dtype, int64_t m, int64_t n, int64_t k, const void* a, int64_t lda,
                     const void* b, int64_t ldb, void* c, int64_t ldc) {
   if (dtype == EM_FLOAT32)
-    scipy_cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)m, (int)n, (int)k, 1.0f, a,
-                      (int)lda, b, (int)ldb, 0.0f, c, (int)ldc);
+    em_sgemm(0, 1, m, n, k, 1.0f, a, lda, b, ldb, c, ldc);
   else
     scipy_cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)m, (int)n, (int)k, 1.0, a,
                       (int)lda, b, (int)ldb, 0.0, c, (int)ldc);

@@ -273,8 +273,7 @@ static void gemm_rows(int cls, CBLAS_TRANSPOSE tb, int64_t m, int64_t n, int64_t
     scipy_cblas_dgemm(CblasRowMajor, CblasNoTrans, tb, (int)m, (int)n, (int)k, alpha, a, (int)lda,
                       b, (int)ldb, 0.0, c, (int)ldc);
   else
-    scipy_cblas_sgemm(CblasRowMajor, CblasNoTrans, tb, (int)m, (int)n, (int)k, (float)alpha, a,
-                      (int)lda, b, (int)ldb, 0.0f, c, (int)ldc);
+    em_sgemm(0, tb == CblasTrans, m, n, k, (float)alpha, a, lda, b, ldb, c, ldc);
 }
 
 /* The softmax pieces over a row of n scores: the maximum, and exp(s - shift)

@@ -1,8 +1,9 @@
 /* matmul.c: batched matrix products, (..., M, K) @ (..., K, N).
  *
- * Float types go to BLAS (scipy-openblas32): float32, float64 and complex64
- * map to sgemm, dgemm and cgemm; float16 and bfloat16 run sgemm on float32
- * copies and round the float32 result once. An operand whose last two axes
+ * Float types go to a gemm: float32 to em_sgemm (kernels/sgemm.c: ember's
+ * AVX-512 kernel, else OpenBLAS's), float64 and complex64 to OpenBLAS's
+ * dgemm and cgemm (scipy-openblas32); float16 and bfloat16 run the float32
+ * product on float32 copies and round the result once. An operand whose last two axes
  * are row-major or column-major is passed in place (a transpose flag covers
  * column-major); any other layout, or a dtype other than the gemm's, is first
  * copied to a contiguous temporary. Integer and bool products run a blocked
@@ -106,8 +107,7 @@ static void gemm(int dtype, const operand* a, const operand* b, int64_t m, int64
   enum CBLAS_TRANSPOSE ta = a->trans ? CblasTrans : CblasNoTrans;
   enum CBLAS_TRANSPOSE tb = b->trans ? CblasTrans : CblasNoTrans;
   if (dtype == EM_FLOAT32) {
-    scipy_cblas_sgemm(CblasRowMajor, ta, tb, (int)m, (int)n, (int)k, 1.0f, pa, (int)a->ld, pb,
-                      (int)b->ld, 0.0f, c, (int)ldc);
+    em_sgemm(a->trans, b->trans, m, n, k, 1.0f, pa, a->ld, pb, b->ld, c, ldc);
   } else if (dtype == EM_FLOAT64) {
     scipy_cblas_dgemm(CblasRowMajor, ta, tb, (int)m, (int)n, (int)k, 1.0, pa, (int)a->ld, pb,
                       (int)b->ld, 0.0, c, (int)ldc);

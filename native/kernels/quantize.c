@@ -780,8 +780,7 @@ static void qmm_blas_tiles(qmm_job* j, int transpose, int64_t lo, int64_t hi) {
       int64_t wr = j->woff[bt] * j->rows + i0;
       dequantize_f32(j->w + wr * j->words, j->bits, j->g, nr * j->groups, j->s + wr * j->groups,
                      j->b + wr * j->groups, buf);
-      scipy_cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)j->m, (int)nr, (int)j->k,
-                        1.0f, x, (int)j->k, buf, (int)j->k, 0.0f, out, (int)j->n);
+      em_sgemm(0, 1, j->m, nr, j->k, 1.0f, x, j->k, buf, j->k, out, j->n);
     } else {
       int64_t width = i0 + TILE_COLS < j->n ? TILE_COLS : j->n - i0;
       for (int64_t kk = 0; kk < j->k; kk++) {
@@ -790,8 +789,7 @@ static void qmm_blas_tiles(qmm_job* j, int transpose, int64_t lo, int64_t hi) {
                        j->s + wr * j->groups + i0 / j->g, j->b + wr * j->groups + i0 / j->g,
                        buf + kk * width);
       }
-      scipy_cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)j->m, (int)width,
-                        (int)j->k, 1.0f, x, (int)j->k, buf, (int)width, 0.0f, out, (int)j->n);
+      em_sgemm(0, 0, j->m, width, j->k, 1.0f, x, j->k, buf, width, out, j->n);
     }
   }
   free(buf);
