@@ -127,6 +127,23 @@ void em_gemm(int dtype, int trans_a, int trans_b, int64_t m, int64_t n, int64_t 
  * (kernels/sgemm.c: ember's AVX-512 kernel, else OpenBLAS's sgemm). */
 void em_sgemm(int ta, int tb, int64_t m, int64_t n, int64_t k, float alpha, const float* a,
               int64_t lda, const float* b, int64_t ldb, float* c, int64_t ldc);
+/* A left operand of em_sgemm_runs whose rows are runs of `run` contiguous
+ * floats: locate(ctx, i0, rows, s0, count, line, stride) sets line[j * stride
+ * + r] to the start of run s0 + j of row i0 + r (its steps [s * run, (s + 1)
+ * * run)), or to NULL where that run is zeros. conv's im2col rows, read from
+ * the input where they lie. */
+typedef struct {
+  int64_t run;
+  void (*locate)(const void* ctx, int64_t i0, int64_t rows, int64_t s0, int64_t count,
+                 const float** line, int64_t stride);
+  const void* ctx;
+} em_gemm_runs;
+/* em_sgemm with a given by runs; 0 (nothing written) when ember's kernel is
+ * not in use (em_sgemm_runs_available() says whether it is) or its buffers
+ * cannot be had. */
+int em_sgemm_runs_available(void);
+int em_sgemm_runs(const em_gemm_runs* a, int tb, int64_t m, int64_t n, int64_t k, float alpha,
+                  const float* b, int64_t ldb, float* c, int64_t ldc);
 int em_kernel_fused(em_array* out);
 em_array* em_rule_fused(int prim, int nin, em_array** in, int nip, const int64_t* ip,
                         int nfp, const double* fp, int stream);

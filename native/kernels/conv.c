@@ -17,14 +17,20 @@
  */
 #include <cblas.h>
 #include <limits.h>
+#include <stdatomic.h>
 #include <string.h>
 
 #include "classes.h"
 
 /* Bytes of im2col workspace per chunk: big enough for a tall, efficient
  * gemm, small enough to stay near the cache. */
-#define WORKSPACE_BYTES ((int64_t)4 << 20)
+#define WORKSPACE_BYTES ((int64_t)1 << 19)
 #define MIN_CHUNK_ROWS 128
+/* Channels per group from which the float32 product reads the input in
+ * place (em_sgemm_runs) instead of through im2col rows. */
+#define MIN_RUN 16
+/* Kernel sizes per axis up to which locate_runs tables its taps. */
+#define TAPS_MAX 32
 
 typedef struct {
   int n;                        /* spatial axes */
@@ -100,6 +106,80 @@ static void im2col_rows(void* ctx, int64_t lo, int64_t hi) {
   }
 }
 
+/* em_gemm_runs's locate for a chunk of output rows (float32): run s of row
+ * r is the group's channels of the input pixel under kernel position s, or
+ * NULL where that position falls on padding or between dilated entries. */
+static void locate_runs(const void* ctx, int64_t i0, int64_t rows, int64_t s0, int64_t count,
+                        const float** line, int64_t stride) {
+  const conv_plan* p = ctx;
+  int n = p->n, last = n - 1;
+  const float* x = (const float*)p->x + p->group * p->cg;
+  /* The first row's batch entry and output position; the next rows step
+   * the position (no divisions per row). */
+  int64_t row = p->row0 + i0, batch = row / p->out_count, rest = row % p->out_count;
+  int64_t pos[EM_MAX_NDIM], k0[EM_MAX_NDIM], s = s0;
+  for (int d = last; d >= 0; d--) {
+    pos[d] = rest % p->out[d];
+    rest /= p->out[d];
+    k0[d] = s % p->k[d];
+    s /= p->k[d];
+  }
+  /* Per row and axis, the input coordinate under each kernel offset (-1 off
+   * the input): taps once per offset, not once per run. */
+  int64_t under[EM_MAX_NDIM][TAPS_MAX];
+  int tabled = 1;
+  for (int d = 0; d < n; d++) tabled &= p->k[d] <= TAPS_MAX;
+  for (int64_t r = 0; r < rows; r++) {
+    const float* xb = x + batch * p->in_count * p->c_in;
+    for (int d = 0; d < n && tabled; d++)
+      for (int64_t kk = 0; kk < p->k[d]; kk++) {
+        int64_t kf = p->flip ? p->k[d] - 1 - kk : kk, at;
+        under[d][kk] = tap(pos[d] * p->stride[d] - p->lo[d] + kf * p->kdil[d], p->idil[d],
+                           p->in[d], &at) ? at : -1;
+      }
+    int64_t kc[EM_MAX_NDIM];
+    for (int d = 0; d < n; d++) kc[d] = k0[d];
+    /* the linear input position of the axes before the last, -1 off the
+     * input; found again only when the last axis wraps */
+    int64_t outer = 0;
+    int fresh = 0;
+    for (int64_t j = 0; j < count; j++) {
+      const float* at_line = NULL;
+      if (tabled) {
+        if (!fresh) {
+          outer = 0;
+          for (int d = 0; d < last && outer >= 0; d++)
+            outer = under[d][kc[d]] < 0 ? -1 : outer * p->in[d] + under[d][kc[d]];
+          fresh = 1;
+        }
+        int64_t at = under[last][kc[last]];
+        if (outer >= 0 && at >= 0) at_line = xb + (outer * p->in[last] + at) * p->c_in;
+      } else {
+        int inside = 1;
+        int64_t lin = 0, at;
+        for (int d = 0; d < n && inside; d++) {
+          int64_t kk = p->flip ? p->k[d] - 1 - kc[d] : kc[d];
+          inside = tap(pos[d] * p->stride[d] - p->lo[d] + kk * p->kdil[d], p->idil[d], p->in[d],
+                       &at);
+          lin = lin * p->in[d] + at;
+        }
+        if (inside) at_line = xb + lin * p->c_in;
+      }
+      line[j * stride + r] = at_line;
+      for (int d = last; d >= 0; d--) {
+        if (++kc[d] < p->k[d]) break;
+        kc[d] = 0;
+        fresh = 0;
+      }
+    }
+    for (int d = last; d >= 0; d--) {
+      if (++pos[d] < p->out[d]) break;
+      pos[d] = 0;
+      if (d == 0) batch++;
+    }
+  }
+}
+
 static void gemm_nt(int dtype, int64_t m, int64_t n, int64_t k, const void* a, int64_t lda,
                     const void* b, int64_t ldb, void* c, int64_t ldc) {
   if (dtype == EM_FLOAT32)
@@ -139,6 +219,8 @@ typedef struct {
   char* c;
   char* workspace;              /* one chunk of im2col rows per worker */
   int64_t rows, chunk, workers, groups, co, c_out, depth;
+  int runs;                     /* em_sgemm_runs reads x in place: no workspace */
+  atomic_int* failed;           /* set when em_sgemm_runs could not get its buffers */
 } conv_job;
 
 /* Worker `i` builds and multiplies chunks i, i + workers, ... in its own
@@ -148,15 +230,23 @@ static void conv_workers(void* ctx, int64_t lo, int64_t hi) {
   const conv_job* job = ctx;
   for (int64_t i = lo; i < hi; i++) {
     conv_plan p = *job->plan;
-    p.cols = job->workspace + (size_t)(i * job->chunk * job->depth) * (size_t)p.esize;
+    p.cols = job->workspace ? job->workspace + (size_t)(i * job->chunk * job->depth) * (size_t)p.esize
+                            : NULL;
     for (int64_t k = i; k * job->chunk < job->rows; k += job->workers) {
       p.row0 = k * job->chunk;
       int64_t m = job->rows - p.row0 < job->chunk ? job->rows - p.row0 : job->chunk;
       for (p.group = 0; p.group < job->groups; p.group++) {
+        const char* w = job->w + (size_t)(p.group * job->co * job->depth) * (size_t)p.esize;
+        char* c = job->c + (size_t)(p.row0 * job->c_out + p.group * job->co) * (size_t)p.esize;
+        if (job->runs) {
+          em_gemm_runs runs = {p.cg, locate_runs, &p};
+          if (!em_sgemm_runs(&runs, 1, m, job->co, job->depth, 1.0f, (const float*)w,
+                             job->depth, (float*)c, job->c_out))
+            atomic_store(job->failed, 1);
+          continue;
+        }
         im2col_rows(&p, 0, m);
-        gemm_nt(job->dtype, m, job->co, job->depth, p.cols, job->depth,
-                job->w + (size_t)(p.group * job->co * job->depth) * (size_t)p.esize, job->depth,
-                job->c + (size_t)(p.row0 * job->c_out + p.group * job->co) * (size_t)p.esize,
+        gemm_nt(job->dtype, m, job->co, job->depth, p.cols, job->depth, w, job->depth, c,
                 job->c_out);
       }
     }
@@ -224,14 +314,24 @@ static int run_conv(em_array* out, int dtype, const char* x, const char* w, char
     }
     return EM_OK;
   }
+  /* float32 with runs long enough: the product reads x where it lies, one
+   * share of the rows per thread (its weights packed once). */
+  int runs = dtype == EM_FLOAT32 && p.cg >= MIN_RUN && em_sgemm_runs_available();
+  if (runs) chunk = (rows + threads - 1) / threads;
   int64_t n_chunks = (rows + chunk - 1) / chunk;
   int64_t workers = threads < n_chunks ? threads : n_chunks;
-  int64_t ws_len = workers * (rows < chunk ? rows : chunk) * depth;
-  em_array* ws = new_temp(dtype, 1, &ws_len);
-  if (!ws) return EM_MEMORY_ERROR;
-  conv_job job = {&p, dtype, w, c, ws->buf->data, rows, chunk, workers, groups, co, c_out, depth};
+  int64_t ws_len = runs ? 0 : workers * (rows < chunk ? rows : chunk) * depth;
+  em_array* ws = runs ? NULL : new_temp(dtype, 1, &ws_len);
+  if (!runs && !ws) return EM_MEMORY_ERROR;
+  atomic_int failed = 0;
+  conv_job job = {&p,    dtype, w,     c,    ws ? ws->buf->data : NULL, rows, chunk, workers,
+                  groups, co,   c_out, depth, runs, &failed};
   em_parallel_for(workers, 1, conv_workers, &job);
-  em_release(ws);
+  if (ws) em_release(ws);
+  if (atomic_load(&failed)) {
+    em_fail(EM_MEMORY_ERROR, "[conv] out of memory for the product's buffers");
+    return EM_MEMORY_ERROR;
+  }
   return EM_OK;
 }
 

@@ -37,6 +37,7 @@
 #define MR 12      /* rows of the micro-kernel's tile */
 #define NR 32      /* columns: two vectors of 16 */
 #define KC_MAX 384 /* steps along k per packed block: an NR panel is 48 KB */
+#define KC_RUNS_MAX 1152 /* the same for a given by runs (conv) */
 #define MC_MAX 192 /* rows of a per packed block (288 KB at KC_MAX), a multiple of MR */
 #define NC_MAX 3072 /* columns of b per packed block, a multiple of NR */
 
@@ -147,23 +148,11 @@ static __mmask16 lane_mask(int64_t cols) {
  * a packed a panel (MR values per step, `rows` of them used), bp b's panel
  * (rows `bs` floats apart). `rows` is a constant after inlining, so the
  * accumulators are registers and the loops over them unroll. */
-ALWAYS_INLINE void tile(const int rows, int64_t kc, const float* restrict ap,
-                        const float* restrict bp, int64_t bs, __mmask16 m0, __mmask16 m1,
-                        float alpha, float* c, int64_t ldc, int mr, int add) {
-  __m512 acc0[MR], acc1[MR];
-#pragma GCC unroll 12
-  for (int i = 0; i < rows; i++) acc0[i] = acc1[i] = _mm512_setzero_ps();
-  for (int64_t p = 0; p < kc; p++) {
-    __m512 b0 = _mm512_maskz_loadu_ps(m0, bp), b1 = _mm512_maskz_loadu_ps(m1, bp + 16);
-#pragma GCC unroll 12
-    for (int i = 0; i < rows; i++) {
-      __m512 av = _mm512_set1_ps(ap[i]);
-      acc0[i] = _mm512_fmadd_ps(av, b0, acc0[i]);
-      acc1[i] = _mm512_fmadd_ps(av, b1, acc1[i]);
-    }
-    ap += MR;
-    bp += bs;
-  }
+/* Writes the tile's sums: c[0:mr, columns of m0|m1] = alpha * acc, plus
+ * what c holds when `add`. */
+ALWAYS_INLINE void store_tile(const int rows, const __m512* acc0, const __m512* acc1,
+                              __mmask16 m0, __mmask16 m1, float alpha, float* c, int64_t ldc,
+                              int mr, int add) {
   __m512 scale = _mm512_set1_ps(alpha);
 #pragma GCC unroll 12
   for (int i = 0; i < rows; i++) {
@@ -176,21 +165,85 @@ ALWAYS_INLINE void tile(const int rows, int64_t kc, const float* restrict ap,
   }
 }
 
+/* The tile c[0:mr, columns of m0|m1] (+)= alpha * ap @ bp over kc steps: ap
+ * a packed a panel (MR values per step, `rows` of them used), bp b's panel
+ * (rows `bs` floats apart). `rows` is a constant after inlining, so the
+ * accumulators are registers and the loops over them unroll. */
+ALWAYS_INLINE void tile(const int rows, const int masked, int64_t kc, const float* restrict ap,
+                        const float* restrict bp, int64_t bs, __mmask16 m0, __mmask16 m1,
+                        float alpha, float* c, int64_t ldc, int mr, int add) {
+  __m512 acc0[MR], acc1[MR];
+#pragma GCC unroll 12
+  for (int i = 0; i < rows; i++) acc0[i] = acc1[i] = _mm512_setzero_ps();
+  for (int64_t p = 0; p < kc; p++) {
+    __m512 b0 = masked ? _mm512_maskz_loadu_ps(m0, bp) : _mm512_load_ps(bp);
+    __m512 b1 = masked ? _mm512_maskz_loadu_ps(m1, bp + 16) : _mm512_load_ps(bp + 16);
+#pragma GCC unroll 12
+    for (int i = 0; i < rows; i++) {
+      __m512 av = _mm512_set1_ps(ap[i]);
+      acc0[i] = _mm512_fmadd_ps(av, b0, acc0[i]);
+      acc1[i] = _mm512_fmadd_ps(av, b1, acc1[i]);
+    }
+    ap += MR;
+    bp += bs;
+  }
+  store_tile(rows, acc0, acc1, m0, m1, alpha, c, ldc, mr, add);
+}
+
+/* The tile of MR rows with a read in place from runs (em_gemm_runs):
+ * line[j * MR + i] is run j of row i (never NULL: zeros stand in), the
+ * steps start at offset `first` of run 0, and bp is a packed b panel. */
+AVX512 static void tile_lines(const float* const* line, int64_t first, int64_t run, int64_t kc,
+                              const float* restrict bp, __mmask16 m0, __mmask16 m1, float alpha,
+                              float* c, int64_t ldc, int mr, int add) {
+  __m512 acc0[MR], acc1[MR];
+#pragma GCC unroll 12
+  for (int i = 0; i < MR; i++) acc0[i] = acc1[i] = _mm512_setzero_ps();
+  for (int64_t off = first; kc > 0; off = 0, line += MR) {
+    int64_t len = min64(run - off, kc);
+    const float* l[MR];
+#pragma GCC unroll 12
+    for (int i = 0; i < MR; i++) l[i] = line[i] + off;
+    for (int64_t p = 0; p < len; p++) {
+      __m512 b0 = _mm512_load_ps(bp), b1 = _mm512_load_ps(bp + 16);
+#pragma GCC unroll 12
+      for (int i = 0; i < MR; i++) {
+        __m512 av = _mm512_set1_ps(l[i][p]);
+        acc0[i] = _mm512_fmadd_ps(av, b0, acc0[i]);
+        acc1[i] = _mm512_fmadd_ps(av, b1, acc1[i]);
+      }
+      bp += NR;
+    }
+    kc -= len;
+  }
+  store_tile(MR, acc0, acc1, m0, m1, alpha, c, ldc, mr, add);
+}
+
 typedef void (*tile_fn)(int64_t kc, const float* ap, const float* bp, int64_t bs, __mmask16 m0,
                         __mmask16 m1, float alpha, float* c, int64_t ldc, int mr, int add);
 
-#define TILE_ROWS(R)                                                                        \
-  AVX512 static void tile_##R(int64_t kc, const float* ap, const float* bp, int64_t bs,     \
-                              __mmask16 m0, __mmask16 m1, float alpha, float* c, int64_t ldc, \
-                              int mr, int add) {                                            \
-    tile(R, kc, ap, bp, bs, m0, m1, alpha, c, ldc, mr, add);                                \
+/* Tiles of R rows reading b packed (P: aligned, zero-padded panels) or in
+ * place (D: masked loads that stop at the matrix's last column). */
+#define TILE_ROWS(R)                                                                          \
+  AVX512 static void tile_p##R(int64_t kc, const float* ap, const float* bp, int64_t bs,      \
+                               __mmask16 m0, __mmask16 m1, float alpha, float* c, int64_t ldc, \
+                               int mr, int add) {                                             \
+    tile(R, 0, kc, ap, bp, bs, m0, m1, alpha, c, ldc, mr, add);                               \
+  }                                                                                           \
+  AVX512 static void tile_d##R(int64_t kc, const float* ap, const float* bp, int64_t bs,      \
+                               __mmask16 m0, __mmask16 m1, float alpha, float* c, int64_t ldc, \
+                               int mr, int add) {                                             \
+    tile(R, 1, kc, ap, bp, bs, m0, m1, alpha, c, ldc, mr, add);                               \
   }
 TILE_ROWS(4)
 TILE_ROWS(8)
 TILE_ROWS(12)
 
 /* The smallest tile that covers mr rows. */
-static tile_fn tile_for(int64_t mr) { return mr <= 4 ? tile_4 : mr <= 8 ? tile_8 : tile_12; }
+static tile_fn tile_for(int direct, int64_t mr) {
+  if (direct) return mr <= 4 ? tile_d4 : mr <= 8 ? tile_d8 : tile_d12;
+  return mr <= 4 ? tile_p4 : mr <= 8 ? tile_p8 : tile_p12;
+}
 
 /* v[c] = column c of the 16 x 16 block v (v[r] its row r): unpacks pair
  * rows into 2 x 2 and then 4 x 4 blocks inside each 128-bit lane; a 4 x 4
@@ -226,20 +279,21 @@ ALWAYS_INLINE void transpose16(__m512 v[16]) {
 }
 
 /* A panel of `width` (MR or NR) interleaved lines: dst[p * width + r] =
- * src[r * ld + p] for the `lines` lines that exist, zeros for the rest up to
- * width. Lines are read 16 steps at a time and turned in registers. */
-AVX512 static void pack_lines(const float* src, int64_t ld, int64_t lines, int64_t width,
-                              int64_t kc, float* dst) {
+ * line[r][p] for p < len, for the `lines` lines that exist, zeros for the
+ * rest up to width and for a NULL line. Lines are read 16 steps at a time
+ * and turned in registers. */
+AVX512 static void pack_lines(const float* const* line, int64_t lines, int64_t width,
+                              int64_t len, float* dst) {
   for (int64_t r0 = 0; r0 < width; r0 += 16) {
     __mmask16 keep = lane_mask(width - r0);
-    for (int64_t p0 = 0; p0 < kc; p0 += 16) {
-      int64_t steps = min64(16, kc - p0);
+    for (int64_t p0 = 0; p0 < len; p0 += 16) {
+      int64_t steps = min64(16, len - p0);
       __mmask16 load = lane_mask(steps);
       __m512 v[16];
 #pragma GCC unroll 16
       for (int64_t i = 0; i < 16; i++)
-        v[i] = r0 + i < lines ? _mm512_maskz_loadu_ps(load, src + (r0 + i) * ld + p0)
-                              : _mm512_setzero_ps();
+        v[i] = r0 + i < lines && line[r0 + i] ? _mm512_maskz_loadu_ps(load, line[r0 + i] + p0)
+                                              : _mm512_setzero_ps();
       transpose16(v);
       for (int64_t q = 0; q < steps; q++)
         _mm512_mask_storeu_ps(dst + (p0 + q) * width + r0, keep, v[q]);
@@ -247,19 +301,37 @@ AVX512 static void pack_lines(const float* src, int64_t ld, int64_t lines, int64
   }
 }
 
-/* Packs op(a)[0:mc, 0:kc] into panels of MR rows (MR values per step, zeros
- * past mc); op(a)[i, p] is a[p * lda + i] when ta, else a[i * lda + p]. */
-AVX512 static void pack_a(int ta, int64_t mc, int64_t kc, const float* a, int64_t lda,
+/* Lines of a strided matrix: line r starts at src + r * ld. */
+AVX512 static void pack_strided(const float* src, int64_t ld, int64_t lines, int64_t width,
+                                int64_t len, float* dst) {
+  const float* line[NR];
+  for (int64_t r = 0; r < lines; r++) line[r] = src + r * ld;
+  pack_lines(line, lines, width, len, dst);
+}
+
+/* Where a's values come from: a matrix (read transposed when ta), or runs. */
+typedef struct {
+  int ta;
+  const float* a;
+  int64_t lda;
+  const em_gemm_runs* runs;
+} a_source;
+
+/* Packs rows [i0, i0 + mc) of op(a) (a matrix), steps [pc, pc + kc), into
+ * panels of MR rows (MR values per step, zeros past mc). */
+AVX512 static void pack_a(const a_source* src, int64_t i0, int64_t mc, int64_t pc, int64_t kc,
                           float* dst) {
-  for (int64_t i0 = 0; i0 < mc; i0 += MR, dst += kc * MR) {
-    int64_t rows = min64(MR, mc - i0);
-    if (!ta) {
-      pack_lines(a + i0 * lda, lda, rows, MR, kc, dst);
-      continue;
+  for (int64_t r = 0; r < mc; r += MR, dst += kc * MR) {
+    int64_t rows = min64(MR, mc - r);
+    if (!src->ta) {
+      pack_strided(src->a + (i0 + r) * src->lda + pc, src->lda, rows, MR, kc, dst);
+    } else {
+      __mmask16 keep = lane_mask(rows);
+      const float* a = src->a + pc * src->lda + i0 + r;
+      for (int64_t p = 0; p < kc; p++)
+        _mm512_mask_storeu_ps(dst + p * MR, lane_mask(MR),
+                              _mm512_maskz_loadu_ps(keep, a + p * src->lda));
     }
-    __mmask16 keep = lane_mask(rows);
-    for (int64_t p = 0; p < kc; p++)
-      _mm512_mask_storeu_ps(dst + p * MR, lane_mask(MR), _mm512_maskz_loadu_ps(keep, a + p * lda + i0));
   }
 }
 
@@ -270,7 +342,7 @@ AVX512 static void pack_b(int tb, int64_t kc, int64_t nc, const float* b, int64_
   for (int64_t j0 = 0; j0 < nc; j0 += NR, dst += kc * NR) {
     int64_t cols = min64(NR, nc - j0);
     if (tb) {
-      pack_lines(b + j0 * ldb, ldb, cols, NR, kc, dst);
+      pack_strided(b + j0 * ldb, ldb, cols, NR, kc, dst);
       continue;
     }
     __mmask16 m0 = lane_mask(cols), m1 = lane_mask(cols - 16);
@@ -283,19 +355,29 @@ AVX512 static void pack_b(int tb, int64_t kc, int64_t nc, const float* b, int64_
 }
 
 /* The product on this thread; 0 when the packing buffers cannot be had. */
-AVX512 static int own_sgemm(int ta, int tb, int64_t m, int64_t n, int64_t k, float alpha,
-                            const float* a, int64_t lda, const float* b, int64_t ldb, float* c,
-                            int64_t ldc) {
+AVX512 static int own_sgemm(const a_source* as, int tb, int64_t m, int64_t n, int64_t k,
+                            float alpha, const float* b, int64_t ldb, float* c, int64_t ldc) {
   if (k == 0) {
     for (int64_t i = 0; i < m; i++) memset(c + i * ldc, 0, (size_t)n * sizeof(float));
     return 1;
   }
-  int direct = !tb && m <= MR;
-  int64_t kc_block = block_size(k, KC_MAX, 1), mc_block = block_size(m, MC_MAX, MR);
+  int direct = !tb && m <= MR && !as->runs;
+  /* Runs are located once per block: their b panel may outgrow L1 (it
+   * streams from L2 at a tenth of L2's rate) to need fewer blocks. */
+  int64_t kc_block = block_size(k, as->runs ? KC_RUNS_MAX : KC_MAX, 1);
+  int64_t mc_block = block_size(m, MC_MAX, MR);
   int64_t nc_block = min64(NC_MAX, (n + NR - 1) / NR * NR);
-  float* ap = workspace_get(0, (size_t)(mc_block * kc_block));
+  const em_gemm_runs* runs = as->runs;
+  /* a given by runs: per panel of the block, the runs its kc steps touch */
+  int64_t run_count = runs ? (kc_block + runs->run - 2) / runs->run + 1 : 0;
+  size_t a_floats = runs ? (size_t)((mc_block / MR) * run_count * MR) * 2 + (size_t)runs->run
+                         : (size_t)(mc_block * kc_block);
+  float* ap = workspace_get(0, a_floats);
   float* bp = direct ? NULL : workspace_get(1, (size_t)(kc_block * nc_block));
   if (!ap || (!direct && !bp)) return 0;
+  const float** table = (const float**)ap;
+  float* zeros = runs ? ap + (a_floats - (size_t)runs->run) : NULL;
+  if (runs) memset(zeros, 0, (size_t)runs->run * sizeof(float));
   for (int64_t jc = 0; jc < n; jc += nc_block) {
     int64_t nc = min64(nc_block, n - jc);
     for (int64_t pc = 0; pc < k; pc += kc_block) {
@@ -304,15 +386,31 @@ AVX512 static int own_sgemm(int ta, int tb, int64_t m, int64_t n, int64_t k, flo
       if (!direct) pack_b(tb, kc, nc, bsrc, ldb, bp);
       for (int64_t ic = 0; ic < m; ic += mc_block) {
         int64_t mc = min64(mc_block, m - ic);
-        pack_a(ta, mc, kc, ta ? a + pc * lda + ic : a + ic * lda + pc, lda, ap);
+        int64_t s0 = runs ? pc / runs->run : 0, count = runs ? (pc + kc - 1) / runs->run - s0 + 1 : 0;
+        if (runs) {
+          for (int64_t r = 0; r < mc; r += MR) {
+            const float** t = table + (r / MR) * count * MR;
+            runs->locate(runs->ctx, ic + r, min64(MR, mc - r), s0, count, t, MR);
+            for (int64_t j = 0; j < count; j++)
+              for (int64_t i = 0; i < MR; i++)
+                if (i >= mc - r || !t[j * MR + i]) t[j * MR + i] = zeros;
+          }
+        } else {
+          pack_a(as, ic, mc, pc, kc, ap);
+        }
         for (int64_t jr = 0; jr < nc; jr += NR) {
           __mmask16 m0 = lane_mask(nc - jr), m1 = lane_mask(nc - jr - 16);
           const float* panel = direct ? bsrc + jr : bp + jr * kc;
           int64_t bs = direct ? ldb : NR;
           for (int64_t ir = 0; ir < mc; ir += MR) {
             int64_t mr = min64(MR, mc - ir);
-            tile_for(mr)(kc, ap + ir * kc, panel, bs, m0, m1, alpha, c + (ic + ir) * ldc + jc + jr,
-                         ldc, (int)mr, pc > 0);
+            float* ct = c + (ic + ir) * ldc + jc + jr;
+            if (runs)
+              tile_lines(table + (ir / MR) * count * MR, pc - s0 * runs->run, runs->run, kc,
+                         panel, m0, m1, alpha, ct, ldc, (int)mr, pc > 0);
+            else
+              tile_for(direct, mr)(kc, ap + ir * kc, panel, bs, m0, m1, alpha, ct, ldc, (int)mr,
+                                   pc > 0);
           }
         }
       }
@@ -321,15 +419,32 @@ AVX512 static int own_sgemm(int ta, int tb, int64_t m, int64_t n, int64_t k, flo
   return 1;
 }
 #else
-static int own_sgemm(int ta, int tb, int64_t m, int64_t n, int64_t k, float alpha, const float* a,
-                     int64_t lda, const float* b, int64_t ldb, float* c, int64_t ldc) {
+typedef struct {
+  int ta;
+  const float* a;
+  int64_t lda;
+  const em_gemm_runs* runs;
+} a_source;
+
+static int own_sgemm(const a_source* as, int tb, int64_t m, int64_t n, int64_t k, float alpha,
+                     const float* b, int64_t ldb, float* c, int64_t ldc) {
   return 0;
 }
 #endif
 
+int em_sgemm_runs_available(void) { return own_enabled(); }
+
+int em_sgemm_runs(const em_gemm_runs* a, int tb, int64_t m, int64_t n, int64_t k, float alpha,
+                  const float* b, int64_t ldb, float* c, int64_t ldc) {
+  if (m <= 0 || n <= 0) return 1;
+  a_source as = {0, NULL, 0, a};
+  return own_enabled() && own_sgemm(&as, tb, m, n, k, alpha, b, ldb, c, ldc);
+}
+
 void em_sgemm(int ta, int tb, int64_t m, int64_t n, int64_t k, float alpha, const float* a,
               int64_t lda, const float* b, int64_t ldb, float* c, int64_t ldc) {
   if (m <= 0 || n <= 0) return;
-  if (own_enabled() && own_sgemm(ta, tb, m, n, k, alpha, a, lda, b, ldb, c, ldc)) return;
+  a_source as = {ta, a, lda, NULL};
+  if (own_enabled() && own_sgemm(&as, tb, m, n, k, alpha, b, ldb, c, ldc)) return;
   openblas_sgemm(ta, tb, m, n, k, alpha, a, lda, b, ldb, c, ldc);
 }
