@@ -45,6 +45,13 @@ CONFIGS = [
     (3, 1, (4, 4, 4), 3, 2, (2, 2, 2), 2, 1, 1, 1),
     # pointwise and big enough that its one gemm per group is split over the pool
     (2, 4, (24, 24), 64, 96, (1, 1), 1, 0, 1, 2),
+    # 16 or more channels per group: float32 reads the input in place (runs)
+    (2, 2, (9, 7), 32, 20, (3, 3), 1, 1, 1, 1),
+    (2, 2, (8, 8), 48, 48, (3, 2), (2, 1), (1, 0), (1, 2), 3),
+    (1, 2, (20,), 17, 33, (5,), 1, 2, 1, 1),
+    (3, 1, (5, 4, 6), 16, 8, (3, 3, 2), 1, 1, 1, 1),
+    (2, 2, (20, 20), 32, 40, (3, 3), 1, 1, 1, 1),     # rows past one block, ragged columns
+    (2, 1, (9, 9), 64, 24, (5, 5), 1, 2, 1, 1),       # k past one block, split inside a run
 ]
 
 
@@ -68,7 +75,10 @@ def test_conv_matches_torch(cfg, dtype, rng):
 def test_conv_grad_matches_torch(cfg, dtype, rng):
     n, batch, sp, c_in, c_out, kernel, stride, padding, dilation, groups = cfg
     x = rng.standard_normal((batch, *sp, c_in)).astype(dtype)
-    w = rng.standard_normal((c_out, *kernel, c_in // groups)).astype(dtype)
+    # unit-variance outputs: sin of an output of size ~40 (a 1,600-term sum)
+    # would turn float32's rounding of it into gradient noise of 1e-4
+    fan_in = c_in // groups * int(np.prod(kernel))
+    w = (rng.standard_normal((c_out, *kernel, c_in // groups)) / np.sqrt(fan_in)).astype(dtype)
 
     def loss(x, w):
         y = EM_CONV[n](x, w, stride=stride, padding=padding, dilation=dilation, groups=groups)
@@ -156,15 +166,32 @@ def _np_conv_general(x, w, stride, lo, hi, kdil, idil, groups, flip):
                                dilation=kdil, groups=groups))
 
 
+@pytest.mark.parametrize("c_in", [4, 40])
 @pytest.mark.parametrize("flip", [False, True])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_conv_general_asymmetric_padding_input_dilation_flip(flip, dtype, rng):
-    x = rng.standard_normal((2, 5, 7, 4)).astype(dtype)
-    w = rng.standard_normal((6, 3, 2, 2)).astype(dtype)
+def test_conv_general_asymmetric_padding_input_dilation_flip(flip, dtype, c_in, rng):
+    x = rng.standard_normal((2, 5, 7, c_in)).astype(dtype)
+    w = rng.standard_normal((6, 3, 2, c_in // 2)).astype(dtype)
     stride, lo, hi, kdil, idil = (2, 1), (3, 0), (1, 2), (1, 2), (2, 3)
     got = em.conv_general(em.array(x), em.array(w), stride=stride, padding=(lo, hi),
                           kernel_dilation=kdil, input_dilation=idil, groups=2, flip=flip)
     _close(got, _np_conv_general(x, w, stride, lo, hi, kdil, idil, 2, flip), dtype)
+
+
+def test_float32_paths_agree(rng):
+    """The input read in place (ember's gemm over runs) and through im2col
+    rows (OpenBLAS's sgemm) give the same convolution."""
+    from ember.core._ffi import lib
+    x = em.array(rng.standard_normal((3, 11, 10, 32)).astype(np.float32))
+    w = em.array(rng.standard_normal((24, 3, 3, 16)).astype(np.float32))
+    results = []
+    for own in (1, 0):
+        lib.em_set_sgemm_own(own)
+        try:
+            results.append(np.array(em.conv2d(x, w, stride=(1, 2), padding=(2, 1), groups=2)))
+        finally:
+            lib.em_set_sgemm_own(-1)
+    np.testing.assert_allclose(results[0], results[1], rtol=2e-5, atol=2e-5 * np.abs(results[1]).max())
 
 
 def test_conv_general_parameter_forms(rng):

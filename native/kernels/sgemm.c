@@ -24,6 +24,12 @@
  * (L2) passes it. A product of at most MR rows reads a row-major b in place:
  * packing it would be a pass over b as long as the product itself.
  *
+ * em_sgemm_runs takes a as runs instead of a matrix (internal.h's
+ * em_gemm_runs: row i is a list of pointers to runs of contiguous floats, or
+ * NULL for zeros). conv's im2col rows are such lists into its input, so it
+ * needs no im2col buffer: a is not packed at all, and tile_lines broadcasts
+ * straight from the runs (12 row pointers held in registers per run).
+ *
  * Each element of c is a sum over k in order: in order within a KC block,
  * and the blocks added to c in order, so results do not depend on threads.
  */

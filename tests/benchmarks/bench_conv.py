@@ -7,8 +7,9 @@ float32: the forward pass, and the backward pass (gradients of sum(conv)
 w.r.t. input and weight: em.grad against torch's autograd backward). ember
 runs channels-last (mlx's layout); torch runs its default NCHW layout and
 channels_last memory format. Prints medians and ember's time divided by
-torch's best (below 1 means ember is faster). Machines are shared and noisy:
-read the ratios, not the absolute times.
+torch's best (below 1 means ember is faster). Machines are shared and noisy,
+so the contenders run in turns (interleaved rounds) and each figure is a
+median: read the ratios, not the absolute times.
 """
 
 import numpy as np
@@ -16,7 +17,7 @@ import torch
 import torch.nn.functional as F
 
 import ember.core as em
-from _timing import median_time
+from _timing import interleaved_medians
 
 
 def main():
@@ -39,12 +40,12 @@ def main():
         return a.grad, b.grad
 
     with torch.no_grad():
-        fwd = (median_time(lambda: em.eval(em.conv2d(xe, we, padding=1))),
-               median_time(lambda: F.conv2d(tx, tw, padding=1)),
-               median_time(lambda: F.conv2d(tx_cl, tw_cl, padding=1)))
-    bwd = (median_time(lambda: em.eval(*grad(xe, we))),
-           median_time(lambda: torch_backward(tx, tw)),
-           median_time(lambda: torch_backward(tx_cl, tw_cl)))
+        fwd = interleaved_medians([lambda: em.eval(em.conv2d(xe, we, padding=1)),
+                                   lambda: F.conv2d(tx, tw, padding=1),
+                                   lambda: F.conv2d(tx_cl, tw_cl, padding=1)])
+    bwd = interleaved_medians([lambda: em.eval(*grad(xe, we)),
+                               lambda: torch_backward(tx, tw),
+                               lambda: torch_backward(tx_cl, tw_cl)], rounds=8)
 
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; "
           f"ember {em.__name__}, float32")
