@@ -20,17 +20,23 @@ def median_time(fn, repeat=7, warmup=2):
     return statistics.median(times)
 
 
-def interleaved_medians(fns, rounds=15, calls=2, warmup=2):
+def interleaved_medians(fns, rounds=15, calls=3, warmup=2, pause=0.05):
     """Median wall-clock seconds per call of each of fns, measured in turns:
-    `calls` calls of each per round, `rounds` rounds, after `warmup` calls of
-    each. On a shared machine a slow spell then falls on every contender
-    alike instead of on whichever ran during it."""
+    each round runs a block of each contender, `calls` timed calls after one
+    untimed one, and every block starts after `pause` seconds of idling. The
+    turns make a slow spell of the shared machine fall on every contender
+    alike. The untimed call and the pause absorb what the contender before
+    left behind: caches full of its data (torch's conv, run before ember's,
+    made ember's next call 1.5-2x slower, and the calls after it not) and
+    worker threads that spin for a while after each call."""
     for fn in fns:
         for _ in range(warmup):
             fn()
     times = [[] for _ in fns]
     for _ in range(rounds):
         for fn, out in zip(fns, times):
+            time.sleep(pause)
+            fn()
             for _ in range(calls):
                 start = time.perf_counter()
                 fn()

@@ -8,8 +8,9 @@ w.r.t. input and weight: em.grad against torch's autograd backward). ember
 runs channels-last (mlx's layout); torch runs its default NCHW layout and
 channels_last memory format. Prints medians and ember's time divided by
 torch's best (below 1 means ember is faster). Machines are shared and noisy,
-so the contenders run in turns (interleaved rounds) and each figure is a
-median: read the ratios, not the absolute times.
+so the contenders run in turns (interleaved rounds of blocks of calls, each
+block after a pause and an untimed call: tests/benchmarks/_timing.py) and
+each figure is a median: read the ratios, not the absolute times.
 """
 
 import numpy as np
@@ -45,7 +46,7 @@ def main():
                                    lambda: F.conv2d(tx_cl, tw_cl, padding=1)])
     bwd = interleaved_medians([lambda: em.eval(*grad(xe, we)),
                                lambda: torch_backward(tx, tw),
-                               lambda: torch_backward(tx_cl, tw_cl)], rounds=8)
+                               lambda: torch_backward(tx_cl, tw_cl)], rounds=10)
 
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; "
           f"ember {em.__name__}, float32")
