@@ -47,10 +47,15 @@ def timed(fn):
 
 def interleaved(contenders, rounds, calls):
     """Median (wall, cpu) seconds per call of each contender, run in turns:
-    `calls` calls of each per round, `rounds` rounds, after one warm-up round."""
+    `calls` calls of each per round, `rounds` rounds, after one warm-up round.
+    As in _timing.interleaved_medians, each block of calls follows a short
+    pause and one untimed call, which absorb the other contender's leftovers
+    (its data in the caches, its pool's threads spinning)."""
     samples = [[] for _ in contenders]
     for r in range(rounds + 1):
         for fn, out in zip(contenders, samples):
+            time.sleep(0.05)
+            fn()
             for _ in range(calls):
                 t = timed(fn)
                 if r:
