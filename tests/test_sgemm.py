@@ -14,6 +14,7 @@ import pytest
 
 import ember.core as em
 from ember.core._ffi import lib
+from test_products import thread_budget
 
 OWN = bool(lib.em_sgemm_own_available())
 
@@ -25,16 +26,6 @@ def sgemm_kernel(own):
         yield
     finally:
         lib.em_set_sgemm_own(-1)
-
-
-@contextlib.contextmanager
-def thread_budget(n):
-    old = lib.em_num_threads()
-    lib.em_set_num_threads(n)
-    try:
-        yield
-    finally:
-        lib.em_set_num_threads(old)
 
 
 def operand(rng, rows, cols, transposed, pad):

@@ -139,6 +139,14 @@ static float* workspace_get(int which, size_t floats) {
   return w->buf[which];
 }
 
+/* Where a's values come from: a matrix (read transposed when ta), or runs. */
+typedef struct {
+  int ta;
+  const float* a;
+  int64_t lda;
+  const em_gemm_runs* runs;
+} a_source;
+
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 #include <immintrin.h>
 
@@ -315,14 +323,6 @@ AVX512 static void pack_strided(const float* src, int64_t ld, int64_t lines, int
   pack_lines(line, lines, width, len, dst);
 }
 
-/* Where a's values come from: a matrix (read transposed when ta), or runs. */
-typedef struct {
-  int ta;
-  const float* a;
-  int64_t lda;
-  const em_gemm_runs* runs;
-} a_source;
-
 /* Packs rows [i0, i0 + mc) of op(a) (a matrix), steps [pc, pc + kc), into
  * panels of MR rows (MR values per step, zeros past mc). */
 AVX512 static void pack_a(const a_source* src, int64_t i0, int64_t mc, int64_t pc, int64_t kc,
@@ -425,13 +425,6 @@ AVX512 static int own_sgemm(const a_source* as, int tb, int64_t m, int64_t n, in
   return 1;
 }
 #else
-typedef struct {
-  int ta;
-  const float* a;
-  int64_t lda;
-  const em_gemm_runs* runs;
-} a_source;
-
 static int own_sgemm(const a_source* as, int tb, int64_t m, int64_t n, int64_t k, float alpha,
                      const float* b, int64_t ldb, float* c, int64_t ldc) {
   return 0;
