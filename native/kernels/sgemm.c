@@ -46,6 +46,7 @@
 #define KC_RUNS_MAX 1152 /* the same for a given by runs (conv) */
 #define MC_MAX 192 /* rows of a per packed block (288 KB at KC_MAX), a multiple of MR */
 #define NC_MAX 3072 /* columns of b per packed block, a multiple of NR */
+#define PREFETCH_ROWS 12 /* how far ahead a tile reading b in place fetches it */
 
 static int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
 
@@ -190,6 +191,12 @@ ALWAYS_INLINE void tile(const int rows, const int masked, int64_t kc, const floa
 #pragma GCC unroll 12
   for (int i = 0; i < rows; i++) acc0[i] = acc1[i] = _mm512_setzero_ps();
   for (int64_t p = 0; p < kc; p++) {
+    if (masked) {
+      /* b in place: rows bs apart, each on its own lines, which the hardware
+       * prefetchers do not see coming; fetch PREFETCH_ROWS ahead */
+      _mm_prefetch((const char*)(bp + PREFETCH_ROWS * bs), _MM_HINT_T0);
+      _mm_prefetch((const char*)(bp + PREFETCH_ROWS * bs + 16), _MM_HINT_T0);
+    }
     __m512 b0 = masked ? _mm512_maskz_loadu_ps(m0, bp) : _mm512_load_ps(bp);
     __m512 b1 = masked ? _mm512_maskz_loadu_ps(m1, bp + 16) : _mm512_load_ps(bp + 16);
 #pragma GCC unroll 12
