@@ -137,8 +137,11 @@ static void batch_offsets(const em_array* out, int64_t i, const operand* a, cons
 }
 
 /* A block of a product is worth a thread's wake-up from about this many
- * multiply-adds (some tens of microseconds of gemm). */
-#define MIN_BLOCK_MACS ((int64_t)1 << 20)
+ * multiply-adds (some tens of microseconds of gemm: 4M since ember's float32
+ * gemm, twice as fast as the 1M that OpenBLAS's Haswell kernels were given;
+ * the MLP step at batch 8, whose products stay whole below it, took 1.4-1.6
+ * ms on two threads against 2.1 with 1M in one session's alternating runs). */
+#define MIN_BLOCK_MACS ((int64_t)1 << 22)
 /* Block edges fall on whole panels of the gemm's micro-kernel. */
 #define BLOCK_ALIGN 16
 
