@@ -7,6 +7,7 @@ import torch
 import torch.nn.functional as F
 
 import ember.core as em
+from ember.core._ffi import lib
 
 TORCH_CONV = {1: F.conv1d, 2: F.conv2d, 3: F.conv3d}
 TORCH_CONV_T = {1: F.conv_transpose1d, 2: F.conv_transpose2d, 3: F.conv_transpose3d}

@@ -10,7 +10,8 @@
  * C_in/groups channels of group g that the position reads: zeros where it
  * falls on padding or between the entries of a dilated input.
  *
- * In float32 with 16 or more channels per group, cols is never built: each
+ * In float32 with 16 or more channels per group (and kernels of at most
+ * TAPS_MAX per axis), cols is never built: each
  * row is a list of runs (one per kernel position: a pointer to the input
  * pixel's channels, or zeros), which locate_runs finds per panel of rows and
  * ember's gemm (em_sgemm_runs, kernels/sgemm.c) reads where they lie. Each
@@ -37,7 +38,8 @@
 /* Channels per group from which the float32 product reads the input in
  * place (em_sgemm_runs) instead of through im2col rows. */
 #define MIN_RUN 16
-/* Kernel sizes per axis up to which locate_runs tables its taps. */
+/* Kernel sizes per axis up to which the input is read in place (locate_runs
+ * tables each axis's taps); larger kernels go through im2col. */
 #define TAPS_MAX 32
 
 typedef struct {
@@ -135,11 +137,9 @@ static void locate_runs(const void* ctx, int64_t i0, int64_t rows, int64_t s0, i
   /* Per row and axis, the input coordinate under each kernel offset (-1 off
    * the input): taps once per offset, not once per run. */
   int64_t under[EM_MAX_NDIM][TAPS_MAX];
-  int tabled = 1;
-  for (int d = 0; d < n; d++) tabled &= p->k[d] <= TAPS_MAX;
   for (int64_t r = 0; r < rows; r++) {
     const float* xb = x + batch * p->in_count * p->c_in;
-    for (int d = 0; d < n && tabled; d++)
+    for (int d = 0; d < n; d++)
       for (int64_t kk = 0; kk < p->k[d]; kk++) {
         int64_t kf = p->flip ? p->k[d] - 1 - kk : kk, at;
         under[d][kk] = tap(pos[d] * p->stride[d] - p->lo[d] + kf * p->kdil[d], p->idil[d],
@@ -152,28 +152,15 @@ static void locate_runs(const void* ctx, int64_t i0, int64_t rows, int64_t s0, i
     int64_t outer = 0;
     int fresh = 0;
     for (int64_t j = 0; j < count; j++) {
-      const float* at_line = NULL;
-      if (tabled) {
-        if (!fresh) {
-          outer = 0;
-          for (int d = 0; d < last && outer >= 0; d++)
-            outer = under[d][kc[d]] < 0 ? -1 : outer * p->in[d] + under[d][kc[d]];
-          fresh = 1;
-        }
-        int64_t at = under[last][kc[last]];
-        if (outer >= 0 && at >= 0) at_line = xb + (outer * p->in[last] + at) * p->c_in;
-      } else {
-        int inside = 1;
-        int64_t lin = 0, at;
-        for (int d = 0; d < n && inside; d++) {
-          int64_t kk = p->flip ? p->k[d] - 1 - kc[d] : kc[d];
-          inside = tap(pos[d] * p->stride[d] - p->lo[d] + kk * p->kdil[d], p->idil[d], p->in[d],
-                       &at);
-          lin = lin * p->in[d] + at;
-        }
-        if (inside) at_line = xb + lin * p->c_in;
+      if (!fresh) {
+        outer = 0;
+        for (int d = 0; d < last && outer >= 0; d++)
+          outer = under[d][kc[d]] < 0 ? -1 : outer * p->in[d] + under[d][kc[d]];
+        fresh = 1;
       }
-      line[j * stride + r] = at_line;
+      int64_t at = under[last][kc[last]];
+      line[j * stride + r] =
+          outer >= 0 && at >= 0 ? xb + (outer * p->in[last] + at) * p->c_in : NULL;
       for (int d = last; d >= 0; d--) {
         if (++kc[d] < p->k[d]) break;
         kc[d] = 0;
@@ -325,6 +312,7 @@ static int run_conv(em_array* out, int dtype, const char* x, const char* w, char
   /* float32 with runs long enough: the product reads x where it lies, one
    * share of the rows per thread (its weights packed once). */
   int runs = dtype == EM_FLOAT32 && p.cg >= MIN_RUN && em_sgemm_runs_available();
+  for (int d = 0; d < n; d++) runs &= p.k[d] <= TAPS_MAX;
   if (runs) chunk = (rows + threads - 1) / threads;
   int64_t n_chunks = (rows + chunk - 1) / chunk;
   int64_t workers = threads < n_chunks ? threads : n_chunks;

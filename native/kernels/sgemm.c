@@ -159,10 +159,6 @@ static __mmask16 lane_mask(int64_t cols) {
   return cols >= 16 ? (__mmask16)0xffff : cols <= 0 ? 0 : (__mmask16)((1u << cols) - 1);
 }
 
-/* The tile c[0:mr, columns of m0|m1] (+)= alpha * ap @ bp over kc steps: ap
- * a packed a panel (MR values per step, `rows` of them used), bp b's panel
- * (rows `bs` floats apart). `rows` is a constant after inlining, so the
- * accumulators are registers and the loops over them unroll. */
 /* Writes the tile's sums: c[0:mr, columns of m0|m1] = alpha * acc, plus
  * what c holds when `add`. */
 ALWAYS_INLINE void store_tile(const int rows, const __m512* acc0, const __m512* acc1,
@@ -184,21 +180,21 @@ ALWAYS_INLINE void store_tile(const int rows, const __m512* acc0, const __m512* 
  * a packed a panel (MR values per step, `rows` of them used), bp b's panel
  * (rows `bs` floats apart). `rows` is a constant after inlining, so the
  * accumulators are registers and the loops over them unroll. */
-ALWAYS_INLINE void tile(const int rows, const int masked, int64_t kc, const float* restrict ap,
+ALWAYS_INLINE void tile(const int rows, const int in_place, int64_t kc, const float* restrict ap,
                         const float* restrict bp, int64_t bs, __mmask16 m0, __mmask16 m1,
                         float alpha, float* c, int64_t ldc, int mr, int add) {
   __m512 acc0[MR], acc1[MR];
 #pragma GCC unroll 12
   for (int i = 0; i < rows; i++) acc0[i] = acc1[i] = _mm512_setzero_ps();
   for (int64_t p = 0; p < kc; p++) {
-    if (masked) {
+    if (in_place) {
       /* b in place: rows bs apart, each on its own lines, which the hardware
        * prefetchers do not see coming; fetch PREFETCH_ROWS ahead */
       _mm_prefetch((const char*)(bp + PREFETCH_ROWS * bs), _MM_HINT_T0);
       _mm_prefetch((const char*)(bp + PREFETCH_ROWS * bs + 16), _MM_HINT_T0);
     }
-    __m512 b0 = masked ? _mm512_maskz_loadu_ps(m0, bp) : _mm512_load_ps(bp);
-    __m512 b1 = masked ? _mm512_maskz_loadu_ps(m1, bp + 16) : _mm512_load_ps(bp + 16);
+    __m512 b0 = in_place ? _mm512_maskz_loadu_ps(m0, bp) : _mm512_load_ps(bp);
+    __m512 b1 = in_place ? _mm512_maskz_loadu_ps(m1, bp + 16) : _mm512_load_ps(bp + 16);
 #pragma GCC unroll 12
     for (int i = 0; i < rows; i++) {
       __m512 av = _mm512_set1_ps(ap[i]);
@@ -367,6 +363,19 @@ AVX512 static void pack_b(int tb, int64_t kc, int64_t nc, const float* b, int64_
   }
 }
 
+/* a given by runs, rows [i0, i0 + mc), runs [s0, s0 + count): per panel of
+ * MR rows, table[j * MR + i] is run s0 + j of the panel's row i, with
+ * `zeros` standing in for runs of zeros and for rows past mc. */
+static void locate_block(const em_gemm_runs* g, int64_t i0, int64_t mc, int64_t s0,
+                         int64_t count, const float** table, const float* zeros) {
+  for (int64_t r = 0; r < mc; r += MR, table += count * MR) {
+    g->locate(g->ctx, i0 + r, min64(MR, mc - r), s0, count, table, MR);
+    for (int64_t j = 0; j < count; j++)
+      for (int64_t i = 0; i < MR; i++)
+        if (i >= mc - r || !table[j * MR + i]) table[j * MR + i] = zeros;
+  }
+}
+
 /* The product on this thread; 0 when the packing buffers cannot be had. */
 AVX512 static int own_sgemm(const a_source* as, int tb, int64_t m, int64_t n, int64_t k,
                             float alpha, const float* b, int64_t ldb, float* c, int64_t ldc) {
@@ -399,18 +408,13 @@ AVX512 static int own_sgemm(const a_source* as, int tb, int64_t m, int64_t n, in
       if (!direct) pack_b(tb, kc, nc, bsrc, ldb, bp);
       for (int64_t ic = 0; ic < m; ic += mc_block) {
         int64_t mc = min64(mc_block, m - ic);
-        int64_t s0 = runs ? pc / runs->run : 0, count = runs ? (pc + kc - 1) / runs->run - s0 + 1 : 0;
-        if (runs) {
-          for (int64_t r = 0; r < mc; r += MR) {
-            const float** t = table + (r / MR) * count * MR;
-            runs->locate(runs->ctx, ic + r, min64(MR, mc - r), s0, count, t, MR);
-            for (int64_t j = 0; j < count; j++)
-              for (int64_t i = 0; i < MR; i++)
-                if (i >= mc - r || !t[j * MR + i]) t[j * MR + i] = zeros;
-          }
-        } else {
+        /* the runs that steps [pc, pc + kc) touch */
+        int64_t s0 = runs ? pc / runs->run : 0;
+        int64_t count = runs ? (pc + kc - 1) / runs->run - s0 + 1 : 0;
+        if (runs)
+          locate_block(runs, ic, mc, s0, count, table, zeros);
+        else
           pack_a(as, ic, mc, pc, kc, ap);
-        }
         for (int64_t jr = 0; jr < nc; jr += NR) {
           __mmask16 m0 = lane_mask(nc - jr), m1 = lane_mask(nc - jr - 16);
           const float* panel = direct ? bsrc + jr : bp + jr * kc;

@@ -20,8 +20,15 @@ def median_time(fn, repeat=7, warmup=2):
     return statistics.median(times)
 
 
-def interleaved_medians(fns, rounds=15, calls=3, warmup=2, pause=0.05):
-    """Median wall-clock seconds per call of each of fns, measured in turns:
+def wall_time(fn):
+    """Wall-clock seconds of one call of fn()."""
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+def interleaved_samples(fns, rounds=15, calls=3, warmup=2, pause=0.05, sample=wall_time):
+    """`sample(fn)` of every timed call of each of fns, measured in turns:
     each round runs a block of each contender, `calls` timed calls after one
     untimed one, and every block starts after `pause` seconds of idling. The
     turns make a slow spell of the shared machine fall on every contender
@@ -32,13 +39,16 @@ def interleaved_medians(fns, rounds=15, calls=3, warmup=2, pause=0.05):
     for fn in fns:
         for _ in range(warmup):
             fn()
-    times = [[] for _ in fns]
+    samples = [[] for _ in fns]
     for _ in range(rounds):
-        for fn, out in zip(fns, times):
+        for fn, out in zip(fns, samples):
             time.sleep(pause)
             fn()
             for _ in range(calls):
-                start = time.perf_counter()
-                fn()
-                out.append(time.perf_counter() - start)
-    return [statistics.median(t) for t in times]
+                out.append(sample(fn))
+    return samples
+
+
+def interleaved_medians(fns, rounds=15, calls=3, warmup=2, pause=0.05):
+    """Median wall-clock seconds per call of each of fns (interleaved_samples)."""
+    return [statistics.median(t) for t in interleaved_samples(fns, rounds, calls, warmup, pause)]

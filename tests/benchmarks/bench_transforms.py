@@ -25,6 +25,7 @@ import time
 import numpy as np
 
 import ember.core as em
+from _timing import interleaved_samples
 from ember.core._ffi import lib
 
 SIZES = (784, 512, 512, 10)
@@ -46,20 +47,10 @@ def timed(fn):
 
 
 def interleaved(contenders, rounds, calls):
-    """Median (wall, cpu) seconds per call of each contender, run in turns:
-    `calls` calls of each per round, `rounds` rounds, after one warm-up round.
-    As in _timing.interleaved_medians, each block of calls follows a short
-    pause and one untimed call, which absorb the other contender's leftovers
-    (its data in the caches, its pool's threads spinning)."""
-    samples = [[] for _ in contenders]
-    for r in range(rounds + 1):
-        for fn, out in zip(contenders, samples):
-            time.sleep(0.05)
-            fn()
-            for _ in range(calls):
-                t = timed(fn)
-                if r:
-                    out.append(t)
+    """Median (wall, cpu) seconds per call of each contender, run in turns
+    (_timing.interleaved_samples: blocks of `calls` calls, each after a pause
+    and an untimed call)."""
+    samples = interleaved_samples(contenders, rounds, calls, warmup=calls, sample=timed)
     return [(statistics.median(w for w, _ in out), statistics.median(c for _, c in out))
             for out in samples]
 
