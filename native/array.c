@@ -139,6 +139,47 @@ int em_alloc_output_donated_by(em_array* out, int n_donors) {
   return em_alloc_output(out);
 }
 
+/* Whether buffer b is held only by inputs of `out` that nothing else holds,
+ * each one whole row (row-contiguous, `per_row` elements of out's item size,
+ * starting at a multiple of per_row). */
+static int held_by_dead_rows(em_array* out, em_buffer* b, int64_t per_row) {
+  int holders = 0;
+  for (int i = 0; i < out->ninputs; i++) {
+    em_array* in = out->inputs[i];
+    if (in->buf != b) continue;
+    int first = 1, uses = 0;
+    for (int j = 0; j < out->ninputs; j++) {
+      first &= !(j < i && out->inputs[j] == in);
+      uses += out->inputs[j] == in;
+    }
+    if (!first) continue; /* counted at its first listing */
+    if (em_dtype_size(in->dtype) != em_dtype_size(out->dtype) || in->size != per_row ||
+        in->offset % per_row != 0 || !em_row_contiguous(in->ndim, in->shape, in->strides))
+      return 0;
+    if (atomic_load(&in->refcount) != uses) return 0;
+    holders++;
+  }
+  return holders > 0 && atomic_load(&b->refcount) == holders;
+}
+
+int em_alloc_output_stacked_donated(em_array* out, int64_t rows, int* stacked) {
+  *stacked = 0;
+  if (em_keeping_graph() || rows < 2 || out->size % rows != 0) return em_alloc_output(out);
+  size_t need = (size_t)out->size * (size_t)em_dtype_size(out->dtype);
+  int64_t per_row = out->size / rows;
+  for (int i = 0; i < out->ninputs; i++) {
+    em_buffer* b = out->inputs[i]->buf;
+    if (!b || b->nbytes != need || !held_by_dead_rows(out, b, per_row)) continue;
+    em_buffer_retain(b);
+    out->buf = b;
+    out->offset = 0;
+    em_set_row_strides(out);
+    *stacked = 1;
+    return EM_OK;
+  }
+  return em_alloc_output_donated(out);
+}
+
 em_array* em_row_major_as(em_array* x, int dtype) {
   if (x->dtype == dtype && em_row_contiguous(x->ndim, x->shape, x->strides)) {
     em_retain(x);

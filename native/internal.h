@@ -75,6 +75,13 @@ int em_alloc_output_donated(em_array* out);
  * a kernel that reads the others after writing its output (slice_update's
  * update, scatter's indices and values) keeps them out. */
 int em_alloc_output_donated_by(em_array* out, int n_donors);
+/* For a node of `rows` stacked results (shape (rows, *S), an elementwise
+ * kernel's several outputs): reuses a buffer of the same byte size that only
+ * dead inputs hold, each of them one whole row of it, laid out as S. The
+ * kernel must read every input at the index it writes (elementwise), and
+ * store a row only once no later read of that chunk remains. Falls back to
+ * em_alloc_output_donated. */
+int em_alloc_output_stacked_donated(em_array* out, int64_t rows, int* stacked);
 /* A new reference to x when it is row-major in dtype, else to a row-major
  * copy of it in dtype (evaluated x; NULL + error on failure): kernels that
  * need contiguous operands of one dtype take them from here. */

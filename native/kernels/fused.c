@@ -239,6 +239,7 @@ typedef struct {
   int in_dtype[EM_ITER_MAX_OPS - 1];
   char* out_base;
   int64_t out_size;           /* elements of one output */
+  int rows_donated;           /* the outputs' buffer is the inputs' (see em_kernel_fused) */
   int64_t inner, chunks_per_run;
 } fused_job;
 
@@ -307,7 +308,8 @@ static void fused_range(void* ctx, int64_t lo, int64_t hi) {
   int64_t ostride = job->it.strides[0][last];
   size_t out_item = (size_t)em_dtype_size(p->out_dtype);
   /* Results of a class stored as the out dtype go straight into the output. */
-  int direct = ostride == 1 && p->out_dtype == em_class_dtype(em_class_of(p->out_dtype));
+  int direct = ostride == 1 && p->out_dtype == em_class_dtype(em_class_of(p->out_dtype)) &&
+               !job->rows_donated;
   for (int64_t item = lo; item < hi; item++) {
     int64_t run = item / job->chunks_per_run, chunk = item % job->chunks_per_run;
     em_iter_offsets(&job->it, run, offsets);
@@ -426,11 +428,19 @@ int em_kernel_fused(em_array* out) {
     em_fail(EM_VALUE_ERROR, "[fused] invalid program");
     return EM_VALUE_ERROR;
   }
-  int status = em_alloc_output_donated(out);
+  /* Several outputs can take over the buffer of the inputs they replace (an
+   * optimizer's p, m and v, each a row of the previous step's result): each
+   * element is read before it is written, in a generated loop's iteration,
+   * or in the interpreter's chunk when outputs are stored after the chunk's
+   * last instruction instead of as they are computed. */
+  int rows_donated = 0;
+  int status = p.n_outputs > 1 ? em_alloc_output_stacked_donated(out, p.n_outputs, &rows_donated)
+                               : em_alloc_output_donated(out);
   if (status != EM_OK || out->size == 0) return status;
   if (p.kernel >= 0 && run_generated(&p, out)) return EM_OK;
   fused_job job;
   job.prog = &p;
+  job.rows_donated = rows_donated;
   int64_t bstrides[EM_ITER_MAX_OPS - 1][EM_MAX_NDIM];
   const int64_t* strides[EM_ITER_MAX_OPS];
   int lead = p.n_outputs > 1;  /* the outputs' axis, outside the iteration */
