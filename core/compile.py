@@ -15,12 +15,25 @@ between them and the outputs into a program:
   `inputs=`, to see new values);
 - nodes with the same primitive, inputs and parameters are merged;
 - chains of elementwise ops of one shape become one FUSED node, computed in a
-  single pass over memory (native/kernels/fused.c).
+  single pass over memory (native/kernels/fused.c). A chain whose values are
+  needed elsewhere too (an optimizer's new moments and parameters) is still
+  one node, its outputs stored as rows of one buffer.
 
 Later calls run the program with one call into C (native/program.c), which
 builds the nodes over the new inputs; the outputs are lazy arrays like any
 other. Inside the traced function there are no values: item(), numpy
 conversion or eval of a traced value raise an error that says so.
+
+Updates in place: a kernel may write its output over an input that nothing
+else holds by eval time (buffer donation), and a FUSED node's rows take over
+the buffer of the previous call's rows when those come back as its inputs.
+So a loop that rebinds its state before eval,
+
+    params, opt_state = step(params, opt_state, x, y)
+    em.eval(params, opt_state)
+
+updates parameters and moments in place; one that still holds the old state
+(a second name, a loop variable) gets new buffers, with the same results.
 
 `inputs` and `outputs` (mlx.core's implicit state): trees of arrays in
 mutable containers (lists, dicts) that the function reads and rebinds, e.g.
