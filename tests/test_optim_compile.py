@@ -43,3 +43,38 @@ def test_compiled_train_step_traces_once_and_matches_eager(rng):
     counts = [leaf for _, leaf in em.utils.tree_flatten(s_comp)
               if isinstance(leaf, em.array) and leaf.dtype == em.int32]
     assert counts and all(int(c.item()) == 12 for c in counts)
+
+
+def test_compiled_adam_updates_its_state_in_place(rng):
+    """A loop that rebinds params and state before eval: after the first step
+    the fused update writes over the old parameters and moments (no new
+    buffer of their size), and its values stay optax's."""
+    import jax.numpy as jnp
+    import optax
+
+    n = 300_001
+    p_np = rng.standard_normal(n).astype(np.float32)
+    g_np = rng.standard_normal(n).astype(np.float32)
+    tx, jtx = optim.adam(1e-2), optax.adam(1e-2)
+    params, grads = {"w": em.array(p_np)}, {"w": em.array(g_np)}
+    state = tx.init(params)
+    j_params, j_grads = {"w": jnp.asarray(p_np)}, {"w": jnp.asarray(g_np)}
+    j_state = jtx.init(j_params)
+    em.eval(params, grads, state)
+
+    @em.compile
+    def step(params, state, grads):
+        updates, state = tx.update(grads, state, params)
+        return optim.apply_updates(params, updates), state
+
+    for i in range(4):
+        em.reset_peak_memory()
+        before = em.get_active_memory()
+        params, state = step(params, state, grads)
+        em.eval(params, state)
+        if i > 0:
+            assert em.get_peak_memory() - before < n * 4
+        j_updates, j_state = jtx.update(j_grads, j_state, j_params)
+        j_params = optax.apply_updates(j_params, j_updates)
+        np.testing.assert_allclose(np.array(params["w"]), np.asarray(j_params["w"]),
+                                   rtol=1e-6, atol=1e-7)
