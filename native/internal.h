@@ -100,8 +100,16 @@ em_kernel em_kernel_of(int prim);
 
 /* ---- threads (threads.c) ---- */
 typedef void (*em_range_fn)(void* ctx, int64_t lo, int64_t hi);
-/* Runs fn over [0, n) in chunks of at least grain, spread over the pool. */
+/* Runs fn over [0, n) in chunks of at least grain, spread over the pool: at
+ * most one chunk per thread (a kernel with per-call setup, like a product's
+ * packing, pays it once per thread). */
 void em_parallel_for(int64_t n, int64_t grain, em_range_fn fn, void* ctx);
+/* The same in up to EM_SLICES_PER_THREAD chunks per thread, claimed as threads
+ * come: for kernels without per-call setup (elementwise, fused chains), so a
+ * worker that wakes late takes only what is left instead of holding up the
+ * caller with a whole share. */
+#define EM_SLICES_PER_THREAD 8
+void em_parallel_for_balanced(int64_t n, int64_t grain, em_range_fn fn, void* ctx);
 /* Runs fn(ctx, 0, n) on the caller with OpenBLAS lent the whole thread budget
  * (for large LAPACK calls; every other BLAS call runs single-threaded). */
 void em_run_blas_threaded(em_range_fn fn, void* ctx, int64_t n);

@@ -89,5 +89,5 @@ void em_elementwise(em_array* out, int nin, em_array** in, const int* in_classes
   /* About 32K elements per thread before splitting pays off. */
   int64_t per_item = job.inner < EM_CHUNK ? job.inner : EM_CHUNK;
   int64_t grain = (32768 + per_item - 1) / per_item;
-  em_parallel_for(items, grain, ew_range, &job);
+  em_parallel_for_balanced(items, grain, ew_range, &job);
 }

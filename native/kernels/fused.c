@@ -418,7 +418,7 @@ static int run_generated(const program* p, em_array* out) {
   size_t item = (size_t)em_dtype_size(out->dtype);
   char* base = (char*)out->buf->data + out->offset * (int64_t)item;
   for (int k = 0; k < p->n_outputs; k++) job.out[k] = base + (size_t)k * (size_t)per_output * item;
-  em_parallel_for(per_output, 16384, generated_range, &job);
+  em_parallel_for_balanced(per_output, 16384, generated_range, &job);
   return 1;
 }
 
@@ -460,7 +460,7 @@ int em_kernel_fused(em_array* out) {
   int64_t items = em_iter_outer(&job.it) * job.chunks_per_run;
   int64_t per_item = job.inner < FUSED_CHUNK ? job.inner : FUSED_CHUNK;
   int64_t grain = (16384 + per_item - 1) / per_item;
-  em_parallel_for(items, grain, fused_range, &job);
+  em_parallel_for_balanced(items, grain, fused_range, &job);
   return EM_OK;
 }
 
