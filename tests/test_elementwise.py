@@ -674,6 +674,43 @@ def make_layout(rng, shape, dtype, layout, domain="any"):
     raise AssertionError(layout)
 
 
+# Operands read transposed (stride 1 on the axis before the last) run in
+# tiles of 32 rows x 128 columns (native/kernels/elementwise.c, ew_tiles):
+# shapes on and beside the tile edges, a batch axis in front, up to three
+# operands of which one, two or all are transposed, dtypes that convert on
+# load and store (float16 and bfloat16 compute in float32), and a copy of a
+# transposed view.
+TILE_SHAPES = [(32, 8), (33, 129), (95, 257), (3, 40, 130), (2, 64, 128)]
+
+
+def _transposed(rng, shape, dtype, domain="any"):
+    """A view of `shape` whose last two axes are swapped in memory."""
+    a, x = make(rng, shape[:-2] + (shape[-1], shape[-2]), dtype, domain)
+    return em.swapaxes(a, -1, -2), np.swapaxes(x, -1, -2)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64", "int32", "uint8", "float16",
+                                   "bfloat16", "complex64", "bool"])
+@pytest.mark.parametrize("shape", TILE_SHAPES, ids=repr)
+def test_transposed_operands_run_in_tiles(rng, dtype, shape):
+    a, x = _transposed(rng, shape, dtype)
+    b, y = make(rng, shape, dtype)
+    row, r = make(rng, shape[-1:], dtype)          # broadcast along the rows
+    c, z = _transposed(rng, shape, dtype)
+    name = "logical_or" if dtype == "bool" else "add"
+    for args, vals in [((a, b), (x, y)), ((b, a), (y, x)), ((a, c), (x, z)),
+                       ((a, row), (x, r)), ((row, a), (r, x))]:
+        out_dtype = binary_out_dtype(name, dtype, dtype)
+        check(getattr(em, name)(*args), binary_reference(name, *vals, out_dtype, dtype),
+              out_dtype)
+    mask, m = _transposed(rng, shape, "bool")
+    check(em.where(mask, a, c), np.where(m, x, z), dtype)           # three operands
+    check(em.where(m, b, a), np.where(m, y, x), dtype)
+    if dtype != "complex64":                                        # converts on load
+        check(a.astype(em.float32), x.astype(np.float32), "float32")
+    np.testing.assert_array_equal(np.array(em.contiguous(a)), x)    # a copy
+
+
 @pytest.mark.parametrize("dtype", LAYOUT_DTYPES)
 @pytest.mark.parametrize("layout", LAYOUTS)
 @pytest.mark.parametrize("shape", [(6, 7), (2000, 70)], ids=["small", "large"])
