@@ -26,8 +26,23 @@ typedef struct {
   int64_t inner;
   int64_t chunks_per_run;
   em_ew_fn fn;
+  int in_direct[3];   /* operand stored as its class computes: read in place where contiguous */
+  int out_direct;     /* the same for the output */
   int transposed[3];  /* operands read in tiles (ew_tiles) */
 } ew_job;
+
+/* The op over n elements into dst (ostride apart): straight there when the
+ * output is contiguous and stored as its class computes, else through
+ * out_buf and a converting store. */
+static void run_into(const ew_job* job, int64_t n, const void* const* ins, char* dst,
+                     int64_t ostride, char* out_buf) {
+  if (ostride == 1 && job->out_direct) {
+    job->fn(n, ins, dst);
+  } else {
+    job->fn(n, ins, out_buf);
+    em_store(dst, job->out_dtype, ostride, out_buf, job->out_cls, n);
+  }
+}
 
 static void ew_range(void* ctx, int64_t lo, int64_t hi) {
   ew_job* job = ctx;
@@ -48,7 +63,7 @@ static void ew_range(void* ctx, int64_t lo, int64_t hi) {
       int64_t stride = job->it.strides[k + 1][last];
       int dt = job->in_dtype[k];
       const char* src = job->in_base[k] + (offsets[k + 1] + start * stride) * em_dtype_size(dt);
-      if (stride == 1 && dt == em_class_dtype(job->in_cls[k])) {
+      if (stride == 1 && job->in_direct[k]) {
         ins[k] = src;
       } else if (stride == 0) {
         if (filled_from[k] != src) {
@@ -63,12 +78,7 @@ static void ew_range(void* ctx, int64_t lo, int64_t hi) {
     }
     int64_t ostride = job->it.strides[0][last];
     char* dst = job->out_base + (offsets[0] + start * ostride) * em_dtype_size(job->out_dtype);
-    if (ostride == 1 && job->out_dtype == em_class_dtype(job->out_cls)) {
-      job->fn(n, ins, dst);
-    } else {
-      job->fn(n, ins, out_buf);
-      em_store(dst, job->out_dtype, ostride, out_buf, job->out_cls, n);
-    }
+    run_into(job, n, ins, dst, ostride, out_buf);
   }
 }
 
@@ -98,10 +108,10 @@ static void transpose_tile(char* dst, const char* src, int64_t step, int64_t row
 #undef TRANSPOSE
 }
 
-/* Whether an operand walks the output's last axis with a stride other than 0
- * or 1 and the axis before it with stride 1 (a transposed view), over a
- * output of at least a tile's width of rows and a few columns. */
-static int tiles_pay(ew_job* job) {
+/* Marks the operands that walk the output's last axis with a stride other
+ * than 0 or 1 and the axis before it with stride 1 (transposed views), on an
+ * output of at least a tile's rows and a few columns; whether there is one. */
+static int mark_transposed(ew_job* job) {
   const em_iter* it = &job->it;
   int last = it->ndim - 1, any = 0;
   if (it->ndim < 2 || it->strides[0][last] != 1 || it->shape[last - 1] < TILE_ROWS ||
@@ -128,13 +138,12 @@ static void ew_tiles(void* ctx, int64_t lo, int64_t hi) {
   _Alignas(64) char out_buf[TILE_COLS * 8];
   int64_t offsets[4];
   size_t out_size = (size_t)em_dtype_size(job->out_dtype);
-  int out_direct = job->out_dtype == em_class_dtype(job->out_cls);
   size_t esize[3], dsize[3];
-  int in_place[3];  /* read where it lies: contiguous along the row, in its class's dtype */
+  int row_in_place[3];  /* a row of the operand read where it lies */
   for (int k = 0; k < job->nin; k++) {
     esize[k] = (size_t)em_class_size(job->in_cls[k]);
     dsize[k] = (size_t)em_dtype_size(job->in_dtype[k]);
-    in_place[k] = job->in_dtype[k] == em_class_dtype(job->in_cls[k]);
+    row_in_place[k] = it->strides[k + 1][last] == 1 && job->in_direct[k];
   }
   for (int64_t item = lo; item < hi; item++) {
     int64_t outer = item / per_outer, at = item % per_outer;
@@ -148,7 +157,7 @@ static void ew_tiles(void* ctx, int64_t lo, int64_t hi) {
       if (!job->transposed[k]) continue;
       int64_t across = it->strides[k + 1][last], step = across * (int64_t)dsize[k];
       const char* src = job->in_base[k] + (offsets[k + 1] + c0 * across) * (int64_t)dsize[k];
-      if (in_place[k]) {  /* the tile's columns: contiguous in memory */
+      if (job->in_direct[k]) {  /* the tile's columns: contiguous in memory */
         transpose_tile(tile[k], src, step, nr, nc, esize[k]);
       } else {
         for (int64_t j = 0; j < nc; j++)
@@ -167,7 +176,7 @@ static void ew_tiles(void* ctx, int64_t lo, int64_t hi) {
         int64_t across = it->strides[k + 1][last], down = it->strides[k + 1][last - 1];
         const char* src = job->in_base[k] + (offsets[k + 1] + i * down + c0 * across) *
                                                 (int64_t)dsize[k];
-        if (across == 1 && in_place[k]) {
+        if (row_in_place[k]) {
           ins[k] = src;
         } else {
           em_load(row_buf[k], job->in_cls[k], src, job->in_dtype[k], across, nc);
@@ -175,12 +184,7 @@ static void ew_tiles(void* ctx, int64_t lo, int64_t hi) {
         }
       }
       char* dst = job->out_base + (offsets[0] + i * it->strides[0][last - 1] + c0) * (int64_t)out_size;
-      if (out_direct) {
-        job->fn(nc, ins, dst);
-      } else {
-        job->fn(nc, ins, out_buf);
-        em_store(dst, job->out_dtype, 1, out_buf, job->out_cls, nc);
-      }
+      run_into(job, nc, ins, dst, 1, out_buf);
     }
   }
 }
@@ -197,6 +201,7 @@ void em_elementwise(em_array* out, int nin, em_array** in, const int* in_classes
     strides[k + 1] = bstrides[k];
     job.in_dtype[k] = in[k]->dtype;
     job.in_cls[k] = in_classes[k];
+    job.in_direct[k] = in[k]->dtype == em_class_dtype(in_classes[k]);
     job.in_base[k] = (const char*)in[k]->buf->data + 0;
   }
   em_iter_init(&job.it, out->ndim, out->shape, nin + 1, strides);
@@ -207,8 +212,9 @@ void em_elementwise(em_array* out, int nin, em_array** in, const int* in_classes
   job.out_base = (char*)out->buf->data + out->offset * em_dtype_size(out->dtype);
   job.out_dtype = out->dtype;
   job.out_cls = out_cls;
+  job.out_direct = out->dtype == em_class_dtype(out_cls);
   job.fn = fn;
-  if (tiles_pay(&job)) {
+  if (mark_transposed(&job)) {
     int last = job.it.ndim - 1;
     int64_t tiles = em_iter_outer(&job.it) / job.it.shape[last - 1] *
                     ((job.it.shape[last - 1] + TILE_ROWS - 1) / TILE_ROWS) *

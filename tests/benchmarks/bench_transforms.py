@@ -120,12 +120,18 @@ def jax_fns():
     return jax, jnp, step
 
 
+def step_data(batch):
+    """The same parameters, inputs and one-hot labels for every contender."""
+    rng = np.random.default_rng(0)
+    params = init_params(rng)
+    x = rng.standard_normal((batch, SIZES[0])).astype(np.float32)
+    y = np.eye(SIZES[-1], dtype=np.float32)[rng.integers(0, SIZES[-1], batch)]
+    return params, x, y
+
+
 def ember_step(batch):
     """A compiled ember train step over fresh data and its first-call time."""
-    rng = np.random.default_rng(0)
-    p_np = init_params(rng)
-    x_np = rng.standard_normal((batch, SIZES[0])).astype(np.float32)
-    y_np = np.eye(SIZES[-1], dtype=np.float32)[rng.integers(0, SIZES[-1], batch)]
+    p_np, x_np, y_np = step_data(batch)
     params = {k: em.array(a) for k, a in p_np.items()}
     state = [params, {k: em.zeros_like(a) for k, a in params.items()},
              {k: em.zeros_like(a) for k, a in params.items()}, em.array(0.0)]
@@ -144,10 +150,7 @@ def ember_step(batch):
 
 def jax_step(batch, donate=False):
     jax, jnp, jstep = jax_fns()
-    rng = np.random.default_rng(0)
-    p_np = init_params(rng)
-    x_np = rng.standard_normal((batch, SIZES[0])).astype(np.float32)
-    y_np = np.eye(SIZES[-1], dtype=np.float32)[rng.integers(0, SIZES[-1], batch)]
+    p_np, x_np, y_np = step_data(batch)
     params = {k: jnp.asarray(a) for k, a in p_np.items()}
     state = [params, {k: jnp.zeros_like(a) for k, a in params.items()},
              {k: jnp.zeros_like(a) for k, a in params.items()}, jnp.asarray(0.0)]
